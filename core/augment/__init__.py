@@ -1,0 +1,1 @@
+"""Clothing augmentation: variant generation, curation records and merging into a dataset."""

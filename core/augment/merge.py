@@ -1,0 +1,54 @@
+"""Merge accepted variants into a converted dataset as new sequences of the same identity."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+from typing import Callable
+
+from core.atomic import atomic_dir, write_json
+from core.catalog import Catalog
+from core.layout import SPLIT_DIRS, build_packed, read_manifest
+from core.records import Sequence
+
+
+def merge_accepted(catalog: Catalog, dataset_id: int, *,
+                   progress: Callable[[int, int, str], None] | None = None) -> dict:
+    ds = catalog.dataset(dataset_id)
+    root = Path(ds["path"])
+    manifest = read_manifest(root)
+    by_key = {(r["sid"], r["seq"]): r for r in manifest["sequences"]}
+    todo = [v for v in catalog.variants(dataset_id, status="accepted") if not v["merged_seq"]]
+    added = []
+    for i, v in enumerate(todo):
+        src = by_key.get((v["sid"], v["source_seq"]))
+        if src is None:
+            continue
+        frames = sorted((Path(v["path"]) / "frames").glob("*.png"))
+        seq = Sequence(sid=v["sid"], seq=v["name"], split="train", condition=src["condition"],
+                       seq_type=src["seq_type"], view=src["view"], clothes=f"{v['sid']}_{v['name'].split('__')[-1]}",
+                       frames=len(frames), source=v["path"], origin=src["seq"])
+        target = root / SPLIT_DIRS["train"] / seq.sid / seq.seq
+        with atomic_dir(target) as tmp:
+            for f in frames:
+                shutil.copy2(f, tmp / f.name)
+        gei = Path(v["path"]) / "gei.png"
+        if gei.is_file():
+            shutil.copy2(gei, root / SPLIT_DIRS["train"] / seq.sid / f"{seq.sid}_{seq.seq}_gei.png")
+        rec = {**seq.to_dict(), "status": "ok",
+               "provenance": {"variant_id": v["id"], "method": v["method"], "recipe": v["recipe"],
+                              "description": v["description"], "seed": v["seed"], "score": v["score"],
+                              "source_seq": src["seq"]}}
+        rec.pop("extra", None)
+        by_key[seq.key] = rec
+        added.append((v["id"], seq))
+        if progress:
+            progress(i + 1, len(todo), f"merged {seq.sid}/{seq.seq}")
+    if added:
+        manifest["sequences"] = sorted(by_key.values(), key=lambda r: (r["sid"], r["seq"]))
+        write_json(root / "manifest.json", manifest)
+        build_packed(root)
+        catalog.add_sequences(dataset_id, [s for _, s in added])
+        for vid, s in added:
+            catalog.mark_merged(vid, s.seq)
+    return {"merged": len(added), "dataset": str(root)}

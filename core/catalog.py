@@ -1,0 +1,371 @@
+"""The SQLite catalog: the single record of datasets, sequences, jobs, runs, metrics and variants.
+
+One file per workspace, WAL mode so the UI process reads while job workers write. Every
+connection is short-lived and per-thread: callers use ``Catalog`` methods, never a shared cursor.
+The schema is versioned; ``MIGRATIONS[i]`` upgrades version ``i`` to ``i + 1``.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+import time
+from contextlib import contextmanager
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Iterable, Iterator
+
+from core.records import Sequence
+
+MIGRATIONS: list[str] = [
+    # 0 -> 1: the first schema.
+    """
+    CREATE TABLE datasets(
+        id INTEGER PRIMARY KEY,
+        name TEXT NOT NULL UNIQUE,
+        kind TEXT NOT NULL CHECK (kind IN ('raw', 'converted')),
+        format TEXT NOT NULL,
+        path TEXT NOT NULL,
+        parent_id INTEGER REFERENCES datasets(id),
+        created TEXT NOT NULL,
+        info TEXT NOT NULL DEFAULT '{}'
+    );
+    CREATE TABLE sequences(
+        id INTEGER PRIMARY KEY,
+        dataset_id INTEGER NOT NULL REFERENCES datasets(id) ON DELETE CASCADE,
+        sid TEXT NOT NULL, seq TEXT NOT NULL, split TEXT NOT NULL,
+        condition TEXT, seq_type TEXT, view TEXT, clothes TEXT,
+        frames INTEGER NOT NULL DEFAULT 0, source TEXT, origin TEXT,
+        UNIQUE(dataset_id, sid, seq)
+    );
+    CREATE TABLE jobs(
+        id INTEGER PRIMARY KEY,
+        kind TEXT NOT NULL,
+        params TEXT NOT NULL DEFAULT '{}',
+        state TEXT NOT NULL CHECK (state IN ('queued', 'running', 'succeeded', 'failed', 'cancelled', 'interrupted')),
+        slot TEXT NOT NULL DEFAULT 'cpu',
+        progress REAL NOT NULL DEFAULT 0, total REAL NOT NULL DEFAULT 0,
+        message TEXT NOT NULL DEFAULT '',
+        pid INTEGER, heartbeat REAL,
+        cancel_requested INTEGER NOT NULL DEFAULT 0,
+        created TEXT NOT NULL, started TEXT, finished TEXT,
+        started_at REAL,
+        error TEXT, result TEXT,
+        run_id INTEGER REFERENCES runs(id),
+        resumed_from INTEGER REFERENCES jobs(id)
+    );
+    CREATE TABLE runs(
+        id INTEGER PRIMARY KEY,
+        name TEXT NOT NULL UNIQUE,
+        dataset_id INTEGER REFERENCES datasets(id),
+        model TEXT NOT NULL,
+        config TEXT NOT NULL,
+        dir TEXT NOT NULL,
+        created TEXT NOT NULL,
+        state TEXT NOT NULL DEFAULT 'created',
+        step INTEGER NOT NULL DEFAULT 0,
+        results TEXT
+    );
+    CREATE TABLE metrics(
+        run_id INTEGER NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
+        step INTEGER NOT NULL, name TEXT NOT NULL, value REAL NOT NULL, t REAL NOT NULL,
+        PRIMARY KEY(run_id, name, step)
+    );
+    CREATE TABLE variants(
+        id INTEGER PRIMARY KEY,
+        dataset_id INTEGER NOT NULL REFERENCES datasets(id) ON DELETE CASCADE,
+        sid TEXT NOT NULL, source_seq TEXT NOT NULL, name TEXT NOT NULL,
+        method TEXT NOT NULL, recipe TEXT NOT NULL DEFAULT '{}', description TEXT NOT NULL DEFAULT '',
+        seed INTEGER, score REAL,
+        status TEXT NOT NULL DEFAULT 'pending' CHECK (status IN ('pending', 'accepted', 'rejected')),
+        path TEXT NOT NULL, thumb TEXT, job_id INTEGER, created TEXT NOT NULL,
+        merged_seq TEXT,
+        UNIQUE(dataset_id, sid, name)
+    );
+    CREATE TABLE decisions(
+        id INTEGER PRIMARY KEY,
+        variant_id INTEGER NOT NULL REFERENCES variants(id) ON DELETE CASCADE,
+        decision TEXT NOT NULL, who TEXT NOT NULL, at TEXT NOT NULL
+    );
+    CREATE INDEX idx_seq_dataset ON sequences(dataset_id, split);
+    CREATE INDEX idx_jobs_state ON jobs(state);
+    CREATE INDEX idx_variants_status ON variants(dataset_id, status);
+    """,
+]
+
+SCHEMA_VERSION = len(MIGRATIONS)
+JOB_ACTIVE = ("queued", "running")
+
+
+def now_iso() -> str:
+    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _row(r: sqlite3.Row | None) -> dict[str, Any] | None:
+    if r is None:
+        return None
+    d = dict(r)
+    for k in ("params", "info", "config", "results", "result", "recipe"):
+        if k in d and isinstance(d[k], str):
+            try:
+                d[k] = json.loads(d[k])
+            except json.JSONDecodeError:
+                pass
+    return d
+
+
+class Catalog:
+    def __init__(self, path: str | Path):
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._local = threading.local()
+        self._migrate()
+
+    # -- connection handling -------------------------------------------------------------
+    def _conn(self) -> sqlite3.Connection:
+        conn = getattr(self._local, "conn", None)
+        if conn is None:
+            conn = sqlite3.connect(self.path, timeout=30, isolation_level=None, check_same_thread=False)
+            conn.row_factory = sqlite3.Row
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute("PRAGMA foreign_keys=ON")
+            conn.execute("PRAGMA synchronous=NORMAL")
+            conn.execute("PRAGMA busy_timeout=30000")
+            self._local.conn = conn
+        return conn
+
+    @contextmanager
+    def tx(self) -> Iterator[sqlite3.Connection]:
+        """A write transaction taken eagerly, so concurrent writers queue instead of deadlocking."""
+        conn = self._conn()
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            yield conn
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+
+    def close(self) -> None:
+        conn = getattr(self._local, "conn", None)
+        if conn is not None:
+            conn.close()
+            self._local.conn = None
+
+    def _migrate(self) -> None:
+        with self.tx() as c:
+            c.execute("CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value TEXT NOT NULL)")
+            row = c.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()
+            version = int(row[0]) if row else 0
+            if version > SCHEMA_VERSION:
+                raise RuntimeError(f"{self.path}: catalog schema v{version} is newer than this studio (v{SCHEMA_VERSION})")
+            for v in range(version, SCHEMA_VERSION):
+                for stmt in MIGRATIONS[v].split(";"):
+                    if stmt.strip():
+                        c.execute(stmt)
+            c.execute("INSERT OR REPLACE INTO meta(key, value) VALUES('schema_version', ?)", (str(SCHEMA_VERSION),))
+
+    @property
+    def schema_version(self) -> int:
+        return int(self._conn().execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()[0])
+
+    def integrity_ok(self) -> bool:
+        return self._conn().execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+
+    # -- datasets ---------------------------------------------------------------------------
+    def add_dataset(self, name: str, kind: str, fmt: str, path: str | Path, info: dict | None = None,
+                    parent_id: int | None = None) -> int:
+        with self.tx() as c:
+            cur = c.execute(
+                "INSERT INTO datasets(name, kind, format, path, parent_id, created, info) VALUES(?,?,?,?,?,?,?) "
+                "ON CONFLICT(name) DO UPDATE SET kind=excluded.kind, format=excluded.format, path=excluded.path, "
+                "parent_id=excluded.parent_id, info=excluded.info RETURNING id",
+                (name, kind, fmt, str(Path(path).resolve()), parent_id, now_iso(), json.dumps(info or {})))
+            return int(cur.fetchone()[0])
+
+    def dataset(self, ref: int | str) -> dict | None:
+        col = "id" if isinstance(ref, int) else "name"
+        return _row(self._conn().execute(f"SELECT * FROM datasets WHERE {col}=?", (ref,)).fetchone())
+
+    def dataset_by_path(self, path: str | Path) -> dict | None:
+        return _row(self._conn().execute("SELECT * FROM datasets WHERE path=?", (str(Path(path).resolve()),)).fetchone())
+
+    def datasets(self, kind: str | None = None) -> list[dict]:
+        q, args = "SELECT * FROM datasets", ()
+        if kind:
+            q, args = q + " WHERE kind=?", (kind,)
+        return [_row(r) for r in self._conn().execute(q + " ORDER BY id", args)]
+
+    def update_dataset_info(self, dataset_id: int, info: dict) -> None:
+        with self.tx() as c:
+            c.execute("UPDATE datasets SET info=? WHERE id=?", (json.dumps(info), dataset_id))
+
+    def replace_sequences(self, dataset_id: int, seqs: Iterable[Sequence]) -> None:
+        with self.tx() as c:
+            c.execute("DELETE FROM sequences WHERE dataset_id=?", (dataset_id,))
+            c.executemany(
+                "INSERT INTO sequences(dataset_id, sid, seq, split, condition, seq_type, view, clothes, frames, source, origin)"
+                " VALUES(?,?,?,?,?,?,?,?,?,?,?)",
+                [(dataset_id, s.sid, s.seq, s.split, s.condition, s.seq_type, s.view, s.clothes, s.frames, s.source,
+                  s.origin) for s in seqs])
+
+    def add_sequences(self, dataset_id: int, seqs: Iterable[Sequence]) -> None:
+        with self.tx() as c:
+            c.executemany(
+                "INSERT OR REPLACE INTO sequences(dataset_id, sid, seq, split, condition, seq_type, view, clothes, frames,"
+                " source, origin) VALUES(?,?,?,?,?,?,?,?,?,?,?)",
+                [(dataset_id, s.sid, s.seq, s.split, s.condition, s.seq_type, s.view, s.clothes, s.frames, s.source,
+                  s.origin) for s in seqs])
+
+    def sequences(self, dataset_id: int, split: str | None = None) -> list[Sequence]:
+        q, args = "SELECT * FROM sequences WHERE dataset_id=?", [dataset_id]
+        if split:
+            q += " AND split=?"
+            args.append(split)
+        return [Sequence.from_dict(dict(r)) for r in self._conn().execute(q + " ORDER BY sid, seq", args)]
+
+    def sequence_counts(self, dataset_id: int) -> list[dict]:
+        return [dict(r) for r in self._conn().execute(
+            "SELECT split, condition, COUNT(*) AS sequences, COUNT(DISTINCT sid) AS ids, SUM(frames) AS frames "
+            "FROM sequences WHERE dataset_id=? GROUP BY split, condition ORDER BY split, condition", (dataset_id,))]
+
+    # -- jobs ---------------------------------------------------------------------------------
+    def create_job(self, kind: str, params: dict, slot: str = "cpu", resumed_from: int | None = None,
+                   run_id: int | None = None) -> int:
+        with self.tx() as c:
+            cur = c.execute("INSERT INTO jobs(kind, params, state, slot, created, resumed_from, run_id) "
+                            "VALUES(?,?,?,?,?,?,?)",
+                            (kind, json.dumps(params), "queued", slot, now_iso(), resumed_from, run_id))
+            return int(cur.lastrowid)
+
+    def job(self, job_id: int) -> dict | None:
+        return _row(self._conn().execute("SELECT * FROM jobs WHERE id=?", (job_id,)).fetchone())
+
+    def jobs(self, states: Iterable[str] | None = None, kind: str | None = None, limit: int = 200) -> list[dict]:
+        q, args = "SELECT * FROM jobs WHERE 1=1", []
+        if states:
+            states = list(states)
+            q += f" AND state IN ({','.join('?' * len(states))})"
+            args += states
+        if kind:
+            q += " AND kind=?"
+            args.append(kind)
+        return [_row(r) for r in self._conn().execute(q + " ORDER BY id DESC LIMIT ?", (*args, limit))]
+
+    def update_job(self, job_id: int, **fields: Any) -> None:
+        if not fields:
+            return
+        for k in ("params", "result"):
+            if k in fields and not isinstance(fields[k], str) and fields[k] is not None:
+                fields[k] = json.dumps(fields[k])
+        cols = ", ".join(f"{k}=?" for k in fields)
+        with self.tx() as c:
+            c.execute(f"UPDATE jobs SET {cols} WHERE id=?", (*fields.values(), job_id))
+
+    def transition_job(self, job_id: int, from_states: Iterable[str], to_state: str, **fields: Any) -> bool:
+        """Move a job between states only if it is in one of ``from_states``; return whether it moved."""
+        from_states = list(from_states)
+        for k in ("params", "result"):
+            if k in fields and not isinstance(fields[k], str) and fields[k] is not None:
+                fields[k] = json.dumps(fields[k])
+        sets = ", ".join(["state=?"] + [f"{k}=?" for k in fields])
+        with self.tx() as c:
+            cur = c.execute(f"UPDATE jobs SET {sets} WHERE id=? AND state IN ({','.join('?' * len(from_states))})",
+                            (to_state, *fields.values(), job_id, *from_states))
+            return cur.rowcount == 1
+
+    # -- runs and metrics -------------------------------------------------------------------
+    def create_run(self, name: str, model: str, config: dict, run_dir: str | Path, dataset_id: int | None) -> int:
+        with self.tx() as c:
+            cur = c.execute("INSERT INTO runs(name, dataset_id, model, config, dir, created) VALUES(?,?,?,?,?,?)",
+                            (name, dataset_id, model, json.dumps(config), str(run_dir), now_iso()))
+            return int(cur.lastrowid)
+
+    def run(self, ref: int | str) -> dict | None:
+        col = "id" if isinstance(ref, int) else "name"
+        return _row(self._conn().execute(f"SELECT * FROM runs WHERE {col}=?", (ref,)).fetchone())
+
+    def runs(self) -> list[dict]:
+        return [_row(r) for r in self._conn().execute("SELECT * FROM runs ORDER BY id DESC")]
+
+    def update_run(self, run_id: int, **fields: Any) -> None:
+        if "results" in fields and not isinstance(fields["results"], str):
+            fields["results"] = json.dumps(fields["results"])
+        cols = ", ".join(f"{k}=?" for k in fields)
+        with self.tx() as c:
+            c.execute(f"UPDATE runs SET {cols} WHERE id=?", (*fields.values(), run_id))
+
+    def log_metrics(self, run_id: int, step: int, values: dict[str, float]) -> None:
+        t = time.time()
+        with self.tx() as c:
+            c.executemany("INSERT OR REPLACE INTO metrics(run_id, step, name, value, t) VALUES(?,?,?,?,?)",
+                          [(run_id, step, k, float(v), t) for k, v in values.items()])
+
+    def metrics(self, run_id: int, names: Iterable[str] | None = None, after_step: int = -1) -> dict[str, list[tuple[int, float]]]:
+        q, args = "SELECT step, name, value FROM metrics WHERE run_id=? AND step>?", [run_id, after_step]
+        if names:
+            names = list(names)
+            q += f" AND name IN ({','.join('?' * len(names))})"
+            args += names
+        out: dict[str, list[tuple[int, float]]] = {}
+        for r in self._conn().execute(q + " ORDER BY step", args):
+            out.setdefault(r["name"], []).append((r["step"], r["value"]))
+        return out
+
+    # -- variants and curation ----------------------------------------------------------------
+    def add_variant(self, dataset_id: int, sid: str, source_seq: str, name: str, method: str, recipe: dict,
+                    description: str, seed: int | None, path: str, thumb: str | None, job_id: int | None,
+                    score: float | None = None) -> int:
+        with self.tx() as c:
+            cur = c.execute(
+                "INSERT INTO variants(dataset_id, sid, source_seq, name, method, recipe, description, seed, score, path,"
+                " thumb, job_id, created) VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?) "
+                "ON CONFLICT(dataset_id, sid, name) DO UPDATE SET recipe=excluded.recipe, description=excluded.description,"
+                " path=excluded.path, thumb=excluded.thumb, job_id=excluded.job_id, score=excluded.score RETURNING id",
+                (dataset_id, sid, source_seq, name, method, json.dumps(recipe), description, seed, score, path, thumb,
+                 job_id, now_iso()))
+            return int(cur.fetchone()[0])
+
+    def variant(self, variant_id: int) -> dict | None:
+        return _row(self._conn().execute("SELECT * FROM variants WHERE id=?", (variant_id,)).fetchone())
+
+    def variants(self, dataset_id: int, status: str | None = None, sid: str | None = None) -> list[dict]:
+        q, args = "SELECT * FROM variants WHERE dataset_id=?", [dataset_id]
+        if status:
+            q += " AND status=?"
+            args.append(status)
+        if sid:
+            q += " AND sid=?"
+            args.append(sid)
+        return [_row(r) for r in self._conn().execute(q + " ORDER BY sid, source_seq, name", args)]
+
+    def variant_counts(self, dataset_id: int) -> dict[str, int]:
+        counts = {"pending": 0, "accepted": 0, "rejected": 0}
+        for r in self._conn().execute("SELECT status, COUNT(*) FROM variants WHERE dataset_id=? GROUP BY status",
+                                      (dataset_id,)):
+            counts[r[0]] = r[1]
+        counts["merged"] = self._conn().execute(
+            "SELECT COUNT(*) FROM variants WHERE dataset_id=? AND merged_seq IS NOT NULL", (dataset_id,)).fetchone()[0]
+        return counts
+
+    def decide(self, variant_ids: Iterable[int], decision: str, who: str = "user") -> int:
+        """Record accept / reject / undo (back to pending) at once; returns how many variants changed."""
+        if decision not in ("accepted", "rejected", "pending"):
+            raise ValueError(f"unknown decision {decision!r}")
+        ids = list(variant_ids)
+        at = now_iso()
+        with self.tx() as c:
+            n = 0
+            for vid in ids:
+                n += c.execute("UPDATE variants SET status=? WHERE id=? AND merged_seq IS NULL", (decision, vid)).rowcount
+                c.execute("INSERT INTO decisions(variant_id, decision, who, at) VALUES(?,?,?,?)", (vid, decision, who, at))
+            return n
+
+    def decisions(self, variant_id: int) -> list[dict]:
+        return [dict(r) for r in self._conn().execute(
+            "SELECT * FROM decisions WHERE variant_id=? ORDER BY id", (variant_id,))]
+
+    def mark_merged(self, variant_id: int, seq: str) -> None:
+        with self.tx() as c:
+            c.execute("UPDATE variants SET merged_seq=? WHERE id=?", (seq, variant_id))

@@ -1,0 +1,277 @@
+"""Headless entry point: ``python -m core <verb> [options]`` (SPEC §6).
+
+Long verbs run as catalog jobs in this process (the same code path the app's workers use), so a
+CLI conversion or training run shows up in the studio and can be resumed from either side.
+``--json`` makes the last stdout line one JSON object; failures exit non-zero with a one-line reason.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+from core.errors import StudioError
+
+
+def _progress_printer(studio, job_id: int, stop: threading.Event) -> None:
+    last = ""
+    while not stop.wait(0.5):
+        job = studio.job(job_id)
+        if not job or not job["total"]:
+            continue
+        frac = job["progress"] / job["total"]
+        bar = "#" * int(frac * 30)
+        line = f"\r[{bar:<30}] {frac * 100:5.1f}%  {job['message'][:60]}"
+        if line != last:
+            sys.stderr.write(line)
+            sys.stderr.flush()
+            last = line
+    sys.stderr.write("\n" if last else "")
+
+
+def run_job_here(studio, kind: str, params: dict, *, run_id: int | None = None, quiet: bool = False) -> dict:
+    from core.jobs import runner
+    from core.jobs.worker import run_job
+
+    job_id = runner.submit(studio.ws, kind, params, run_id=run_id, spawn=False)
+    studio.catalog.update_job(job_id, pid=None)
+    stop = threading.Event()
+    printer = None
+    if not quiet and sys.stderr.isatty():
+        printer = threading.Thread(target=_progress_printer, args=(studio, job_id, stop), daemon=True)
+        printer.start()
+    try:
+        state = run_job(studio.ws, job_id)
+    finally:
+        stop.set()
+        if printer:
+            printer.join()
+    job = studio.job(job_id)
+    if state != "succeeded":
+        raise StudioError(job["message"] or state)
+    return {"job_id": job_id, **(job["result"] or {})}
+
+
+def cmd_demo(args, studio) -> dict:
+    params = {"out": str(Path(args.out).resolve()), "ids": args.ids, "views": args.views.split(","), "seed": args.seed,
+              "layout": args.layout, "frames": args.frames, "name": Path(args.out).name}
+    return run_job_here(studio, "demo", params, quiet=args.json)
+
+
+def cmd_scan(args, studio) -> dict:
+    from core.readers import scan
+
+    report = scan(args.source)
+    data = report.to_json()
+    if not args.json:
+        s = data["summary"]
+        print(f"{s['format']}: {s['ids']} ids ({'–'.join(s['id_range'])}), {s['sequences']} sequences, "
+              f"{s['frames']} frames, views {', '.join(s['views'])}")
+        for row in report.counts_table():
+            print("  " + "  ".join(f"{k}={v}" for k, v in row.items()))
+        for p in report.problems[:50]:
+            print(f"  {p.severity}: {p.path}: {p.reason}")
+    return data
+
+
+def cmd_convert(args, studio) -> dict:
+    out = Path(args.out).resolve()
+    params = {"source": str(Path(args.source).resolve()), "out": str(out), "name": out.name, "split": args.split,
+              "align": args.align, "workers": args.workers}
+    return run_job_here(studio, "convert", params, quiet=args.json)
+
+
+def _dataset_id(studio, path: str) -> int:
+    from core.jobs.kinds import register_converted
+
+    ds = studio.catalog.dataset_by_path(path)
+    if ds:
+        return ds["id"]
+    from core.layout import read_manifest
+    info = read_manifest(path)
+    return register_converted(studio.catalog, Path(path).resolve(), name=Path(path).name,
+                              source=info.get("parameters", {}).get("source", ""), result={})
+
+
+def cmd_augment(args, studio) -> dict:
+    ds_id = _dataset_id(studio, args.dataset)
+    params = {"dataset_id": ds_id, "per_sequence": args.per_sequence, "seq_types": args.seq_types.split(","),
+              "kinds": args.kinds.split(",") if args.kinds else None, "seed": args.seed,
+              "max_sequences": args.max_sequences}
+    return run_job_here(studio, "augment", params, quiet=args.json)
+
+
+def cmd_curate(args, studio) -> dict:
+    ds_id = _dataset_id(studio, args.dataset)
+    pending = studio.variants(ds_id, status="pending")
+    accept = set(args.accept or [])
+    reject = set(args.reject or [])
+    if args.accept_all:
+        accept |= {v["id"] for v in pending}
+    if args.accept_above is not None:
+        accept |= {v["id"] for v in pending if v["score"] is not None and v["score"] >= args.accept_above}
+    if args.reject_below is not None:
+        reject |= {v["id"] for v in pending if v["score"] is not None and v["score"] < args.reject_below}
+    n_acc = studio.decide(sorted(accept - reject), "accepted", who="cli") if accept - reject else 0
+    n_rej = studio.decide(sorted(reject), "rejected", who="cli") if reject else 0
+    result: dict[str, Any] = {"accepted": n_acc, "rejected": n_rej}
+    if args.merge:
+        result["merge"] = run_job_here(studio, "merge", {"dataset_id": ds_id}, quiet=args.json)
+    result["counts"] = studio.catalog.variant_counts(ds_id)
+    return result
+
+
+def cmd_train(args, studio) -> dict:
+    from dataclasses import asdict
+
+    from core.train.config import load_config, preset
+
+    if args.resume:
+        run = studio.catalog.run(int(args.resume) if args.resume.isdigit() else args.resume)
+        if run is None:
+            raise StudioError(f"no run {args.resume!r} in {studio.ws.root}")
+        return run_job_here(studio, "train", {"run_id": run["id"], "resume": True}, run_id=run["id"], quiet=args.json)
+    if args.config:
+        cfg = load_config(args.config)
+    else:
+        if not args.dataset:
+            raise StudioError("train needs --config FILE, or --dataset DIR with --preset")
+        cfg = preset(args.preset, dataset=str(Path(args.dataset).resolve()))
+    overrides = {}
+    if args.iterations:
+        overrides["iterations"] = args.iterations
+    if overrides:
+        cfg = load_config({**asdict(cfg), **overrides})
+    ds_id = _dataset_id(studio, cfg.dataset)
+    name = studio.ws.unique_name(args.name or f"{cfg.model}-{Path(cfg.dataset).name}", {r["name"] for r in studio.runs()})
+    run_dir = studio.ws.runs_dir / name
+    run_dir.mkdir(parents=True, exist_ok=True)
+    run_id = studio.catalog.create_run(name, cfg.model, asdict(cfg), run_dir, ds_id)
+    res = run_job_here(studio, "train", {"run_id": run_id}, run_id=run_id, quiet=args.json)
+    return {**res, "run": name, "run_dir": str(run_dir)}
+
+
+def cmd_eval(args, studio) -> dict:
+    if args.embeddings:
+        import numpy as np
+
+        from core.evaluate.casia_b import evaluate_casia_b
+
+        if args.protocol != "casia-b":
+            raise StudioError(f"--embeddings supports --protocol casia-b in this version, not {args.protocol}")
+        with np.load(args.embeddings, allow_pickle=False) as z:
+            missing = [k for k in ("embeddings", "labels", "types", "views") if k not in z]
+            if missing:
+                raise StudioError(f"{args.embeddings}: missing arrays {missing}")
+            res = evaluate_casia_b(z["embeddings"], z["labels"], z["types"], z["views"], metric=args.metric)
+    else:
+        from core.evaluate.run import evaluate_run
+
+        if not args.target:
+            raise StudioError("eval needs RUN|CHECKPOINT --dataset DIR, or --embeddings FILE.npz")
+        target = args.target
+        run = studio.catalog.run(int(target) if target.isdigit() else target) if not Path(target).exists() else None
+        if run:
+            target = run["dir"]
+        if not args.dataset:
+            if not run:
+                raise StudioError("--dataset DIR is needed when evaluating a checkpoint file")
+            args.dataset = run["config"]["dataset"]
+        res = evaluate_run(target, args.dataset, protocol=args.protocol, metric=args.metric)
+        if run:
+            studio.catalog.update_run(run["id"], results=res)
+    if not args.json:
+        print(f"rank-1 ({args.metric}): NM {res['NM']:.2f}  BG {res['BG']:.2f}  CL {res['CL']:.2f}")
+    return res
+
+
+def build_parser() -> argparse.ArgumentParser:
+    ap = argparse.ArgumentParser(prog="python -m core", description="HybridGait Studio, headless.")
+    ap.add_argument("--workspace", default="workspace", help="workspace folder holding the catalog (default ./workspace)")
+    sub = ap.add_subparsers(dest="verb", required=True)
+
+    def verb(name: str, help_: str):
+        p = sub.add_parser(name, help=help_, description=help_)
+        p.add_argument("--json", action="store_true", help="print one JSON summary as the last line")
+        return p
+
+    p = verb("demo", "write the synthetic demo set in a real raw layout")
+    p.add_argument("--out", required=True)
+    p.add_argument("--ids", type=int, default=24)
+    p.add_argument("--views", default="036,090,144", help="comma-separated CASIA-B views, e.g. 000,018,...,180")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--frames", type=int, default=36)
+    p.add_argument("--layout", default="casia-b-silhouette", choices=["casia-b-silhouette", "casia-b-video", "ccvid"])
+    p.set_defaults(fn=cmd_demo)
+
+    p = verb("scan", "detect a dataset's format and print its validation report")
+    p.add_argument("source")
+    p.set_defaults(fn=cmd_scan)
+
+    p = verb("convert", "convert a raw dataset into the GREW-style layout")
+    p.add_argument("source")
+    p.add_argument("--out", required=True)
+    p.add_argument("--split", default=None, help="official | first:K | random:F[,SEED] (default: official for CASIA-B "
+                                                  "ids, else the first half of the ids train)")
+    p.add_argument("--align", default="opengait", choices=["opengait", "letterbox"])
+    p.add_argument("--workers", type=int, default=None)
+    p.set_defaults(fn=cmd_convert)
+
+    p = verb("augment", "generate clothing variants of training sequences (model-free in this version)")
+    p.add_argument("dataset")
+    p.add_argument("--per-sequence", type=int, default=2)
+    p.add_argument("--seq-types", default="nm-01")
+    p.add_argument("--kinds", default=None, help="comma-separated: recolour,retexture,coat")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--max-sequences", type=int, default=None)
+    p.set_defaults(fn=cmd_augment)
+
+    p = verb("curate", "accept / reject variants and merge the accepted ones")
+    p.add_argument("dataset")
+    p.add_argument("--accept", type=int, nargs="*", help="variant ids to accept")
+    p.add_argument("--reject", type=int, nargs="*", help="variant ids to reject")
+    p.add_argument("--accept-all", action="store_true")
+    p.add_argument("--accept-above", type=float, default=None)
+    p.add_argument("--reject-below", type=float, default=None)
+    p.add_argument("--merge", action="store_true", help="merge accepted variants into the dataset")
+    p.set_defaults(fn=cmd_curate)
+
+    p = verb("train", "train a gait model")
+    p.add_argument("--config", default=None, help="YAML or JSON config file")
+    p.add_argument("--dataset", default=None)
+    p.add_argument("--preset", default="demo-cpu")
+    p.add_argument("--iterations", type=int, default=None)
+    p.add_argument("--name", default=None)
+    p.add_argument("--resume", default=None, metavar="RUN", help="run name or id to continue")
+    p.set_defaults(fn=cmd_train)
+
+    p = verb("eval", "evaluate a run, a checkpoint or an embeddings file")
+    p.add_argument("target", nargs="?", help="run name/id or checkpoint path")
+    p.add_argument("--dataset", default=None)
+    p.add_argument("--protocol", default="casia-b", choices=["casia-b"])
+    p.add_argument("--metric", default="euc", choices=["euc", "cos"])
+    p.add_argument("--embeddings", default=None, help=".npz with embeddings, labels, types, views")
+    p.set_defaults(fn=cmd_eval)
+    return ap
+
+
+def main(argv: list[str] | None = None) -> int:
+    from core.studio import Studio, jsonable
+
+    args = build_parser().parse_args(argv)
+    try:
+        studio = Studio(args.workspace)
+        result = args.fn(args, studio)
+    except (StudioError, FileNotFoundError, ValueError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    if args.json:
+        print(json.dumps(jsonable(result)))
+    elif args.verb not in ("scan", "eval"):
+        print(json.dumps(jsonable(result), indent=2))
+    return 0

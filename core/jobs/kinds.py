@@ -1,0 +1,127 @@
+"""The job functions, one per kind. Each takes (JobContext, params) and returns a JSON-able result.
+
+Heavy imports (torch, the generator) happen inside the functions so a worker loads only what
+its job needs.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Callable
+
+from core.jobs.context import JobContext
+
+
+def job_demo(ctx: JobContext, p: dict[str, Any]) -> dict[str, Any]:
+    from core.demo.writer import generate
+
+    out = Path(p["out"])
+    summary = generate(out, ids=int(p.get("ids", 24)), views=tuple(p.get("views", ("036", "090", "144"))),
+                       seed=int(p.get("seed", 0)), layout=p.get("layout", "casia-b-silhouette"),
+                       frames=int(p.get("frames", 36)),
+                       progress=lambda d, t: (ctx.progress(d, t, f"{d}/{t} sequences"), ctx.check_stop()))
+    name = p.get("name") or out.name
+    ds_id = ctx.catalog.add_dataset(name, "raw", summary.layout, out, info={"demo": True, "seed": p.get("seed", 0)})
+    return {"dataset_id": ds_id, "path": str(out), "sequences": len(summary.sequences),
+            "seconds": round(summary.seconds, 1)}
+
+
+def job_convert(ctx: JobContext, p: dict[str, Any]) -> dict[str, Any]:
+    from core.convert.converter import ConvertOptions, plan_conversion, run_conversion
+    from core.readers import scan
+
+    report = scan(p["source"])
+    opts = ConvertOptions(split=p.get("split"), align=p.get("align", "opengait"), workers=p.get("workers"))
+    plan = plan_conversion(report, p["out"], opts)
+    ctx.log(f"converting {len(plan.items)} sequences from {plan.source} to {plan.out}")
+    result = run_conversion(plan, progress=ctx.progress, should_stop=ctx.should_stop)
+    register_converted(ctx.catalog, Path(p["out"]), name=p.get("name"), source=p["source"], result=result)
+    result["problems"] = len(report.problems)
+    return result
+
+
+def register_converted(catalog, out: Path, *, name: str | None, source: str, result: dict) -> int:
+    from core.layout import sequences
+
+    raw = catalog.dataset_by_path(source)
+    ds_id = catalog.add_dataset(name or out.name, "converted", "grew-layout", out,
+                                info={"source": str(source), "conversion": result},
+                                parent_id=raw["id"] if raw else None)
+    catalog.replace_sequences(ds_id, sequences(out))
+    return ds_id
+
+
+def job_augment(ctx: JobContext, p: dict[str, Any]) -> dict[str, Any]:
+    from core.augment.generate import AugmentOptions, generate_variants
+
+    ds = ctx.catalog.dataset(int(p["dataset_id"]))
+    opts = AugmentOptions(per_sequence=int(p.get("per_sequence", 2)), seq_types=tuple(p.get("seq_types", ("nm-01",))),
+                          sids=tuple(p["sids"]) if p.get("sids") else None,
+                          kinds=tuple(p["kinds"]) if p.get("kinds") else None, seed=int(p.get("seed", 0)),
+                          max_sequences=p.get("max_sequences"))
+    align_method = (ds["info"].get("conversion") or {}).get("align", "opengait") if isinstance(ds["info"], dict) else "opengait"
+
+    def record(rec: dict) -> None:
+        ctx.catalog.add_variant(ds["id"], rec["sid"], rec["source_seq"], rec["name"], rec["method"], rec["recipe"],
+                                rec["description"], rec["seed"], rec["path"], rec["thumb"], ctx.job_id)
+
+    return generate_variants(ds["path"], ctx.workspace.variants_dir / ds["name"], opts, align_method=align_method,
+                             on_variant=record, progress=ctx.progress, should_stop=ctx.should_stop)
+
+
+def job_merge(ctx: JobContext, p: dict[str, Any]) -> dict[str, Any]:
+    from core.augment.merge import merge_accepted
+
+    return merge_accepted(ctx.catalog, int(p["dataset_id"]), progress=ctx.progress)
+
+
+def job_train(ctx: JobContext, p: dict[str, Any]) -> dict[str, Any]:
+    from core.evaluate.run import evaluate_run
+    from core.train.config import load_config
+    from core.train.trainer import train
+
+    cat = ctx.catalog
+    run = cat.run(int(p["run_id"]))
+    cfg = load_config(run["config"])
+    run_dir = Path(run["dir"])
+    cat.update_run(run["id"], state="running")
+
+    def report(ev: dict[str, Any]) -> None:
+        kind = ev.get("type")
+        if kind == "metrics":
+            vals = {k: v for k, v in ev.items() if k not in ("type", "step") and isinstance(v, (int, float))}
+            cat.log_metrics(run["id"], int(ev["step"]), vals)
+        elif kind == "eval":
+            cat.log_metrics(run["id"], int(ev["step"]), {f"eval_{k}": v for k, v in ev.items()
+                                                        if k in ("NM", "BG", "CL")})
+        elif kind == "progress":
+            ctx.progress(ev["step"], ev["total"], f"step {ev['step']}/{ev['total']}")
+        elif kind == "checkpoint":
+            cat.update_run(run["id"], step=int(ev.get("step", 0)))
+            ctx.log(f"checkpoint {ev.get('path')}")
+
+    result = train(cfg, run_dir, report=report, should_stop=ctx.should_stop, resume=True)
+    if getattr(result, "stopped", False):
+        cat.update_run(run["id"], state="stopped")
+        from core.errors import JobCancelled
+        raise JobCancelled(f"training stopped at step {getattr(result, 'step', '?')}; checkpoint saved, resume to continue")
+    ctx.progress(1, 1, "evaluating on the test identities", force=True)
+    results = evaluate_run(run_dir, cfg.dataset, protocol="casia-b")
+    cat.update_run(run["id"], state="finished", results=results)
+    return {"run_id": run["id"], "NM": results.get("NM"), "BG": results.get("BG"), "CL": results.get("CL")}
+
+
+def job_eval(ctx: JobContext, p: dict[str, Any]) -> dict[str, Any]:
+    from core.evaluate.run import evaluate_run
+
+    results = evaluate_run(p["checkpoint"], p["dataset"], protocol=p.get("protocol", "casia-b"),
+                           metric=p.get("metric", "euc"))
+    if p.get("run_id"):
+        ctx.catalog.update_run(int(p["run_id"]), results=results)
+    return {k: results.get(k) for k in ("NM", "BG", "CL", "chance")}
+
+
+KINDS: dict[str, Callable[[JobContext, dict[str, Any]], dict[str, Any]]] = {
+    "demo": job_demo, "convert": job_convert, "augment": job_augment, "merge": job_merge,
+    "train": job_train, "eval": job_eval,
+}

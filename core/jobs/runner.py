@@ -1,0 +1,148 @@
+"""Launches and monitors job workers; holds no job state of its own (the catalog does).
+
+Workers start in their own session so they outlive the app process: closing the browser or
+restarting the studio never kills a running job. ``recover`` runs at start-up and marks jobs whose
+worker is gone as interrupted, ready to resume.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from core.workspace import Workspace
+
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
+# Jobs that need the accelerator (or, on a CPU-only machine, all the cores) take the one device slot.
+DEVICE_KINDS = {"train", "eval", "augment"}
+
+
+def slot_for(kind: str) -> str:
+    return "device" if kind in DEVICE_KINDS else "cpu"
+
+
+def submit(ws: Workspace, kind: str, params: dict, *, run_id: int | None = None, resumed_from: int | None = None,
+           spawn: bool = True) -> int:
+    from core.jobs.kinds import KINDS
+    if kind not in KINDS:
+        raise ValueError(f"unknown job kind {kind!r}; known: {', '.join(sorted(KINDS))}")
+    job_id = ws.catalog.create_job(kind, params, slot=slot_for(kind), run_id=run_id, resumed_from=resumed_from)
+    if spawn:
+        start_worker(ws, job_id)
+    return job_id
+
+
+def start_worker(ws: Workspace, job_id: int) -> int:
+    log = open(ws.job_log(job_id), "ab")
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(PROJECT_ROOT), env.get("PYTHONPATH", "")]))
+    env["PYTHONUNBUFFERED"] = "1"
+    proc = subprocess.Popen([sys.executable, "-m", "core.jobs.worker", "--workspace", str(ws.root), "--job", str(job_id)],
+                            cwd=PROJECT_ROOT, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                            env=env, start_new_session=True)
+    log.close()
+    ws.catalog.update_job(job_id, pid=proc.pid)
+    return proc.pid
+
+
+def pid_alive(pid: int | None, job_id: int) -> bool:
+    """True if ``pid`` is a live worker of ``job_id`` (guards against a recycled pid)."""
+    if not pid:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    try:
+        cmd = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return True  # no /proc (not Linux): trust the signal probe
+    if stat.split(")")[-1].split()[0] == "Z":
+        try:
+            os.waitpid(pid, os.WNOHANG)  # our own finished child: reap it
+        except ChildProcessError:
+            pass
+        return False
+    return b"core.jobs.worker" in cmd and str(job_id).encode() in cmd
+
+
+def recover(ws: Workspace) -> list[int]:
+    """Mark queued/running jobs whose worker died (e.g. machine rebooted) as interrupted."""
+    lost = []
+    for job in ws.catalog.jobs(states=("queued", "running")):
+        if not pid_alive(job["pid"], job["id"]):
+            if ws.catalog.transition_job(job["id"], ("queued", "running"), "interrupted",
+                                         message="worker process ended unexpectedly; resume to continue",
+                                         finished=_now()):
+                lost.append(job["id"])
+                if job["run_id"]:
+                    ws.catalog.update_run(job["run_id"], state="interrupted")
+    return lost
+
+
+def _now() -> str:
+    from core.catalog import now_iso
+    return now_iso()
+
+
+def cancel(ws: Workspace, job_id: int) -> str:
+    """Ask a job to stop; it saves what it has (a checkpoint, finished sequences) and ends."""
+    job = ws.catalog.job(job_id)
+    if job is None:
+        raise ValueError(f"no job {job_id}")
+    if job["state"] not in ("queued", "running"):
+        return job["state"]
+    ws.catalog.update_job(job_id, cancel_requested=1, message="stopping…")
+    if not pid_alive(job["pid"], job_id):
+        ws.catalog.transition_job(job_id, ("queued", "running"), "cancelled", finished=_now(),
+                                  message="cancelled (worker was not running)")
+        return "cancelled"
+    return "cancelling"
+
+
+def kill(ws: Workspace, job_id: int) -> None:
+    """Last resort when a job ignores the stop request: end its whole process group."""
+    job = ws.catalog.job(job_id)
+    if job and pid_alive(job["pid"], job_id):
+        try:
+            os.killpg(job["pid"], signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+    ws.catalog.transition_job(job_id, ("queued", "running"), "cancelled", finished=_now(),
+                              message="killed; resume from the last checkpoint")
+
+
+def resume(ws: Workspace, job_id: int) -> int:
+    """Start a new job that continues an interrupted, cancelled or failed one."""
+    job = ws.catalog.job(job_id)
+    if job is None:
+        raise ValueError(f"no job {job_id}")
+    if job["state"] in ("queued", "running"):
+        raise ValueError(f"job {job_id} is still {job['state']}")
+    params = dict(job["params"])
+    params["resume"] = True
+    return submit(ws, job["kind"], params, run_id=job["run_id"], resumed_from=job_id)
+
+
+def wait(ws: Workspace, job_id: int, timeout: float = 600, poll: float = 0.3) -> dict:
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        job = ws.catalog.job(job_id)
+        if job["state"] not in ("queued", "running"):
+            return job
+        if not pid_alive(job["pid"], job_id):
+            time.sleep(poll)  # the worker may have just written its final state
+            job = ws.catalog.job(job_id)
+            if job["state"] in ("queued", "running"):
+                recover(ws)
+                return ws.catalog.job(job_id)
+            return job
+        time.sleep(poll)
+    raise TimeoutError(f"job {job_id} still {ws.catalog.job(job_id)['state']} after {timeout}s")
