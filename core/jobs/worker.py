@@ -75,8 +75,9 @@ def run_job(ws: Workspace, job_id: int) -> str:
             return cat.job(job_id)["state"]
         ctx.log(f"job {job_id} ({job['kind']}) started with {job['params']}")
         result = KINDS[job["kind"]](ctx, job["params"])
+        total = cat.job(job_id)["total"] or 1
         cat.transition_job(job_id, ("running",), "succeeded", finished=now_iso(), result=result or {},
-                           message="done", progress=job["total"] or 1, total=job["total"] or 1)
+                           message="done", progress=total, total=total)
         state = "succeeded"
         ctx.log(f"job {job_id} succeeded: {result}")
     except JobCancelled as exc:
