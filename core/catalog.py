@@ -47,7 +47,7 @@ MIGRATIONS: list[str] = [
         slot TEXT NOT NULL DEFAULT 'cpu',
         progress REAL NOT NULL DEFAULT 0, total REAL NOT NULL DEFAULT 0,
         message TEXT NOT NULL DEFAULT '',
-        pid INTEGER, heartbeat REAL,
+        pid INTEGER, pid_start TEXT, heartbeat REAL,
         cancel_requested INTEGER NOT NULL DEFAULT 0,
         created TEXT NOT NULL, started TEXT, finished TEXT,
         started_at REAL,

@@ -39,7 +39,6 @@ def run_job_here(studio, kind: str, params: dict, *, run_id: int | None = None, 
     from core.jobs.worker import run_job
 
     job_id = runner.submit(studio.ws, kind, params, run_id=run_id, spawn=False)
-    studio.catalog.update_job(job_id, pid=None)
     stop = threading.Event()
     printer = None
     if not quiet and sys.stderr.isatty():

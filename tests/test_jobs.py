@@ -15,7 +15,7 @@ def studio(tmp_path):
     s = Studio(tmp_path / "ws")
     yield s
     for job in s.jobs():
-        if runner.pid_alive(job["pid"], job["id"]):
+        if runner.job_alive(job):
             os.killpg(job["pid"], 9)
 
 

@@ -45,12 +45,22 @@ def start_worker(ws: Workspace, job_id: int) -> int:
                             cwd=PROJECT_ROOT, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                             env=env, start_new_session=True)
     log.close()
-    ws.catalog.update_job(job_id, pid=proc.pid)
+    ws.catalog.update_job(job_id, pid=proc.pid, pid_start=process_start(proc.pid))
     return proc.pid
 
 
-def pid_alive(pid: int | None, job_id: int) -> bool:
-    """True if ``pid`` is a live worker of ``job_id`` (guards against a recycled pid)."""
+def process_start(pid: int) -> str | None:
+    """The kernel's start time of ``pid``: with the pid it names one process, even after pid reuse."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    fields = stat.rsplit(")", 1)[-1].split()
+    return None if fields[0] == "Z" else fields[19]
+
+
+def pid_alive(pid: int | None, pid_start: str | None = None) -> bool:
+    """True if the process that ran a job is still there (and is the same process)."""
     if not pid:
         return False
     try:
@@ -59,25 +69,27 @@ def pid_alive(pid: int | None, job_id: int) -> bool:
         return False
     except PermissionError:
         return True
-    try:
-        cmd = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
+    start = process_start(pid)
+    if start is None:
+        if Path("/proc").is_dir():  # a zombie: our finished child, reap it
+            try:
+                os.waitpid(pid, os.WNOHANG)
+            except ChildProcessError:
+                pass
+            return False
         return True  # no /proc (not Linux): trust the signal probe
-    if stat.split(")")[-1].split()[0] == "Z":
-        try:
-            os.waitpid(pid, os.WNOHANG)  # our own finished child: reap it
-        except ChildProcessError:
-            pass
-        return False
-    return b"core.jobs.worker" in cmd and str(job_id).encode() in cmd
+    return pid_start is None or start == pid_start
+
+
+def job_alive(job: dict) -> bool:
+    return pid_alive(job["pid"], job.get("pid_start"))
 
 
 def recover(ws: Workspace) -> list[int]:
     """Mark queued/running jobs whose worker died (e.g. machine rebooted) as interrupted."""
     lost = []
     for job in ws.catalog.jobs(states=("queued", "running")):
-        if not pid_alive(job["pid"], job["id"]):
+        if not job_alive(job):
             if ws.catalog.transition_job(job["id"], ("queued", "running"), "interrupted",
                                          message="worker process ended unexpectedly; resume to continue",
                                          finished=_now()):
@@ -100,7 +112,7 @@ def cancel(ws: Workspace, job_id: int) -> str:
     if job["state"] not in ("queued", "running"):
         return job["state"]
     ws.catalog.update_job(job_id, cancel_requested=1, message="stopping…")
-    if not pid_alive(job["pid"], job_id):
+    if not job_alive(job):
         ws.catalog.transition_job(job_id, ("queued", "running"), "cancelled", finished=_now(),
                                   message="cancelled (worker was not running)")
         return "cancelled"
@@ -110,7 +122,7 @@ def cancel(ws: Workspace, job_id: int) -> str:
 def kill(ws: Workspace, job_id: int) -> None:
     """Last resort when a job ignores the stop request: end its whole process group."""
     job = ws.catalog.job(job_id)
-    if job and pid_alive(job["pid"], job_id):
+    if job and job_alive(job):
         try:
             os.killpg(job["pid"], signal.SIGKILL)
         except ProcessLookupError:
@@ -137,7 +149,7 @@ def wait(ws: Workspace, job_id: int, timeout: float = 600, poll: float = 0.3) ->
         job = ws.catalog.job(job_id)
         if job["state"] not in ("queued", "running"):
             return job
-        if not pid_alive(job["pid"], job_id):
+        if not job_alive(job):
             time.sleep(poll)  # the worker may have just written its final state
             job = ws.catalog.job(job_id)
             if job["state"] in ("queued", "running"):

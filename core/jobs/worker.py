@@ -17,6 +17,7 @@ import traceback
 from core.catalog import now_iso
 from core.errors import JobCancelled, StudioError
 from core.jobs.context import JobContext
+from core.jobs.runner import process_start
 from core.workspace import Workspace
 
 
@@ -61,7 +62,7 @@ def run_job(ws: Workspace, job_id: int) -> str:
     job = cat.job(job_id)
     if job is None:
         raise SystemExit(f"no job {job_id} in {ws.root}")
-    cat.update_job(job_id, pid=os.getpid(), heartbeat=time.time())
+    cat.update_job(job_id, pid=os.getpid(), pid_start=process_start(os.getpid()), heartbeat=time.time())
     ctx = JobContext(ws, job_id, job["params"])
     done = threading.Event()
     beat = threading.Thread(target=_heartbeat, args=(ctx, done), daemon=True)

@@ -63,5 +63,6 @@ def scan(root: str | Path) -> ScanReport:
     report = casia_b.scan(root, groundtruth=_groundtruth_dir(root))
     report.notes.append(f"detected {det.format} with confidence {det.confidence:.2f}: {det.reason}")
     if not report.sequences:
-        raise InputError(root, "no readable sequences found (see problems)")
+        first = "; ".join(f"{p.path}: {p.reason}" for p in report.problems[:3])
+        raise InputError(root, f"no readable sequence found{' — ' + first if first else ''}")
     return report
