@@ -12,7 +12,6 @@ import json
 import os
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from dataclasses import asdict, dataclass, field
-from multiprocessing import get_context
 from pathlib import Path
 from typing import Any, Callable
 
@@ -23,6 +22,7 @@ from core import __version__
 from core.atomic import atomic_dir, write_bytes, write_json
 from core.convert.align import METHODS, align, gait_energy_image
 from core.convert.splits import Split, default_spec, make_split
+from core.procpool import worker_context
 from core.errors import InputError, JobCancelled
 from core.readers.base import RawSequence, ScanReport
 from core.records import Sequence
@@ -230,7 +230,7 @@ def run_conversion(plan: ConversionPlan, *, progress: Callable[[int, int, str], 
         progress(len(records), total, f"{skipped} sequences already converted; {len(todo)} to do")
     workers = plan.options.workers or max(1, (os.cpu_count() or 1))
     if todo:
-        with ProcessPoolExecutor(max_workers=workers, mp_context=get_context("fork")) as pool:
+        with ProcessPoolExecutor(max_workers=workers, mp_context=worker_context()) as pool:
             pending = {pool.submit(convert_one, it, out, plan.options.align, plan.options.size) for it in todo}
             while pending:
                 done, pending = wait(pending, timeout=0.5, return_when=FIRST_COMPLETED)

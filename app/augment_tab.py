@@ -1,0 +1,320 @@
+"""Step 3 · Augment & Curate: generate clothing variants, review them, merge the accepted ones."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import gradio as gr
+
+from app import common as C
+
+try:
+    from core.augment.modelfree import DEFAULT_KINDS, KINDS
+except Exception:  # noqa: BLE001 - the generator may be mid-rewrite; the tab must still build
+    KINDS, DEFAULT_KINDS = ("recolour", "retexture", "coat", "skirt"), ("recolour", "retexture", "coat")
+
+SEQ_TYPES = ["nm-01", "nm-02", "nm-03", "nm-04", "nm-05", "nm-06", "bg-01", "bg-02", "cl-01", "cl-02"]
+STATUSES = ["all", "pending", "accepted", "rejected"]
+PAGE_SIZE = 48
+LABEL = ("**Model-free generator** (recolour / re-texture / coat shape edit from the synthetic set's part "
+         "labels) — **no generative model is used.** Variants take garment colours only from *other training* "
+         "identities, and only training sequences are augmented.")
+MARK = {"pending": "•", "accepted": "✓", "rejected": "✗"}
+
+
+def _dataset(studio, ds_id):
+    i = C.as_int(ds_id)
+    ds = studio.catalog.dataset(i) if i is not None else None
+    return ds if ds and ds["kind"] == "converted" else None
+
+
+def _status(status):
+    return None if status in (None, "", "all") else status
+
+
+def _sid(sid):
+    return None if sid in (None, "", "all") else sid
+
+
+def filtered(studio, ds_id, status, sid, text) -> list[dict]:
+    ds = _dataset(studio, ds_id)
+    if ds is None:
+        return []
+    return studio.variants(ds["id"], status=_status(status), sid=_sid(sid), text=(text or "").strip())
+
+
+def page_rows(rows: list[dict], page) -> tuple[list[dict], int, int]:
+    pages = max(1, -(-len(rows) // PAGE_SIZE))
+    page = min(max(1, C.as_int(page) or 1), pages)
+    return rows[(page - 1) * PAGE_SIZE: page * PAGE_SIZE], page, pages
+
+
+def counts_html(studio, ds_id) -> str:
+    ds = _dataset(studio, ds_id)
+    if ds is None:
+        return ""
+    c = studio.catalog.variant_counts(ds["id"])
+    total = c["pending"] + c["accepted"] + c["rejected"]
+    return ('<div class="hg-counts" id="variant-counts">'
+            f'<span>total <b>{total}</b></span><span>pending <b>{c["pending"]}</b></span>'
+            f'<span>accepted <b>{c["accepted"]}</b></span><span>rejected <b>{c["rejected"]}</b></span>'
+            f'<span>merged <b>{c["merged"]}</b></span></div>')
+
+
+def variant_sig(studio, ds_id) -> str:
+    ds = _dataset(studio, ds_id)
+    if ds is None:
+        return ""
+    return json.dumps([ds["id"], studio.catalog.variant_counts(ds["id"])])
+
+
+def _caption(v: dict) -> str:
+    merged = " · merged" if v.get("merged_seq") else ""
+    kind = (v.get("recipe") or {}).get("kind") or v["name"].rsplit("-", 1)[-1]
+    return f"{MARK.get(v['status'], '')} #{v['id']} {v['sid']} {kind}{merged}"
+
+
+def _thumb(v: dict) -> str | None:
+    for p in (v.get("thumb"), str(Path(v["path"]) / "thumb.jpg")):
+        if p and Path(p).is_file():
+            return p
+    return None
+
+
+def gallery_view(studio, ds_id, status, sid, text, page, selected=None):
+    """(gallery update, page number, page info) for the current filters."""
+    rows, page, pages = page_rows(filtered(studio, ds_id, status, sid, text), page)
+    items = [(_thumb(v) or C.placeholder("no thumb"), _caption(v)) for v in rows]
+    ids = [v["id"] for v in rows]
+    sel = ids.index(selected) if selected in ids else None
+    total = len(filtered(studio, ds_id, status, sid, text)) if pages > 1 else len(rows)
+    info = f"page {page} of {pages} · {total} variant(s) match the filters"
+    if not rows:
+        info = "No variants match. Generate some above, or change the filters." if _dataset(studio, ds_id) \
+            else "Choose a converted dataset (step 2 makes one)."
+    return gr.update(value=items, selected_index=sel), page, info
+
+
+def details(studio, variant_id):
+    """(compare image, gif, description) for one variant."""
+    v = studio.catalog.variant(C.as_int(variant_id)) if C.as_int(variant_id) is not None else None
+    if v is None:
+        return None, None, "Select a variant in the gallery to review it."
+    folder = Path(v["path"])
+    compare = folder / "compare.jpg"
+    gif = folder / "variant.gif"
+    history = studio.catalog.decisions(v["id"])
+    recipe = v.get("recipe") or {}
+    lines = [f"### Variant #{v['id']} · identity {v['sid']} · from `{v['source_seq']}`",
+             f"**{v['description']}** — status **{v['status']}**"
+             + (f", merged as `{v['merged_seq']}`" if v.get("merged_seq") else ""),
+             f"method `{v['method']}` · kind `{recipe.get('kind', '?')}` · seed {v.get('seed')}",
+             "compare strip: original | variant | orig. silhouette | variant silhouette"]
+    if history:
+        lines.append("decisions: " + ", ".join(f"{h['decision']} ({h['who']}, {h['at']})" for h in history[-5:]))
+    return (str(compare) if compare.is_file() else None, str(gif) if gif.is_file() else None, "\n\n".join(lines))
+
+
+def select(studio, ds_id, status, sid, text, page, evt: gr.SelectData):
+    """Map the clicked gallery index back to a variant id by recomputing the page server-side."""
+    rows, _, _ = page_rows(filtered(studio, ds_id, status, sid, text), page)
+    idx = evt.index if isinstance(evt.index, int) else (evt.index[0] if evt.index else None)
+    if idx is None or idx >= len(rows):
+        return None, None, None, "Select a variant in the gallery to review it."
+    vid = rows[idx]["id"]
+    return (vid, *details(studio, vid))
+
+
+def decide_one(studio, variant_id, decision, ds_id, status, sid, text, page):
+    """Persist one decision now; (msg, gallery, page, info, counts, compare, gif, desc, sig)."""
+    vid = C.as_int(variant_id)
+    if vid is None:
+        return (C.error_md("select a variant first"), *C.skips(8))
+    n = studio.decide([vid], decision)
+    msg = C.ok_md(f"variant #{vid} → {decision}") if n else \
+        C.error_md(f"variant #{vid} was already merged into the dataset; its decision can no longer change")
+    return (msg, *gallery_view(studio, ds_id, status, sid, text, page, selected=vid), counts_html(studio, ds_id),
+            *details(studio, vid), variant_sig(studio, ds_id))
+
+
+def decide_shown(studio, decision, ds_id, status, sid, text, page):
+    """Accept/reject every variant on the current page; (msg, gallery, page, info, counts, sig)."""
+    rows, _, _ = page_rows(filtered(studio, ds_id, status, sid, text), page)
+    if not rows:
+        return (C.error_md("no variants shown"), *C.skips(5))
+    n = studio.decide([v["id"] for v in rows], decision)
+    msg = C.ok_md(f"{n} variant(s) → {decision}" + (f" ({len(rows) - n} already merged)" if n < len(rows) else ""))
+    return (msg, *gallery_view(studio, ds_id, status, sid, text, page), counts_html(studio, ds_id),
+            variant_sig(studio, ds_id))
+
+
+def start(studio, ds_id, per_sequence, seq_types, kinds):
+    ds = _dataset(studio, ds_id)
+    if ds is None:
+        return C.error_md("choose a converted dataset first (step 2)"), gr.skip()
+    if not seq_types:
+        return C.error_md("choose at least one sequence type to augment"), gr.skip()
+    active = studio.active_job("augment")
+    if active:
+        return C.error_md(f"variants are already being generated (job #{active['id']})"), gr.skip()
+    try:
+        job_id = studio.start_augmentation(ds["id"], per_sequence=int(per_sequence or 2), seq_types=list(seq_types),
+                                           kinds=list(kinds) or None)
+    except Exception as exc:  # noqa: BLE001
+        return C.report_error(exc), gr.skip()
+    return C.ok_md(f"generating variants (job #{job_id})"), C.job_progress_html(studio.job(job_id), "augmentation")
+
+
+def stop(studio):
+    return C.stop_active(studio, "augment", "augmentation", "finished variants are kept")
+
+
+def merge(studio, ds_id):
+    ds = _dataset(studio, ds_id)
+    if ds is None:
+        return C.error_md("choose a converted dataset first"), gr.skip()
+    c = studio.catalog.variant_counts(ds["id"])
+    if c["accepted"] - c["merged"] <= 0 and not studio.variants(ds["id"], status="accepted"):
+        return C.error_md("no accepted variants to merge — accept some first"), gr.skip()
+    try:
+        job_id = studio.start_merge(ds["id"])
+    except Exception as exc:  # noqa: BLE001
+        return C.report_error(exc), gr.skip()
+    return C.ok_md(f"merging accepted variants into {ds['name']} (job #{job_id})"), \
+        C.job_progress_html(studio.job(job_id), "merge")
+
+
+def _for_dataset(ds_id):
+    return lambda j: C.as_int((j.get("params") or {}).get("dataset_id")) == ds_id
+
+
+def jobs_html(studio, ds_id) -> str:
+    ds = _dataset(studio, ds_id)
+    if ds is None:
+        return ""
+    parts = []
+    for kind, title in (("augment", "variant generation"), ("merge", "merge")):
+        job = C.latest_job(studio, kind, _for_dataset(ds["id"]))
+        if job:
+            parts.append(C.job_progress_html(job, title))
+            if kind == "merge" and job["state"] == "succeeded":
+                r = job.get("result") or {}
+                parts.append(C.ok_md(f"merged {r.get('merged', 0)} variant(s) into {r.get('dataset', ds['path'])} "
+                                     "as new training sequences"))
+            if job["state"] == "failed":
+                parts.append(C.error_md(f"{title} failed: {job.get('message')}"))
+    return "".join(parts)
+
+
+def sid_choices(studio, ds_id) -> list[str]:
+    ds = _dataset(studio, ds_id)
+    if ds is None:
+        return ["all"]
+    return ["all"] + sorted({v["sid"] for v in studio.variants(ds["id"])})
+
+
+def refresh(studio, ds_id, status, sid, text, page, ds_sig, v_sig):
+    """Tick: datasets list, job progress, counts; the gallery only when the variants changed.
+
+    Returns (dataset dd, progress, counts, sid dd, gallery, page, info, stop btn, ds_sig, v_sig).
+    """
+    conv = C.dataset_choices(studio, "converted")
+    new_ds_sig = json.dumps(conv)
+    ds_update = gr.skip()
+    if new_ds_sig != ds_sig:
+        value = C.keep_value(C.as_int(ds_id), conv)
+        ds_update = gr.update(choices=conv, value=value)
+        ds_id = value
+    active = studio.active_job("augment")
+    stop_btn = gr.update(interactive=bool(active))
+    new_v_sig = variant_sig(studio, ds_id)
+    if new_v_sig == v_sig and new_ds_sig == ds_sig:
+        return (ds_update, jobs_html(studio, ds_id), gr.skip(), gr.skip(), gr.skip(), gr.skip(), gr.skip(),
+                stop_btn, gr.skip(), gr.skip())
+    sids = sid_choices(studio, ds_id)
+    sid_update = gr.update(choices=sids, value=sid if sid in sids else "all")
+    return (ds_update, jobs_html(studio, ds_id), counts_html(studio, ds_id), sid_update,
+            *gallery_view(studio, ds_id, status, sid if sid in sids else "all", text, page), stop_btn,
+            new_ds_sig, new_v_sig)
+
+
+def build(studio, timer: gr.Timer) -> dict:
+    ds_sig, v_sig, selected = gr.State(""), gr.State(""), gr.State(None)
+    gr.Markdown(LABEL, elem_classes=["hg-note"], elem_id="augment-label")
+    with gr.Row():
+        dataset = gr.Dropdown(label="Converted dataset", choices=C.dataset_choices(studio, "converted"), scale=3,
+                              elem_id="augment-dataset")
+        per_seq = gr.Slider(1, 8, value=2, step=1, label="Variants per sequence", scale=2)
+    with gr.Row():
+        seq_types = gr.CheckboxGroup(SEQ_TYPES, value=["nm-01"], label="Sequence types to augment (training ids only)")
+        kinds = gr.CheckboxGroup(list(KINDS), value=list(DEFAULT_KINDS), label="Kinds of edit")
+    with gr.Row():
+        gen_btn = gr.Button("Generate", variant="primary", elem_id="augment-generate")
+        stop_btn = gr.Button("Stop", variant="stop", interactive=False, elem_id="augment-stop")
+        merge_btn = gr.Button("Merge accepted into dataset", elem_id="augment-merge")
+    msg = gr.HTML(elem_id="augment-msg")
+    progress = gr.HTML(elem_id="augment-progress")
+    counts = gr.HTML(elem_id="augment-counts")
+    with gr.Row():
+        status = gr.Dropdown(STATUSES, value="all", label="Status", scale=1, elem_id="filter-status")
+        sid = gr.Dropdown(["all"], value="all", label="Identity", scale=1, elem_id="filter-sid")
+        text = gr.Textbox(label="Search description / name", placeholder="coat, red, stripes…", scale=2)
+        page = gr.Number(value=1, label="Page", precision=0, scale=1, elem_id="page")
+    with gr.Row():
+        prev_btn = gr.Button("◀ Previous page", size="sm")
+        next_btn = gr.Button("Next page ▶", size="sm")
+        acc_all = gr.Button("Accept all shown", size="sm", elem_id="accept-shown")
+        rej_all = gr.Button("Reject all shown", size="sm", elem_id="reject-shown")
+    info = gr.Markdown(elem_id="page-info")
+    with gr.Row():
+        with gr.Column(scale=3):
+            gallery = gr.Gallery(label="Variants (click one to review)", columns=4, height=460, object_fit="contain",
+                                 allow_preview=False, elem_id="variant-gallery")
+        with gr.Column(scale=2):
+            desc = gr.Markdown("Select a variant in the gallery to review it.", elem_id="variant-desc")
+            with gr.Row():
+                acc_btn = gr.Button("Accept", variant="primary", elem_id="accept-one")
+                rej_btn = gr.Button("Reject", variant="stop", elem_id="reject-one")
+                undo_btn = gr.Button("Undo", elem_id="undo-one")
+            gif = gr.Image(label="variant (animated)", type="filepath", interactive=False, height=220,
+                           elem_id="variant-gif")
+    compare = gr.Image(label="original | variant | orig. silhouette | variant silhouette", type="filepath",
+                       interactive=False, height=340, elem_id="variant-compare")
+
+    filters = [dataset, status, sid, text, page]
+    view_out = [gallery, page, info]
+    gen_btn.click(lambda *a: start(studio, *a), inputs=[dataset, per_seq, seq_types, kinds], outputs=[msg, progress])
+    stop_btn.click(lambda: stop(studio), outputs=msg)
+    merge_btn.click(lambda d: merge(studio, d), inputs=dataset, outputs=[msg, progress])
+    def on_select(ds_id, status_, sid_, text_, page_, evt: gr.SelectData):
+        return select(studio, ds_id, status_, sid_, text_, page_, evt)
+
+    gallery.select(on_select, inputs=filters, outputs=[selected, compare, gif, desc])
+    for decision, btn in (("accepted", acc_btn), ("rejected", rej_btn), ("pending", undo_btn)):
+        btn.click(lambda v, *a, _d=decision: decide_one(studio, v, _d, *a), inputs=[selected] + filters,
+                  outputs=[msg] + view_out + [counts, compare, gif, desc, v_sig])
+    for decision, btn in (("accepted", acc_all), ("rejected", rej_all)):
+        btn.click(lambda *a, _d=decision: decide_shown(studio, _d, *a), inputs=filters,
+                  outputs=[msg] + view_out + [counts, v_sig])
+
+    def refilter(*a):
+        return gallery_view(studio, *a[:4], 1)
+
+    for comp in (status, sid):
+        comp.input(refilter, inputs=filters, outputs=view_out)
+    text.submit(refilter, inputs=filters, outputs=view_out)
+    page.submit(lambda *a: gallery_view(studio, *a), inputs=filters, outputs=view_out)
+    prev_btn.click(lambda *a: gallery_view(studio, *a[:4], (C.as_int(a[4]) or 1) - 1), inputs=filters,
+                   outputs=view_out)
+    next_btn.click(lambda *a: gallery_view(studio, *a[:4], (C.as_int(a[4]) or 1) + 1), inputs=filters,
+                   outputs=view_out)
+    dataset.input(lambda *a: (*gallery_view(studio, a[0], a[1], "all", a[3], 1), counts_html(studio, a[0]),
+                              gr.update(choices=sid_choices(studio, a[0]), value="all"), None, None, None,
+                              "Select a variant in the gallery to review it.", variant_sig(studio, a[0])),
+                  inputs=filters, outputs=view_out + [counts, sid, selected, compare, gif, desc, v_sig])
+    tick = dict(fn=lambda *a: refresh(studio, *a), inputs=filters + [ds_sig, v_sig],
+                outputs=[dataset, progress, counts, sid] + view_out + [stop_btn, ds_sig, v_sig],
+                show_progress="hidden")
+    timer.tick(**tick, concurrency_limit=None)
+    return {"load": tick}

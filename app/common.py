@@ -1,0 +1,330 @@
+"""Helpers shared by the tabs: job progress HTML, error reporting, plots, image conversion.
+
+Nothing here holds state: every view is recomputed from the catalog, so a page reload or an app
+restart shows the same thing.
+"""
+
+from __future__ import annotations
+
+import html
+import logging
+import time
+from typing import Any, Callable, Iterable
+
+import gradio as gr
+import numpy as np
+
+from core.errors import StudioError
+
+log = logging.getLogger("hybridgait.app")
+
+ACTIVE = ("queued", "running")
+RESUMABLE = ("cancelled", "interrupted", "failed")
+STATE_COLOURS = {"queued": "#6b7280", "running": "#2563eb", "succeeded": "#16a34a", "failed": "#dc2626",
+                 "cancelled": "#d97706", "interrupted": "#d97706"}
+
+
+# -- errors ------------------------------------------------------------------------------------
+
+def error_text(exc: BaseException) -> str:
+    """One line a user can act on; StudioError messages already name the file concerned."""
+    if isinstance(exc, StudioError):
+        return str(exc)
+    if isinstance(exc, (ValueError, FileNotFoundError, PermissionError, NotADirectoryError)):
+        return f"{type(exc).__name__}: {exc}"
+    return f"unexpected error ({type(exc).__name__}: {exc}); see the app's console for details"
+
+
+def report_error(exc: BaseException) -> str:
+    """Toast the error and return it as Markdown for the tab's error area (never a traceback)."""
+    if not isinstance(exc, StudioError):
+        log.exception("handler failed")
+    msg = error_text(exc)
+    try:
+        gr.Warning(msg, duration=8)
+    except Exception:  # outside a request (tests) there is no page to toast on
+        pass
+    return error_md(msg)
+
+
+def error_md(msg: str) -> str:
+    return f'<div class="hg-error">⚠️ {html.escape(msg)}</div>'
+
+
+def ok_md(msg: str) -> str:
+    return f'<div class="hg-ok">✓ {html.escape(msg)}</div>'
+
+
+def skips(n: int) -> tuple:
+    return tuple(gr.skip() for _ in range(n))
+
+
+# -- jobs ---------------------------------------------------------------------------------------
+
+def stop_active(studio, kind: str, what: str, kept: str) -> str:
+    """Ask the running job of one kind to stop; `kept` tells the user what survives the stop."""
+    job = studio.active_job(kind)
+    if not job:
+        return error_md(f"no {what} is running")
+    studio.cancel(job["id"])
+    return ok_md(f"stopping job #{job['id']}; {kept}")
+
+
+def fmt_duration(seconds: float | None) -> str:
+    if seconds is None or seconds != seconds or seconds < 0:
+        return "—"
+    s = int(round(seconds))
+    if s < 60:
+        return f"{s}s"
+    if s < 3600:
+        return f"{s // 60}m {s % 60:02d}s"
+    return f"{s // 3600}h {s % 3600 // 60:02d}m"
+
+
+def job_fraction(job: dict) -> float:
+    total = job.get("total") or 0
+    if job.get("state") == "succeeded":
+        return 1.0
+    return max(0.0, min(1.0, (job.get("progress") or 0) / total)) if total else 0.0
+
+
+def job_eta(job: dict, now: float | None = None) -> tuple[float | None, float | None]:
+    """(elapsed, remaining) seconds from started_at and progress/total; remaining None if unknown."""
+    started = job.get("started_at")
+    if not started:
+        return None, None
+    now = time.time() if now is None else now
+    elapsed = max(0.0, now - started)
+    frac = job_fraction(job)
+    if job.get("state") not in ACTIVE:
+        return elapsed, None
+    if frac <= 0 or elapsed < 0.5:
+        return elapsed, None
+    return elapsed, elapsed * (1 - frac) / frac
+
+
+def job_progress_html(job: dict | None, title: str = "", now: float | None = None) -> str:
+    """A progress bar with percentage, state, message and ETA for one job row."""
+    if not job:
+        return ""
+    state = job["state"]
+    frac = job_fraction(job)
+    elapsed, eta = job_eta(job, now)
+    colour = STATE_COLOURS.get(state, "#6b7280")
+    label = f"{title or job['kind']} · job #{job['id']}"
+    if state in ACTIVE:
+        timing = f"elapsed {fmt_duration(elapsed)}" + (f" · ETA {fmt_duration(eta)}" if eta is not None else " · ETA —")
+    elif job.get("finished") and elapsed is not None:
+        timing = f"took {fmt_duration(_took(job))}"
+    else:
+        timing = ""
+    msg = job.get("message") or ""
+    if state == "failed" and job.get("error") and not msg:
+        msg = job["error"].strip().splitlines()[-1]
+    return (
+        f'<div class="hg-job" data-state="{state}">'
+        f'<div class="hg-job-head"><b>{html.escape(label)}</b>'
+        f'<span class="hg-state" style="background:{colour}">{state}</span>'
+        f'<span class="hg-pct">{frac * 100:.0f}%</span></div>'
+        f'<div class="hg-bar"><div style="width:{frac * 100:.1f}%;background:{colour}"></div></div>'
+        f'<div class="hg-job-foot">{html.escape(msg)}<span>{timing}</span></div></div>'
+    )
+
+
+def _took(job: dict) -> float | None:
+    end = _iso_epoch(job.get("finished"))
+    if end is None:
+        return None
+    # finished has whole-second resolution, started_at not: clamp sub-second jobs at 0.
+    return max(0.0, end - job["started_at"]) if job.get("started_at") else None
+
+
+def latest_job(studio, kind: str, where: Callable[[dict], bool] | None = None) -> dict | None:
+    """The active job of ``kind`` if any (oldest first is not useful here), else the newest one."""
+    jobs = [j for j in studio.jobs(kind=kind, limit=50) if where is None or where(j)]
+    for j in jobs:
+        if j["state"] in ACTIVE:
+            return j
+    return jobs[0] if jobs else None
+
+
+def _iso_epoch(text: str | None) -> float | None:
+    from datetime import datetime, timezone
+
+    try:
+        return datetime.strptime(text, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=timezone.utc).timestamp()
+    except (TypeError, ValueError):
+        return None
+
+
+def recover_stale(studio, grace: float = 15.0, now: float | None = None) -> list[int]:
+    """Mark active jobs whose worker died while the app runs as interrupted (Resume then works).
+
+    Studio.recover() alone would race a job submitted a moment ago whose pid is not recorded yet,
+    so it is only called when some active job has been silent for ``grace`` seconds.
+    """
+    from core.jobs.runner import job_alive
+
+    now = time.time() if now is None else now
+    stale = False
+    for j in studio.jobs(states=ACTIVE):
+        last = j.get("heartbeat") or _iso_epoch(j.get("created")) or now
+        if now - last > grace and not job_alive(j):
+            stale = True
+    return studio.recover() if stale else []
+
+
+def jobs_table(studio, limit: int = 30) -> list[list[Any]]:
+    rows = []
+    for j in studio.jobs(limit=limit):
+        rows.append([j["id"], j["kind"], j["state"], f"{job_fraction(j) * 100:.0f}%", j.get("message") or "",
+                     (j.get("created") or "").replace("T", " ").rstrip("Z")])
+    return rows
+
+
+JOBS_HEADERS = ["job", "kind", "state", "progress", "message", "created (UTC)"]
+
+
+def failures_md(studio, limit: int = 5) -> str:
+    failed = [j for j in studio.jobs(limit=60) if j["state"] == "failed"][:limit]
+    if not failed:
+        return "No failed jobs."
+    out = ["**Failed jobs** (most recent first):"]
+    for j in failed:
+        last = (j.get("error") or "").strip().splitlines()
+        detail = last[-1] if last else ""
+        line = f"- job #{j['id']} ({j['kind']}): {j.get('message') or detail}"
+        if detail and detail not in line:
+            line += f" — `{detail[:200]}`"
+        out.append(line)
+    return "\n".join(out)
+
+
+# -- choices ------------------------------------------------------------------------------------
+
+def dataset_choices(studio, kind: str | None = None) -> list[tuple[str, int]]:
+    return [(f"{d['name']} · {d['kind']} · {d['format']}", d["id"]) for d in studio.datasets(kind)]
+
+
+def keep_value(value: Any, choices: list[tuple[str, Any]], prefer_last: bool = True) -> Any:
+    """Keep the user's selection when it is still offered, else pick the newest entry."""
+    values = [v for _, v in choices]
+    if value in values:
+        return value
+    if not values:
+        return None
+    return values[-1] if prefer_last else values[0]
+
+
+def as_int(value: Any) -> int | None:
+    try:
+        return int(value) if value not in (None, "") else None
+    except (TypeError, ValueError):
+        return None
+
+
+# -- images and plots ---------------------------------------------------------------------------
+
+def to_rgb(img: np.ndarray | None, min_side: int = 0) -> np.ndarray | None:
+    """uint8 gray or RGB -> RGB, upscaled (nearest) so tiny 64x64 silhouettes stay visible."""
+    if img is None:
+        return None
+    a = np.asarray(img)
+    if a.dtype != np.uint8:
+        a = np.clip(a, 0, 255).astype(np.uint8)
+    if a.ndim == 2:
+        a = np.stack([a] * 3, axis=-1)
+    elif a.shape[-1] == 4:
+        a = a[..., :3]
+    if min_side and min(a.shape[:2]) < min_side:
+        k = int(np.ceil(min_side / min(a.shape[:2])))
+        a = np.repeat(np.repeat(a, k, axis=0), k, axis=1)
+    return a
+
+
+def placeholder(text: str = "no frame", size: int = 64) -> np.ndarray:
+    import cv2
+
+    img = np.full((size * 2, size * 2, 3), 40, np.uint8)
+    cv2.putText(img, text, (6, size), cv2.FONT_HERSHEY_SIMPLEX, 0.4, (220, 220, 220), 1, cv2.LINE_AA)
+    return img
+
+
+def metrics_figure(metrics: dict[str, list[tuple[int, float]]], title: str = ""):
+    """Losses on the left, accuracy (and any eval_* rank-1) on the right, both against step."""
+    import plotly.graph_objects as go
+    from plotly.subplots import make_subplots
+
+    fig = make_subplots(rows=1, cols=2, subplot_titles=("loss", "train accuracy / eval rank-1"))
+    for name, colour in (("loss", "#111827"), ("triplet", "#2563eb"), ("ce", "#d97706")):
+        pts = metrics.get(name) or []
+        if pts:
+            xs, ys = zip(*pts)
+            fig.add_trace(go.Scatter(x=xs, y=ys, name=name, mode="lines+markers", marker={"size": 4},
+                                     line={"color": colour}), row=1, col=1)
+    pts = metrics.get("acc") or []
+    if pts:
+        xs, ys = zip(*pts)
+        fig.add_trace(go.Scatter(x=xs, y=[100 * y if y <= 1 else y for y in ys], name="train acc %",
+                                 mode="lines+markers", marker={"size": 4}, line={"color": "#16a34a"}), row=1, col=2)
+    for name in sorted(k for k in metrics if k.startswith("eval_")):
+        xs, ys = zip(*metrics[name])
+        fig.add_trace(go.Scatter(x=xs, y=ys, name=f"{name[5:]} rank-1 %", mode="lines+markers"), row=1, col=2)
+    fig.update_xaxes(title_text="step")
+    fig.update_yaxes(title_text="%", range=[0, 102], row=1, col=2)
+    fig.update_layout(height=340, margin={"l": 40, "r": 10, "t": 40, "b": 40}, title=title or None,
+                      legend={"orientation": "h", "y": -0.25}, template="plotly_white")
+    if not metrics:
+        fig.add_annotation(text="waiting for the first logged step…", showarrow=False, x=0.5, y=0.5,
+                           xref="paper", yref="paper")
+    return fig
+
+
+def results_figure(results: dict):
+    """Rank-1 per view for each condition, grouped, with the overall mean and chance marked."""
+    import plotly.graph_objects as go
+
+    fig = go.Figure()
+    conds = [c for c in ("NM", "BG", "CL") if c in results]
+    per_view = results.get("per_view") or {}
+    views = results.get("views") or sorted({v for c in per_view.values() for v in c})
+    colours = {"NM": "#16a34a", "BG": "#2563eb", "CL": "#d97706"}
+    for c in conds:
+        xs = [f"view {v}" for v in views] + ["mean"]
+        ys = [(per_view.get(c) or {}).get(v) for v in views] + [results.get(c)]
+        fig.add_trace(go.Bar(x=xs, y=ys, name=c, marker_color=colours.get(c),
+                             text=[f"{y:.1f}" if isinstance(y, (int, float)) else "" for y in ys],
+                             textposition="outside"))
+    if isinstance(results.get("chance"), (int, float)):
+        fig.add_hline(y=results["chance"], line_dash="dot", line_color="#6b7280",
+                      annotation_text=f"chance {results['chance']:.1f}%")
+    fig.update_layout(barmode="group", height=360, yaxis={"title": "rank-1 %", "range": [0, 110]},
+                      margin={"l": 40, "r": 10, "t": 50, "b": 40}, template="plotly_white",
+                      legend={"orientation": "h", "y": 1.12, "x": 1, "xanchor": "right"})
+    return fig
+
+
+def md_table(rows: Iterable[dict], columns: list[str] | None = None) -> str:
+    rows = list(rows)
+    if not rows:
+        return ""
+    columns = columns or list(rows[0])
+    head = "| " + " | ".join(columns) + " |\n|" + "---|" * len(columns)
+    body = "\n".join("| " + " | ".join(str(r.get(c, "")) for c in columns) + " |" for r in rows)
+    return head + "\n" + body
+
+
+CSS = """
+.hg-error {background:#fef2f2;border:1px solid #fecaca;color:#991b1b;padding:8px 12px;border-radius:6px;}
+.hg-ok {background:#f0fdf4;border:1px solid #bbf7d0;color:#166534;padding:8px 12px;border-radius:6px;}
+.hg-note {background:#eff6ff;border:1px solid #bfdbfe;color:#1e3a8a;padding:8px 12px;border-radius:6px;}
+.hg-empty {border:2px dashed #cbd5e1;border-radius:10px;padding:18px;text-align:center;}
+.hg-job {border:1px solid #e5e7eb;border-radius:8px;padding:8px 10px;margin:4px 0;background:#fff;color:#111827;}
+.hg-job-head {display:flex;gap:10px;align-items:center;}
+.hg-state {color:#fff;border-radius:10px;padding:0 8px;font-size:0.8em;}
+.hg-pct {margin-left:auto;font-variant-numeric:tabular-nums;}
+.hg-bar {height:10px;background:#e5e7eb;border-radius:5px;overflow:hidden;margin:6px 0;}
+.hg-bar > div {height:100%;transition:width .4s;}
+.hg-job-foot {display:flex;justify-content:space-between;font-size:0.85em;color:#4b5563;gap:12px;}
+.hg-counts span {display:inline-block;margin-right:14px;padding:2px 10px;border-radius:10px;background:#f3f4f6;color:#111827;}
+"""

@@ -1,0 +1,156 @@
+"""Step 2 · Convert: preview the raw -> GREW-style mapping without writing, then run it as a job."""
+
+from __future__ import annotations
+
+import json
+import shlex
+
+import gradio as gr
+import pandas as pd
+
+from app import common as C
+
+SPLITS = ["auto", "official", "first:2", "random:0.5"]
+ALIGNS = ["opengait", "letterbox"]
+MAPPING_LIMIT = 300
+EMPTY = pd.DataFrame()
+
+
+def _split_arg(split: str | None) -> str | None:
+    split = (split or "").strip()
+    return None if split in ("", "auto") else split
+
+
+def _source(studio, ds_id):
+    ds = studio.catalog.dataset(C.as_int(ds_id)) if C.as_int(ds_id) is not None else None
+    if ds is None or ds["kind"] != "raw":
+        return None
+    return ds
+
+
+def cli_command(studio, ds_id, split, align, name) -> str:
+    ds = _source(studio, ds_id)
+    if ds is None:
+        return ""
+    out = studio.ws.datasets_dir / ((name or "").strip() or f"{ds['name']}-grew")
+    cmd = ["python", "-m", "core", "--workspace", str(studio.ws.root), "convert", ds["path"], "--out", str(out)]
+    if _split_arg(split):
+        cmd += ["--split", _split_arg(split)]
+    cmd += ["--align", align or "opengait"]
+    return " ".join(shlex.quote(c) for c in cmd)
+
+
+def preview(studio, ds_id, split, align, name):
+    """(error, split summary, split counts, mapping table, gallery). Nothing is written."""
+    ds = _source(studio, ds_id)
+    if ds is None:
+        return C.error_md("choose a raw dataset first (step 1 lists and opens them)"), "", EMPTY, EMPTY, []
+    try:
+        pv = studio.preview_conversion(ds["path"], name=(name or "").strip() or None, split=_split_arg(split),
+                                       align=align or "opengait")
+    except Exception as exc:  # noqa: BLE001
+        return C.report_error(exc), "", EMPTY, EMPTY, []
+    s = pv["split"]
+    total = len(pv["mapping"])
+    summary = (f"**Split `{s['spec']}`:** {s['train_ids']} training identities ({s['train_range']}), "
+               f"{s['test_ids']} test identities ({s['test_range']}); test gallery = nm-01…nm-04, the rest probe.\n\n"
+               f"**Output:** `{pv['out']}` · {total} sequences · alignment `{align}`"
+               + (f"\n\nShowing the first {MAPPING_LIMIT} of {total} mapping rows." if total > MAPPING_LIMIT else "")
+               + "\n\n*Preview only — nothing has been written.*")
+    gallery = []
+    for p in pv["previews"]:
+        tag = p["target"]
+        gallery.append((C.to_rgb(p["raw"]) if p["raw"] is not None else C.placeholder("unreadable"),
+                        f"raw · {p['source']}"))
+        gallery.append((C.to_rgb(p["aligned"], 128) if p["aligned"] is not None else C.placeholder("no frame"),
+                        f"aligned · {tag}"))
+        gallery.append((C.to_rgb(p["gei"], 128) if p["gei"] is not None else C.placeholder("no GEI"),
+                        f"GEI · {p['frames']} frames, {len(p['dropped'])} dropped"))
+    return ("", summary, pd.DataFrame(pv["split_counts"]), pd.DataFrame(pv["mapping"][:MAPPING_LIMIT]), gallery)
+
+
+def start(studio, ds_id, split, align, name):
+    """(message, progress) after submitting the conversion job."""
+    ds = _source(studio, ds_id)
+    if ds is None:
+        return C.error_md("choose a raw dataset first"), gr.skip()
+    active = studio.active_job("convert")
+    if active:
+        return C.error_md(f"a conversion is already running (job #{active['id']}); stop it or wait"), gr.skip()
+    try:
+        job_id = studio.start_conversion(ds["path"], name=(name or "").strip() or None, split=_split_arg(split),
+                                         align=align or "opengait")
+    except Exception as exc:  # noqa: BLE001
+        return C.report_error(exc), gr.skip()
+    return C.ok_md(f"conversion started (job #{job_id})"), C.job_progress_html(studio.job(job_id), "conversion")
+
+
+def stop(studio):
+    return C.stop_active(studio, "convert", "conversion", "finished sequences are kept and a rerun continues")
+
+
+def result_md(job: dict | None) -> str:
+    if not job:
+        return ""
+    if job["state"] == "succeeded":
+        r = job.get("result") or {}
+        txt = (f"**Converted** `{r.get('out', '')}`: {r.get('sequences')} sequences, {r.get('frames')} frames "
+               f"({r.get('dropped_frames')} empty/unreadable frames dropped), {r.get('failed')} failed, "
+               f"{r.get('skipped_done')} already done. {r.get('train_ids')} train / {r.get('test_ids')} test ids. "
+               "It is now available in steps 3–5.")
+        fails = r.get("failures") or []
+        if fails:
+            txt += "\n\n" + "\n".join(f"- {f}" for f in fails[:20])
+        return txt
+    if job["state"] == "failed":
+        return C.error_md(f"conversion failed: {job.get('message')}")
+    return ""
+
+
+def refresh(studio, current, sig):
+    """(dropdown, progress, result, stop button, new signature)."""
+    raws = C.dataset_choices(studio, "raw")
+    new_sig = json.dumps(raws)
+    job = C.latest_job(studio, "convert")
+    progress = C.job_progress_html(job, "conversion")
+    stop_btn = gr.update(interactive=bool(job and job["state"] in C.ACTIVE))
+    dd = gr.skip() if new_sig == sig else gr.update(choices=raws, value=C.keep_value(C.as_int(current), raws))
+    return dd, progress, result_md(job), stop_btn, (gr.skip() if new_sig == sig else new_sig)
+
+
+def build(studio, timer: gr.Timer) -> dict:
+    sig = gr.State("")
+    gr.Markdown("Convert a raw dataset to the unified GREW-style layout (`train/`, `test/gallery/`, `test/probe/`, "
+                "64×64 aligned silhouettes, GEIs, manifest). **Preview** shows what will happen without writing.")
+    with gr.Row():
+        source = gr.Dropdown(label="Raw dataset", choices=C.dataset_choices(studio, "raw"), scale=3,
+                             elem_id="convert-source")
+        split = gr.Dropdown(label="Split", choices=SPLITS, value="auto", allow_custom_value=True, scale=2,
+                            info="auto · official · first:K · random:F[,SEED]", elem_id="convert-split")
+        align = gr.Radio(ALIGNS, value="opengait", label="Alignment", scale=2)
+        name = gr.Textbox(label="Output name", placeholder="<raw name>-grew", scale=2, elem_id="convert-name")
+    with gr.Row():
+        preview_btn = gr.Button("Preview", elem_id="convert-preview")
+        start_btn = gr.Button("Convert", variant="primary", elem_id="convert-start")
+        stop_btn = gr.Button("Stop", variant="stop", interactive=False, elem_id="convert-stop")
+    cli = gr.Textbox(label="Equivalent CLI command", interactive=False, buttons=["copy"], lines=1)
+    error = gr.HTML(elem_id="convert-error")
+    progress = gr.HTML(elem_id="convert-progress")
+    result = gr.Markdown(elem_id="convert-result")
+    summary = gr.Markdown(elem_id="convert-summary")
+    gallery = gr.Gallery(label="Before / after: raw | aligned | GEI for each sample (two samples per row)", columns=6,
+                         object_fit="contain", elem_id="convert-gallery")
+    with gr.Row():
+        counts = gr.Dataframe(label="Split counts", interactive=False, max_height=300, scale=1)
+        mapping = gr.Dataframe(label="Mapping (source → target)", interactive=False, max_height=300, scale=2)
+
+    opts = [source, split, align, name]
+    preview_btn.click(lambda *a: preview(studio, *a), inputs=opts, outputs=[error, summary, counts, mapping, gallery])
+    start_btn.click(lambda *a: start(studio, *a), inputs=opts, outputs=[error, progress])
+    stop_btn.click(lambda: stop(studio), outputs=error)
+    for comp in opts:
+        comp.change(lambda *a: cli_command(studio, *a), inputs=opts, outputs=cli, show_progress="hidden")
+    tick = dict(fn=lambda v, s: refresh(studio, v, s), inputs=[source, sig],
+                outputs=[source, progress, result, stop_btn, sig], show_progress="hidden")
+    timer.tick(**tick, concurrency_limit=None)
+    return {"load": tick}

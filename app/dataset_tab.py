@@ -1,0 +1,169 @@
+"""Step 1 · Dataset: what is in the workspace, opening a folder, and the validation report."""
+
+from __future__ import annotations
+
+import html
+import json
+import os
+from pathlib import Path
+
+import gradio as gr
+import pandas as pd
+
+from app import common as C
+
+DEMO_ARGS_ENV = "HYBRIDGAIT_DEMO_ARGS"
+EMPTY_COUNTS = pd.DataFrame({"condition": []})
+EMPTY_PROBLEMS = pd.DataFrame({"file": [], "reason": [], "severity": []})
+
+
+def demo_kwargs() -> dict:
+    """Demo parameters from $HYBRIDGAIT_DEMO_ARGS (JSON), so tests can ask for a tiny set."""
+    raw = os.environ.get(DEMO_ARGS_ENV, "").strip()
+    if not raw:
+        return {}
+    try:
+        args = json.loads(raw)
+    except json.JSONDecodeError:
+        C.log.warning("ignoring %s: not JSON: %r", DEMO_ARGS_ENV, raw)
+        return {}
+    return {k: v for k, v in args.items() if k in ("ids", "views", "frames", "seed", "name")}
+
+
+# -- handlers -------------------------------------------------------------------------------------
+
+def create_demo(studio):
+    """Start the demo generator unless one is already running; returns (message, progress)."""
+    active = studio.active_job("demo")
+    if active:
+        return C.ok_md(f"the demo set is already being generated (job #{active['id']})"), \
+            C.job_progress_html(active, "demo dataset")
+    try:
+        job_id = studio.create_demo(**demo_kwargs())
+    except Exception as exc:  # noqa: BLE001 - shown to the user
+        return C.report_error(exc), ""
+    return C.ok_md(f"generating the synthetic demo set (job #{job_id}); it appears below when done"), \
+        C.job_progress_html(studio.job(job_id), "demo dataset")
+
+
+def refresh(studio, current, sig):
+    """Timer/load tick: empty state, dataset list (only when the catalog changed) and demo progress.
+
+    Returns (empty-state visibility, dropdown, demo progress, new signature).
+    """
+    datasets = studio.datasets()
+    new_sig = json.dumps([(d["id"], d["name"]) for d in datasets])
+    demo_job = C.latest_job(studio, "demo")
+    show_demo = demo_job is not None and (demo_job["state"] in C.ACTIVE or demo_job["state"] == "failed"
+                                          or not datasets)
+    progress = C.job_progress_html(demo_job, "demo dataset") if show_demo else ""
+    if new_sig == sig:
+        return gr.skip(), gr.skip(), progress, gr.skip()
+    choices = C.dataset_choices(studio)
+    value = C.keep_value(C.as_int(current), choices, prefer_last=False)
+    return gr.update(visible=not datasets), gr.update(choices=choices, value=value), progress, new_sig
+
+
+def _report_outputs(studio, report, header: str):
+    s = report.summary()
+    lines = [header,
+             f"**Format:** `{s['format']}` · **root:** `{s['root']}`",
+             f"**{s['ids']} identities** ({'–'.join(s['id_range'])}) · **{s['sequences']} sequences** · "
+             f"**{s['frames']} frames** · views {', '.join(s['views'])}",
+             "**Sequences per condition:** " + ", ".join(f"{k} {v}" for k, v in s["conditions"].items()),
+             f"**Problems:** {s['errors']} errors, {s['warnings']} warnings"]
+    # Notes quote patterns like <sid>-<type>; escaped so Markdown does not eat them as HTML tags.
+    lines += [f"- {html.escape(n)}" for n in s["notes"]]
+    counts = pd.DataFrame(report.counts_table()) if report.sequences else EMPTY_COUNTS
+    probs = report.problems[:500]
+    problems = pd.DataFrame([{"file": p.path, "reason": p.reason, "severity": p.severity} for p in probs]) \
+        if probs else EMPTY_PROBLEMS
+    frames = [(C.to_rgb(img), cap) for img, cap in studio.sample_frames(report)]
+    return "\n\n".join(lines), counts, problems, frames
+
+
+def _converted_outputs(studio, ds: dict):
+    info = ds.get("info") or {}
+    conv = info.get("conversion") or {}
+    counts = studio.catalog.sequence_counts(ds["id"])
+    lines = [f"### {ds['name']} (converted)",
+             f"**Format:** `{ds['format']}` · **path:** `{ds['path']}`",
+             f"Converted from `{info.get('source', '?')}`"
+             + (f" · {conv.get('sequences')} sequences, {conv.get('frames')} frames, "
+                f"{conv.get('dropped_frames')} dropped frames, {conv.get('failed')} failed" if conv else ""),
+             f"**Identities:** {conv.get('train_ids', '?')} train, {conv.get('test_ids', '?')} test"]
+    table = pd.DataFrame(counts) if counts else EMPTY_COUNTS
+    root = Path(ds["path"])
+    geis = sorted(root.glob("train/*/*_gei.png"))[:8] + sorted(root.glob("test/*/*/*_gei.png"))[:4]
+    gallery = [(str(p), p.name.replace("_gei.png", " · GEI")) for p in geis]
+    return "\n\n".join(lines), table, EMPTY_PROBLEMS, gallery
+
+
+def show_dataset(studio, ds_id):
+    """(error, summary, counts, problems, gallery) for a catalogued dataset."""
+    ds_id = C.as_int(ds_id)
+    if ds_id is None:  # an empty list refreshing must not wipe an error the user is reading
+        return C.skips(5)
+    ds = studio.catalog.dataset(ds_id)
+    if ds is None:
+        return C.error_md(f"dataset #{ds_id} is no longer in the catalog"), "", EMPTY_COUNTS, EMPTY_PROBLEMS, []
+    try:
+        if ds["kind"] == "converted":
+            return ("", *_converted_outputs(studio, ds))
+        opened = studio.open_dataset(ds["path"])
+        return ("", *_report_outputs(studio, opened["report"], f"### {opened['name']} (raw)"))
+    except Exception as exc:  # noqa: BLE001
+        return C.report_error(exc), "", EMPTY_COUNTS, EMPTY_PROBLEMS, []
+
+
+def open_path(studio, path):
+    """Scan and register a folder; (error, summary, counts, problems, gallery, dropdown update)."""
+    path = (path or "").strip()
+    if not path:
+        return C.error_md("enter the path of a dataset folder first"), *C.skips(5)
+    try:
+        opened = studio.open_dataset(path)
+    except Exception as exc:  # noqa: BLE001
+        return C.report_error(exc), "", EMPTY_COUNTS, EMPTY_PROBLEMS, [], gr.skip()
+    out = _report_outputs(studio, opened["report"], f"### {opened['name']} (raw, opened from `{path}`)")
+    choices = C.dataset_choices(studio)
+    return ("", *out, gr.update(choices=choices, value=opened["dataset_id"]))
+
+
+# -- layout ------------------------------------------------------------------------------------------
+
+def build(studio, timer: gr.Timer) -> dict:
+    sig = gr.State("")
+    with gr.Column(visible=not studio.datasets(), elem_classes=["hg-empty"]) as empty:
+        gr.Markdown("### No dataset in this workspace yet\n"
+                    "Start with the **synthetic demo set** (walking people rendered in CASIA-B's silhouette "
+                    "layout, with part labels for the model-free augmentation), or open a dataset folder below.")
+        demo_btn = gr.Button("Create demo dataset", variant="primary", elem_id="create-demo")
+    demo_msg = gr.HTML()
+    demo_progress = gr.HTML(elem_id="demo-progress")
+    with gr.Row():
+        picker = gr.Dropdown(label="Datasets in this workspace", choices=C.dataset_choices(studio), value=None,
+                             scale=3, elem_id="dataset-picker")
+    with gr.Row():
+        path = gr.Textbox(label="Open a dataset folder", placeholder="/data/CASIA-B/silhouettes", scale=4,
+                          elem_id="open-path")
+        open_btn = gr.Button("Open", scale=1, elem_id="open-btn")
+    error = gr.HTML(elem_id="dataset-error")
+    summary = gr.Markdown(elem_id="dataset-summary")
+    with gr.Row():
+        counts = gr.Dataframe(label="Sequences per condition × view", value=EMPTY_COUNTS, interactive=False,
+                              max_height=300)
+        problems = gr.Dataframe(label="Problems (file, reason)", value=EMPTY_PROBLEMS, interactive=False,
+                                max_height=300, wrap=True)
+    gallery = gr.Gallery(label="Sample frames (one per condition × view)", columns=6, height=300,
+                         object_fit="contain", elem_id="dataset-gallery")
+
+    outputs = [error, summary, counts, problems, gallery]
+    demo_btn.click(lambda: create_demo(studio), outputs=[demo_msg, demo_progress])
+    picker.change(lambda v: show_dataset(studio, v), inputs=picker, outputs=outputs)
+    open_btn.click(lambda p: open_path(studio, p), inputs=path, outputs=outputs + [picker])
+    path.submit(lambda p: open_path(studio, p), inputs=path, outputs=outputs + [picker])
+    tick = dict(fn=lambda v, s: refresh(studio, v, s), inputs=[picker, sig],
+                outputs=[empty, picker, demo_progress, sig], show_progress="hidden")
+    timer.tick(**tick, concurrency_limit=None)
+    return {"load": tick, "picker": picker}

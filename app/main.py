@@ -1,0 +1,54 @@
+"""The studio's Gradio app: five steps as tabs plus a jobs panel, all polled from the catalog."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import gradio as gr
+
+from app import augment_tab, common as C, convert_tab, dataset_tab, results_tab, train_tab
+
+POLL_SECONDS = 2.0
+
+
+def jobs_panel(studio):
+    C.recover_stale(studio)
+    return C.jobs_table(studio), C.failures_md(studio)
+
+
+def build_app(studio) -> gr.Blocks:
+    with gr.Blocks(title="HybridGait Studio") as demo:
+        gr.Markdown(f"# HybridGait Studio\nLocal gait-recognition workbench · workspace `{studio.ws.root}`")
+        timer = gr.Timer(POLL_SECONDS)
+        loads = []
+        with gr.Tabs(elem_id="steps"):
+            with gr.Tab("1 · Dataset", id="dataset", elem_id="tab-dataset"):
+                loads.append(dataset_tab.build(studio, timer)["load"])
+            with gr.Tab("2 · Convert", id="convert", elem_id="tab-convert"):
+                loads.append(convert_tab.build(studio, timer)["load"])
+            with gr.Tab("3 · Augment & Curate", id="augment", elem_id="tab-augment"):
+                loads.append(augment_tab.build(studio, timer)["load"])
+            with gr.Tab("4 · Train", id="train", elem_id="tab-train"):
+                t = train_tab.build(studio, timer)
+                loads += [t["load"], t["load_datasets"]]
+            with gr.Tab("5 · Results", id="results", elem_id="tab-results"):
+                loads.append(results_tab.build(studio, timer)["load"])
+        with gr.Accordion("Jobs", open=True, elem_id="jobs-panel"):
+            jobs = gr.Dataframe(headers=C.JOBS_HEADERS, value=C.jobs_table(studio), interactive=False,
+                                max_height=260, wrap=True, elem_id="jobs-table")
+            failures = gr.Markdown(C.failures_md(studio), elem_id="jobs-failures")
+        panel = dict(fn=lambda: jobs_panel(studio), outputs=[jobs, failures], show_progress="hidden")
+        timer.tick(**panel, concurrency_limit=None)
+        # Populate every tab on page load too, so a fresh page does not wait for the first tick.
+        for spec in loads + [panel]:
+            demo.load(**spec, concurrency_limit=None)
+    return demo
+
+
+def launch(studio, *, host: str = "127.0.0.1", port: int = 7860, quiet: bool = False, **kwargs):
+    """Serve the app; only the workspace root is exposed as files (thumbnails, previews)."""
+    demo = build_app(studio)
+    demo.queue(default_concurrency_limit=1)
+    root = str(Path(studio.ws.root).resolve())
+    return demo.launch(server_name=host, server_port=port, allowed_paths=[root], css=C.CSS,
+                       theme=gr.themes.Soft(), quiet=quiet, footer_links=[], **kwargs)

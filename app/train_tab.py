@@ -1,0 +1,164 @@
+"""Step 4 · Train: start a run in a worker, watch it live, stop it (checkpoint saved) and resume it.
+
+Which run is shown comes from the catalog on every tick (the active train job, else the newest),
+so a reload or an app restart shows the same run, and button states follow the job's real state.
+"""
+
+from __future__ import annotations
+
+import json
+import shlex
+
+import gradio as gr
+
+from app import common as C
+
+PRESETS = ["demo-cpu", "casia-b-gaitbase"]
+
+
+def _preset_iterations(preset: str) -> int | None:
+    try:
+        from core.train.config import PRESETS as P
+        return P[preset]().iterations
+    except Exception:  # noqa: BLE001 - a hint only
+        return None
+
+
+def cli_command(studio, ds_id, preset, iterations) -> str:
+    i = C.as_int(ds_id)
+    ds = studio.catalog.dataset(i) if i is not None else None
+    if ds is None:
+        return ""
+    cmd = ["python", "-m", "core", "--workspace", str(studio.ws.root), "train", "--dataset", ds["path"],
+           "--preset", preset or "demo-cpu"]
+    if C.as_int(iterations):
+        cmd += ["--iterations", str(C.as_int(iterations))]
+    return " ".join(shlex.quote(c) for c in cmd)
+
+
+def shown_job(studio) -> dict | None:
+    return C.latest_job(studio, "train")
+
+
+def start(studio, ds_id, preset, iterations):
+    i = C.as_int(ds_id)
+    ds = studio.catalog.dataset(i) if i is not None else None
+    if ds is None or ds["kind"] != "converted":
+        return C.error_md("choose a converted dataset first (step 2)")
+    active = studio.active_job("train")
+    if active:
+        return C.error_md(f"a training run is already active (job #{active['id']}); stop it first")
+    overrides = {}
+    n = C.as_int(iterations)
+    if n is not None and n < 0:
+        return C.error_md(f"iterations must be positive (got {n}); 0 uses the preset's default")
+    if n:
+        overrides["iterations"] = n
+    try:
+        job_id, run_id = studio.start_training(ds["id"], preset=preset or "demo-cpu", **overrides)
+    except Exception as exc:  # noqa: BLE001
+        return C.report_error(exc)
+    return C.ok_md(f"training started: run #{run_id}, job #{job_id}")
+
+
+def stop(studio):
+    return C.stop_active(studio, "train", "training", "a checkpoint is saved; Resume continues from it")
+
+
+def resume(studio):
+    job = shown_job(studio)
+    if not job or job["state"] not in C.RESUMABLE:
+        return C.error_md("nothing to resume: the latest run is not stopped, interrupted or failed")
+    try:
+        new_id = studio.resume(job["id"])
+    except Exception as exc:  # noqa: BLE001
+        return C.report_error(exc)
+    return C.ok_md(f"resumed job #{job['id']} as job #{new_id}")
+
+
+def run_md(studio, job: dict | None) -> str:
+    if not job:
+        return "No training run yet. Choose a converted dataset and press **Start training**."
+    run = studio.catalog.run(job["run_id"]) if job.get("run_id") else None
+    if run is None:
+        return f"Job #{job['id']} has no run record."
+    cfg = run.get("config") or {}
+    ds = studio.catalog.dataset(run["dataset_id"]) if run.get("dataset_id") else None
+    txt = (f"**Run #{run['id']} `{run['name']}`** · state **{run['state']}** · step {run['step']} · "
+           f"model `{run['model']}` · preset `{cfg.get('preset', '')}` · {cfg.get('iterations', '?')} iterations · "
+           f"dataset `{ds['name'] if ds else cfg.get('dataset', '?')}`")
+    if job["state"] == "failed":
+        txt += "\n\n" + C.error_md(f"training failed: {job.get('message')} — fix the cause and press Resume")
+    elif job["state"] in ("cancelled", "interrupted"):
+        txt += f"\n\n*{job['state']}: {job.get('message')}* — press **Resume** to continue from the last checkpoint."
+    elif job["state"] == "succeeded":
+        r = run.get("results") or {}
+        if r:
+            txt += (f"\n\n**Finished.** Rank-1 NM {r.get('NM', 0):.1f}% · BG {r.get('BG', 0):.1f}% · "
+                    f"CL {r.get('CL', 0):.1f}% (see step 5).")
+    return txt
+
+
+def refresh(studio, metric_sig):
+    """Tick: (run info, progress, plot, log tail, start btn, stop btn, resume btn, metric sig)."""
+    job = shown_job(studio)
+    active = bool(job and job["state"] in C.ACTIVE)
+    buttons = (gr.update(interactive=not active), gr.update(interactive=active),
+               gr.update(interactive=bool(job and job["state"] in C.RESUMABLE)))
+    if not job:
+        return (run_md(studio, None), "", gr.skip() if metric_sig == "none" else C.metrics_figure({}), "",
+                *buttons, "none")
+    metrics = studio.run_metrics(job["run_id"]) if job.get("run_id") else {}
+    sig = json.dumps([job.get("run_id"), {k: (len(v), v[-1][0]) for k, v in metrics.items()}])
+    plot = gr.skip() if sig == metric_sig else C.metrics_figure(metrics)
+    return (run_md(studio, job), C.job_progress_html(job, "training"), plot,
+            studio.job_log_tail(job["id"], 15), *buttons, sig)
+
+
+def build(studio, timer: gr.Timer) -> dict:
+    metric_sig = gr.State("")
+    with gr.Row():
+        dataset = gr.Dropdown(label="Converted dataset", choices=C.dataset_choices(studio, "converted"), scale=3,
+                              elem_id="train-dataset")
+        preset = gr.Dropdown(PRESETS, value="demo-cpu", label="Preset", scale=2, elem_id="train-preset",
+                             info="demo-cpu: small GaitBase for 2 CPU cores · casia-b-gaitbase: the paper's")
+        # No minimum: a validation error on 0 would block every event that reads this box.
+        iterations = gr.Number(value=0, label="Iterations (0 = preset default)", precision=0, scale=2,
+                               info=f"demo-cpu default: {_preset_iterations('demo-cpu')}", elem_id="train-iterations")
+    with gr.Row():
+        start_btn = gr.Button("Start training", variant="primary", elem_id="train-start")
+        stop_btn = gr.Button("Stop (saves a checkpoint)", variant="stop", interactive=False, elem_id="train-stop")
+        resume_btn = gr.Button("Resume", interactive=False, elem_id="train-resume")
+    cli = gr.Textbox(label="Equivalent CLI command", interactive=False, buttons=["copy"], lines=1,
+                     elem_id="train-cli")
+    msg = gr.HTML(elem_id="train-msg")
+    info = gr.Markdown(elem_id="train-info")
+    progress = gr.HTML(elem_id="train-progress")
+    plot = gr.Plot(label="Loss and accuracy vs step", elem_id="train-plot")
+    logs = gr.Textbox(label="Log (tail)", lines=10, max_lines=10, interactive=False, elem_id="train-log")
+
+    opts = [dataset, preset, iterations]
+    for comp in opts:
+        comp.change(lambda *a: cli_command(studio, *a), inputs=opts, outputs=cli, show_progress="hidden")
+    preset.change(lambda p: gr.update(info=f"{p} default: {_preset_iterations(p)}"), inputs=preset,
+                  outputs=iterations, show_progress="hidden")
+    start_btn.click(lambda *a: start(studio, *a), inputs=opts, outputs=msg)
+    stop_btn.click(lambda: stop(studio), outputs=msg)
+    resume_btn.click(lambda: resume(studio), outputs=msg)
+
+    sig = gr.State("")
+
+    def refresh_datasets(current, s):
+        conv = C.dataset_choices(studio, "converted")
+        new = json.dumps(conv)
+        if new == s:
+            return gr.skip(), gr.skip()
+        return gr.update(choices=conv, value=C.keep_value(C.as_int(current), conv)), new
+
+    ds_tick = dict(fn=refresh_datasets, inputs=[dataset, sig], outputs=[dataset, sig], show_progress="hidden")
+    tick = dict(fn=lambda s: refresh(studio, s), inputs=metric_sig,
+                outputs=[info, progress, plot, logs, start_btn, stop_btn, resume_btn, metric_sig],
+                show_progress="hidden")
+    timer.tick(**ds_tick, concurrency_limit=None)
+    timer.tick(**tick, concurrency_limit=None)
+    return {"load": tick, "load_datasets": ds_tick}

@@ -1,0 +1,1 @@
+"""Evaluation: embedding extraction, distances and retrieval protocols (CASIA-B)."""

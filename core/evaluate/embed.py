@@ -1,0 +1,64 @@
+"""Embedding every frame of each sequence with a trained model (no frame sampling at test time)."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from typing import Any, Callable, Iterable
+
+import numpy as np
+import torch
+from torch import nn
+
+from core.data.packed import PackedDataset
+from core.train.inputs import cut_frames, to_model_input
+
+
+def _length_batches(dataset: PackedDataset, rows: list[int], max_frames: int) -> list[list[int]]:
+    """Sequences of equal length share a batch (no padding needed) up to ``max_frames`` frames."""
+    by_len: dict[int, list[int]] = defaultdict(list)
+    for r in rows:
+        by_len[dataset.entries[r].length].append(r)
+    batches = []
+    for length, group in sorted(by_len.items()):
+        per = max(1, max_frames // max(length, 1))
+        batches += [group[s:s + per] for s in range(0, len(group), per)]
+    return batches
+
+
+@torch.no_grad()
+def extract_embeddings(model: nn.Module, dataset: PackedDataset, indices: Iterable[int],
+                       device: str | torch.device = "cpu", *, resize_to: tuple[int, int] | None = None,
+                       max_frames: int = 1024, autocast_dtype: torch.dtype | None = None,
+                       progress: Callable[[int, int], Any] | None = None) -> dict[str, Any]:
+    """Embeddings (n, C, P) float32 in the order of ``indices`` plus labels/types/views/rows.
+
+    Empty sequences have nothing to embed and are left out; ``rows`` says which ones remain.
+    The model is put in eval mode and left there.
+    """
+    device = torch.device(device)
+    rows = [int(i) for i in indices if dataset.entries[int(i)].length > 0]
+    model.eval()
+    out: dict[int, np.ndarray] = {}
+    batches = _length_batches(dataset, rows, max_frames)
+    done = 0
+    for batch in batches:
+        frames = np.stack([cut_frames(dataset.frames(r)) for r in batch])
+        x = to_model_input(torch.from_numpy(frames).to(device), resize_to)
+        with torch.autocast(device.type, dtype=autocast_dtype, enabled=autocast_dtype is not None):
+            emb = model(x)["embeddings"]
+        emb = emb.float().cpu().numpy()
+        for r, e in zip(batch, emb):
+            out[r] = e
+        done += len(batch)
+        if progress:
+            progress(done, len(rows))
+    seqs = [dataset.entries[r].sequence for r in rows]
+    first = next(iter(out.values()), None)
+    shape = first.shape if first is not None else (0, 0)
+    return {
+        "embeddings": np.stack([out[r] for r in rows]).astype(np.float32) if rows else np.zeros((0, *shape), np.float32),
+        "labels": np.array([s.sid for s in seqs], dtype=str),
+        "types": np.array([s.seq_type for s in seqs], dtype=str),
+        "views": np.array([s.view for s in seqs], dtype=str),
+        "rows": np.array(rows, dtype=np.int64),
+    }

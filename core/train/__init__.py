@@ -1,0 +1,1 @@
+"""Training: config and presets, P x K sampling, part-wise losses and the resumable loop."""

@@ -1,0 +1,32 @@
+"""Turning packed uint8 silhouettes into model input, identically for training and evaluation."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+
+def side_cut(width: int) -> int:
+    """Columns dropped on each side: 10 per 64 of width, as aligned silhouettes are padded there."""
+    return width // 64 * 10
+
+
+def cut_frames(frames: np.ndarray) -> np.ndarray:
+    """(..., H, W) uint8 -> (..., H, W - 2*cut); a view, no copy."""
+    c = side_cut(frames.shape[-1])
+    return frames[..., c:frames.shape[-1] - c] if c else frames
+
+
+def to_model_input(batch: Tensor, resize_to: tuple[int, int] | None = None) -> Tensor:
+    """(N, T, H, W) uint8 (already cut) on any device -> float in [0, 1], optionally area-resized.
+
+    Conversion happens after the transfer so only uint8 crosses the host-device link.
+    """
+    x = batch.float().div_(255.0)
+    if resize_to is not None and tuple(resize_to) != tuple(x.shape[-2:]):
+        n, t, h, w = x.shape
+        # Area interpolation averages whole pixel blocks, the faithful way to shrink binary masks.
+        x = F.interpolate(x.reshape(n * t, 1, h, w), size=tuple(resize_to), mode="area").reshape(n, t, *resize_to)
+    return x

@@ -1,0 +1,47 @@
+"""Start HybridGait Studio in the browser: ``python launch.py [--workspace DIR] [--port 7860] [--demo]``."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+
+# No network on our machines: keep gradio from phoning home before it is imported.
+os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--workspace", default="workspace", help="workspace folder (catalog, datasets, runs)")
+    ap.add_argument("--host", default="127.0.0.1", help="interface to listen on (default: this machine only)")
+    ap.add_argument("--port", type=int, default=7860)
+    ap.add_argument("--demo", action="store_true", help="create the synthetic demo set if the workspace has none")
+    args = ap.parse_args(argv)
+
+    from app.dataset_tab import demo_kwargs
+    from app.main import launch
+    from core.studio import Studio
+
+    studio = Studio(Path(args.workspace).resolve())
+    lost = studio.recover()
+    if lost:
+        print(f"marked job(s) {', '.join(map(str, lost))} as interrupted (their worker is gone); resume them in the UI")
+    if args.demo and not studio.datasets() and not studio.active_job("demo"):
+        job_id = studio.create_demo(**demo_kwargs())
+        print(f"creating the demo dataset (job #{job_id})")
+    launch(studio, host=args.host, port=args.port, quiet=True, prevent_thread_lock=True, ssr_mode=False)
+    print(f"HybridGait Studio ready at http://{args.host}:{args.port}  (workspace {studio.ws.root})", flush=True)
+    try:
+        import time
+        while True:
+            time.sleep(3600)
+    except KeyboardInterrupt:
+        pass
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,205 @@
+"""Click through all five steps in a real browser (Debian's chromium, headless) on a tiny demo set."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+CHROMIUM = "/usr/bin/chromium"
+ROOT = Path(__file__).resolve().parents[1]
+ARTIFACTS = ROOT / "tests" / "_artifacts"
+DEMO_ARGS = {"ids": 4, "views": ["090", "144"], "frames": 12}
+
+if not Path(CHROMIUM).exists():
+    pytest.skip(f"{CHROMIUM} is not installed", allow_module_level=True)
+sync_api = pytest.importorskip("playwright.sync_api")
+expect = sync_api.expect
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _kill_group(pid: int | None) -> None:
+    if not pid:
+        return
+    try:
+        os.killpg(pid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        pass
+
+
+@pytest.fixture()
+def app_url(tmp_path):
+    ws = tmp_path / "ws"
+    port = _free_port()
+    env = dict(os.environ, HYBRIDGAIT_DEMO_ARGS=json.dumps(DEMO_ARGS), PYTHONUNBUFFERED="1")
+    log = open(tmp_path / "app.log", "w")
+    proc = subprocess.Popen([sys.executable, str(ROOT / "launch.py"), "--workspace", str(ws), "--port", str(port)],
+                            cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    url = f"http://127.0.0.1:{port}/"
+    try:
+        deadline = time.monotonic() + 90
+        while True:
+            if proc.poll() is not None:
+                raise RuntimeError("app exited:\n" + (tmp_path / "app.log").read_text())
+            try:
+                urllib.request.urlopen(url, timeout=2)
+                break
+            except OSError:
+                if time.monotonic() > deadline:
+                    raise TimeoutError("app did not answer:\n" + (tmp_path / "app.log").read_text())
+                time.sleep(0.5)
+        yield url, ws
+    finally:
+        _kill_group(proc.pid)
+        proc.wait(timeout=10)
+        log.close()
+        # Job workers run in their own sessions so they outlive the app; end them by catalog pid.
+        db = ws / "catalog.sqlite"
+        if db.exists():
+            import sqlite3
+            with sqlite3.connect(db) as conn:
+                for (pid,) in conn.execute("SELECT pid FROM jobs WHERE pid IS NOT NULL AND state IN ('queued','running')"):
+                    _kill_group(pid)
+
+
+def _shot(page, name: str) -> None:
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
+    # An error toast means some event failed (validation or a handler crash) even if the step worked.
+    errors = page.locator(".toast-body.error")
+    assert errors.count() == 0, f"{name}: error toast: {errors.first.inner_text()}"
+
+
+def _tab(page, label: str) -> None:
+    page.get_by_role("tab", name=label).click()
+
+
+def test_five_steps_in_browser(app_url):
+    url, ws = app_url
+    t0 = time.monotonic()
+    with sync_api.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM,
+                                    args=["--headless", "--no-sandbox", "--disable-gpu",
+                                          "--disable-background-networking"])
+        try:
+            page = browser.new_page(viewport={"width": 1400, "height": 1000})
+            page.goto(url)
+
+            # 1 · Dataset: empty state, a clear error for a bad path, then the demo set.
+            expect(page.get_by_text("No dataset in this workspace yet")).to_be_visible(timeout=30_000)
+            _shot(page, "1a-empty")
+            page.locator("#open-path textarea, #open-path input").first.fill("/nonexistent/gait-folder")
+            page.locator("#open-btn").click()
+            expect(page.locator("#dataset-error")).to_contain_text("/nonexistent/gait-folder", timeout=15_000)
+            expect(page.locator("#dataset-error")).to_contain_text("does not exist")
+            _shot(page, "1b-error")
+            page.locator("#create-demo").click()
+            expect(page.locator("#dataset-summary")).to_contain_text("casia-b-silhouette", timeout=60_000)
+            expect(page.locator("#dataset-summary")).to_contain_text("4 identities")
+            expect(page.locator("#dataset-gallery img").first).to_be_visible(timeout=15_000)
+            expect(page.get_by_text("No dataset in this workspace yet")).to_be_hidden()
+            _shot(page, "1c-dataset")
+
+            # 2 · Convert: preview (nothing written), then the job.
+            _tab(page, "2 · Convert")
+            expect(page.locator("#convert-source input")).to_have_value("demo · raw · casia-b-silhouette",
+                                                                        timeout=15_000)
+            page.locator("#convert-preview").click()
+            expect(page.locator("#convert-summary")).to_contain_text("Preview only", timeout=30_000)
+            expect(page.locator("#convert-gallery img")).to_have_count(12, timeout=15_000)
+            assert not (ws / "datasets" / "demo-grew").exists(), "preview must not write anything"
+            _shot(page, "2a-preview")
+            page.locator("#convert-start").click()
+            expect(page.locator("#convert-progress")).to_contain_text("succeeded", timeout=90_000)
+            expect(page.locator("#convert-result")).to_contain_text("Converted", timeout=10_000)
+            _shot(page, "2b-converted")
+
+            # 3 · Augment & Curate: generate, review one, accept, accept the rest shown, merge.
+            _tab(page, "3 · Augment & Curate")
+            expect(page.locator("#augment-label")).to_contain_text("no generative model is used")
+            expect(page.locator("#augment-dataset input")).to_have_value("demo-grew · converted · grew-layout",
+                                                                         timeout=15_000)
+            page.locator("#augment-generate").click()
+            expect(page.locator("#augment-progress")).to_contain_text("succeeded", timeout=90_000)
+            thumbs = page.locator("#variant-gallery button.thumbnail-item")
+            expect(thumbs.first).to_be_visible(timeout=15_000)
+            n_variants = thumbs.count()
+            assert n_variants >= 4
+            thumbs.first.click()
+            expect(page.locator("#variant-desc")).to_contain_text("Variant #", timeout=10_000)
+            expect(page.locator("#variant-compare img")).to_be_visible(timeout=10_000)
+            page.locator("#reject-one").click()
+            expect(page.locator("#augment-counts")).to_contain_text("rejected 1", timeout=10_000)
+            page.locator("#undo-one").click()
+            expect(page.locator("#augment-counts")).to_contain_text("rejected 0", timeout=10_000)
+            page.locator("#accept-one").click()
+            expect(page.locator("#augment-counts")).to_contain_text("accepted 1", timeout=10_000)
+            _shot(page, "3a-review")
+            page.locator("#accept-shown").click()
+            expect(page.locator("#augment-counts")).to_contain_text(f"accepted {n_variants}", timeout=10_000)
+            page.locator("#augment-merge").click()
+            expect(page.locator("#augment-counts")).to_contain_text(f"merged {n_variants}", timeout=60_000)
+            _shot(page, "3b-merged")
+
+            # 4 · Train: a short run watched live; Stop (checkpoint), Resume, then it finishes.
+            _tab(page, "4 · Train")
+            expect(page.locator("#train-dataset input")).to_have_value("demo-grew · converted · grew-layout",
+                                                                       timeout=15_000)
+            page.locator("#train-iterations input").fill("40")
+            page.locator("#train-iterations input").press("Tab")
+            expect(page.locator("#train-cli textarea, #train-cli input").first).to_have_value(
+                re.compile(r"--iterations 40"), timeout=10_000)
+            page.locator("#train-start").click()
+            expect(page.locator("#train-progress")).to_contain_text("running", timeout=60_000)
+            expect(page.locator("#train-stop")).to_be_enabled(timeout=10_000)
+            # The plotly figure gains traces once the first metrics row lands.
+            expect(page.locator("#train-plot .scatterlayer .trace").first).to_be_attached(timeout=120_000)
+            expect(page.locator("#train-progress")).to_contain_text("ETA")
+            _shot(page, "4a-training")
+            page.locator("#train-stop").click()
+            expect(page.locator("#train-progress")).to_contain_text("cancelled", timeout=60_000)
+            expect(page.locator("#train-resume")).to_be_enabled(timeout=10_000)
+            expect(page.locator("#train-stop")).to_be_disabled()
+            _shot(page, "4b-stopped")
+            page.locator("#train-resume").click()
+            expect(page.locator("#train-progress")).to_contain_text("running", timeout=60_000)
+            expect(page.locator("#train-progress")).to_contain_text("succeeded", timeout=180_000)
+            expect(page.locator("#train-info")).to_contain_text("Rank-1 NM", timeout=10_000)
+            expect(page.locator("#train-stop")).to_be_disabled()
+            expect(page.locator("#train-resume")).to_be_disabled()
+            _shot(page, "4c-trained")
+
+            # 5 · Results: rank-1 per condition and per view.
+            _tab(page, "5 · Results")
+            for cond in ("NM", "BG", "CL"):
+                expect(page.locator("#results-cond")).to_contain_text(cond, timeout=15_000)
+            expect(page.locator("#results-view")).to_contain_text("090")
+            expect(page.locator("#results-chart .plot-container").first).to_be_visible(timeout=10_000)
+            _shot(page, "5-results")
+
+            # A reload keeps everything: the Train tab finds the finished run from the catalog.
+            page.reload()
+            _tab(page, "4 · Train")
+            expect(page.locator("#train-info")).to_contain_text("finished", timeout=15_000)
+            expect(page.locator("#train-cli textarea, #train-cli input").first).to_have_value(
+                re.compile(r"--preset demo-cpu"), timeout=10_000)
+            expect(page.locator("#train-plot .scatterlayer .trace").first).to_be_attached(timeout=10_000)
+            expect(page.locator("#jobs-table")).to_contain_text("train")
+            _shot(page, "6-reloaded")
+        finally:
+            browser.close()
+    print(f"browser walk-through took {time.monotonic() - t0:.0f}s")

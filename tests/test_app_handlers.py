@@ -1,0 +1,310 @@
+"""The UI's handler functions, called directly (no browser) on a temporary workspace."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pandas as pd
+import pytest
+
+from app import augment_tab, common as C, convert_tab, dataset_tab, results_tab, train_tab
+from core.studio import Studio
+from tests.fixtures import make_casia_b_silhouettes
+
+
+@pytest.fixture()
+def studio(tmp_path):
+    s = Studio(tmp_path / "ws")
+    yield s
+    for j in s.jobs(states=("queued", "running")):  # never leave a worker behind
+        s.cancel(j["id"])
+
+
+@pytest.fixture()
+def raw(tmp_path):
+    return make_casia_b_silhouettes(tmp_path / "CASIA-B", ids=(1, 2, 3, 4), views=("090",), frames=8)
+
+
+def _update(u):
+    assert isinstance(u, dict) and u.get("__type__") == "update", u
+    return u
+
+
+def _is_skip(u):
+    return isinstance(u, dict) and u.get("__type__") == "update" and len(u) == 1
+
+
+# -- dataset ------------------------------------------------------------------------------------
+
+def test_open_errors_name_the_path(studio, tmp_path):
+    missing = tmp_path / "no-such-folder"
+    err, *_ = dataset_tab.open_path(studio, str(missing))
+    assert str(missing) in err and "does not exist" in err and "Traceback" not in err
+    junk = tmp_path / "junk"
+    junk.mkdir()
+    (junk / "notes.txt").write_text("hello")
+    err, *_ = dataset_tab.open_path(studio, str(junk))
+    assert str(junk) in err and "not a recognised dataset" in err
+    err, *_ = dataset_tab.open_path(studio, "  ")
+    assert "enter the path" in err
+
+
+def test_empty_state_then_open(studio, raw):
+    empty, dd, progress, sig = dataset_tab.refresh(studio, None, "")
+    assert _update(empty)["visible"] is True and _update(dd)["choices"] == []
+    err, summary, counts, problems, gallery, dd = dataset_tab.open_path(studio, str(raw))
+    assert err == ""
+    assert "casia-b-silhouette" in summary and "4 identities" in summary
+    assert list(counts["condition"]) == ["bg", "cl", "nm"] and list(counts["090"]) == [8, 8, 24]
+    assert len(problems) == 0
+    assert gallery and gallery[0][0].dtype == np.uint8 and gallery[0][0].ndim == 3 and "view 090" in gallery[0][1]
+    ds_id = _update(dd)["value"]
+    empty, dd, _, sig2 = dataset_tab.refresh(studio, ds_id, sig)
+    assert _update(empty)["visible"] is False and _update(dd)["value"] == ds_id
+    # Unchanged catalog: the dropdown is not touched, so the user's selection stays.
+    _, dd, _, _ = dataset_tab.refresh(studio, ds_id, sig2)
+    assert _is_skip(dd)
+    err, summary, *_ = dataset_tab.show_dataset(studio, ds_id)
+    assert err == "" and "raw" in summary
+
+
+def test_problems_listed(studio, raw):
+    bad = next(raw.glob("001/nm-01/090/*.png"))
+    bad.write_bytes(b"")
+    (raw / "001" / "xx-99").mkdir()
+    _, summary, _, problems, _, _ = dataset_tab.open_path(studio, str(raw))
+    assert "1 errors, 1 warnings" in summary
+    reasons = dict(zip(problems["file"], problems["reason"]))
+    assert "empty file" in reasons[str(bad)] and "ignored" in reasons[str(raw / "001" / "xx-99")]
+
+
+def test_demo_kwargs_from_env(monkeypatch):
+    monkeypatch.setenv(dataset_tab.DEMO_ARGS_ENV, '{"ids": 4, "views": ["090"], "frames": 12, "bogus": 1}')
+    assert dataset_tab.demo_kwargs() == {"ids": 4, "views": ["090"], "frames": 12}
+    monkeypatch.setenv(dataset_tab.DEMO_ARGS_ENV, "not json")
+    assert dataset_tab.demo_kwargs() == {}
+
+
+# -- convert ------------------------------------------------------------------------------------
+
+def test_preview_writes_nothing_then_convert(studio, raw):
+    ds_id = studio.open_dataset(raw)["dataset_id"]
+    err, summary, counts, mapping, gallery = convert_tab.preview(studio, ds_id, "auto", "opengait", "")
+    assert err == "" and "Preview only" in summary and "first:2" in summary
+    assert len(mapping) == 40 and {"source", "target", "split"} <= set(mapping.columns)
+    assert len(gallery) % 3 == 0 and len(gallery) >= 3
+    assert gallery[1][0].shape[0] >= 128  # aligned 64x64 upscaled to stay visible
+    assert not (studio.ws.datasets_dir / "CASIA-B-grew").exists()
+
+    err, *_ = convert_tab.preview(studio, ds_id, "first:9", "opengait", "")
+    assert "first:9" in err and "no test identity" in err
+
+    cli = convert_tab.cli_command(studio, ds_id, "official", "letterbox", "mine")
+    assert "convert" in cli and "--split official" in cli and "--align letterbox" in cli and cli.endswith("")
+
+    msg, progress = convert_tab.start(studio, ds_id, "auto", "opengait", "")
+    assert "job #" in msg and "conversion" in progress
+    job = C.latest_job(studio, "convert")
+    done = studio.wait(job["id"], timeout=120)
+    assert done["state"] == "succeeded", done
+    dd, progress, result, stop_btn, sig = convert_tab.refresh(studio, ds_id, "")
+    assert "succeeded" in progress and "100%" in progress
+    assert "Converted" in result and _update(stop_btn)["interactive"] is False
+    assert studio.datasets("converted")
+
+
+def test_convert_needs_a_raw_dataset(studio):
+    err, *_ = convert_tab.preview(studio, None, "auto", "opengait", "")
+    assert "choose a raw dataset" in err
+    msg, _ = convert_tab.start(studio, None, "auto", "opengait", "")
+    assert "choose a raw dataset" in msg
+
+
+# -- augment & curate -----------------------------------------------------------------------------
+
+def _fake_variants(studio, tmp_path, n=5) -> int:
+    ds_id = studio.catalog.add_dataset("conv", "converted", "grew-layout", tmp_path / "conv")
+    img = np.full((40, 30, 3), 128, np.uint8)
+    for i in range(n):
+        folder = tmp_path / "variants" / f"v{i}"
+        folder.mkdir(parents=True)
+        for name in ("thumb.jpg", "compare.jpg"):
+            cv2.imwrite(str(folder / name), img)
+        sid = "001" if i < 3 else "002"
+        kind = "coat" if i % 2 else "recolour"
+        studio.catalog.add_variant(ds_id, sid, "nm-01-090", f"nm-01-090__aug-mf{i}-{kind}", "model-free",
+                                   {"kind": kind}, f"{kind} number {i}", i, str(folder), str(folder / "thumb.jpg"),
+                                   None)
+    return ds_id
+
+
+class _Sel:
+    def __init__(self, index):
+        self.index = index
+
+
+def test_gallery_filters_select_and_decide(studio, tmp_path):
+    ds_id = _fake_variants(studio, tmp_path)
+    gallery, page, info = augment_tab.gallery_view(studio, ds_id, "all", "all", "", 1)
+    assert len(_update(gallery)["value"]) == 5 and page == 1 and "5 variant" in info
+    gallery, _, _ = augment_tab.gallery_view(studio, ds_id, "all", "002", "", 1)
+    assert len(gallery["value"]) == 2
+    gallery, _, _ = augment_tab.gallery_view(studio, ds_id, "all", "all", "COAT", 1)
+    assert len(gallery["value"]) == 2
+
+    vid, compare, gif, desc = augment_tab.select(studio, ds_id, "all", "001", "", 1, _Sel(1))
+    rows = studio.variants(ds_id, sid="001")
+    assert vid == rows[1]["id"] and compare.endswith("compare.jpg") and gif is None and f"#{vid}" in desc
+
+    out = augment_tab.decide_one(studio, vid, "rejected", ds_id, "all", "all", "", 1)
+    assert "rejected" in out[0] and "rejected <b>1</b>" in out[4]
+    out = augment_tab.decide_one(studio, vid, "pending", ds_id, "all", "all", "", 1)
+    assert "rejected <b>0</b>" in out[4]
+    out = augment_tab.decide_one(studio, vid, "accepted", ds_id, "pending", "all", "", 1)
+    assert studio.catalog.variant(vid)["status"] == "accepted"
+    assert len(out[1]["value"]) == 4  # the pending filter no longer shows it
+
+    out = augment_tab.decide_shown(studio, "rejected", ds_id, "pending", "002", "", 1)
+    assert "2 variant(s)" in out[0]
+    assert studio.catalog.variant_counts(ds_id) == {"pending": 2, "accepted": 1, "rejected": 2, "merged": 0}
+    assert [d["decision"] for d in studio.catalog.decisions(vid)] == ["rejected", "pending", "accepted"]
+
+    assert "select a variant" in augment_tab.decide_one(studio, None, "accepted", ds_id, "all", "all", "", 1)[0]
+
+
+def test_paging(studio, tmp_path, monkeypatch):
+    ds_id = _fake_variants(studio, tmp_path, n=5)
+    monkeypatch.setattr(augment_tab, "PAGE_SIZE", 2)
+    g, page, info = augment_tab.gallery_view(studio, ds_id, "all", "all", "", 3)
+    assert len(g["value"]) == 1 and page == 3 and "page 3 of 3" in info
+    g, page, _ = augment_tab.gallery_view(studio, ds_id, "all", "all", "", 99)
+    assert page == 3
+    vid, *_ = augment_tab.select(studio, ds_id, "all", "all", "", 2, _Sel(0))
+    assert vid == studio.variants(ds_id)[2]["id"]
+
+
+def test_augment_failure_reaches_the_ui(studio, raw):
+    """The hand-made fixture has no part labels: the job fails and the UI says why."""
+    src = studio.open_dataset(raw)["dataset_id"]
+    convert_tab.start(studio, src, "auto", "opengait", "")
+    assert studio.wait(C.latest_job(studio, "convert")["id"], timeout=120)["state"] == "succeeded"
+    conv = studio.datasets("converted")[0]["id"]
+    msg, _ = augment_tab.start(studio, conv, 2, ["nm-01"], ["recolour"])
+    assert "job #" in msg
+    job = studio.wait(C.latest_job(studio, "augment")["id"], timeout=120)
+    assert job["state"] == "failed"
+    html = augment_tab.jobs_html(studio, conv)
+    assert "failed" in html and "part labels" in html
+    assert "part labels" in C.failures_md(studio)
+    assert "no accepted variants" in augment_tab.merge(studio, conv)[0]
+    assert "at least one sequence type" in augment_tab.start(studio, conv, 2, [], None)[0]
+
+
+# -- train ----------------------------------------------------------------------------------------
+
+def _train_job(studio, tmp_path, state: str) -> tuple[int, int]:
+    ds_id = studio.catalog.add_dataset("conv", "converted", "grew-layout", tmp_path / "conv")
+    run_id = studio.catalog.create_run("r1", "gaitbase", {"preset": "demo-cpu", "iterations": 20}, tmp_path / "r",
+                                       ds_id)
+    job_id = studio.catalog.create_job("train", {"run_id": run_id}, slot="device", run_id=run_id)
+    if state != "queued":
+        studio.catalog.transition_job(job_id, ("queued",), state, started_at=time.time() - 10, progress=5, total=20,
+                                      message="step 5/20", error="Traceback...\nRuntimeError: boom")
+    return job_id, run_id
+
+
+def test_train_buttons_follow_job_state(studio, tmp_path):
+    info, progress, plot, logs, start_b, stop_b, resume_b, sig = train_tab.refresh(studio, "")
+    assert "No training run yet" in info and stop_b["interactive"] is False and resume_b["interactive"] is False
+
+    job_id, run_id = _train_job(studio, tmp_path, "running")
+    studio.catalog.log_metrics(run_id, 10, {"loss": 3.0, "triplet": 1.0, "ce": 2.0, "acc": 0.5})
+    info, progress, plot, logs, start_b, stop_b, resume_b, sig = train_tab.refresh(studio, "")
+    assert start_b["interactive"] is False and stop_b["interactive"] is True and resume_b["interactive"] is False
+    assert "25%" in progress and "ETA" in progress and "step 5/20" in progress
+    assert len(plot.data) == 4
+    assert _is_skip(train_tab.refresh(studio, sig)[2])  # unchanged metrics: the plot is left alone
+
+    # A failed job must never leave Stop enabled; Resume becomes available.
+    studio.catalog.transition_job(job_id, ("running",), "failed", message="RuntimeError: boom")
+    info, progress, plot, logs, start_b, stop_b, resume_b, _ = train_tab.refresh(studio, sig)
+    assert stop_b["interactive"] is False and resume_b["interactive"] is True and start_b["interactive"] is True
+    assert "boom" in info and "failed" in progress
+
+
+def test_train_start_errors(studio, tmp_path):
+    assert "choose a converted dataset" in train_tab.start(studio, None, "demo-cpu", 20)
+    ds_id = studio.catalog.add_dataset("conv", "converted", "grew-layout", tmp_path / "conv")
+    assert "unknown preset" in train_tab.start(studio, ds_id, "nope", 20)
+    cli = train_tab.cli_command(studio, ds_id, "demo-cpu", 20)
+    assert "train --dataset" in cli and "--preset demo-cpu --iterations 20" in cli
+    assert "nothing to resume" in train_tab.resume(studio)
+    assert "no training is running" in train_tab.stop(studio)
+
+
+# -- results ---------------------------------------------------------------------------------------
+
+RESULTS = {"NM": 75.0, "BG": 62.5, "CL": 50.0, "views": ["090", "144"], "chance": 50.0,
+           "per_view": {"NM": {"090": 100.0, "144": 50.0}, "BG": {"090": 75.0, "144": 50.0},
+                        "CL": {"090": 50.0, "144": 50.0}}, "counts": {"NM": 8, "BG": 8, "CL": 8, "gallery": 16},
+           "step": 20, "metric": "euc", "protocol": "casia-b"}
+
+
+def test_results_tables(studio, tmp_path):
+    summary, *_ = results_tab.show(studio, None)
+    assert "No run selected" in summary
+    ds_id = studio.catalog.add_dataset("conv", "converted", "grew-layout", tmp_path / "conv")
+    r1 = studio.catalog.create_run("r1", "gaitbase", {}, tmp_path / "r1", ds_id)
+    assert "no results yet" in results_tab.show(studio, r1)[0]
+    studio.catalog.update_run(r1, state="finished", results=RESULTS)
+    summary, per_cond, per_view, chart = results_tab.show(studio, r1)
+    assert list(per_cond["condition"]) == ["NM", "BG", "CL"] and list(per_cond["rank-1 %"]) == [75.0, 62.5, 50.0]
+    assert list(per_view.columns) == ["condition", "090", "144", "mean"]
+    assert len(chart.data) == 3 and "chance 50.0%" in summary
+    dd, progress, summary, *_ , sig = results_tab.refresh(studio, None, "")
+    assert dd["value"] == r1 and "NM 75.0%" in dd["choices"][0][0]
+
+
+# -- common ----------------------------------------------------------------------------------------
+
+def test_progress_html_and_eta():
+    job = {"id": 3, "kind": "convert", "state": "running", "progress": 25, "total": 100, "started_at": 1000.0,
+           "message": "25/100 sequences"}
+    assert C.job_eta(job, now=1010.0) == (10.0, 30.0)
+    h = C.job_progress_html(job, "conversion", now=1010.0)
+    assert "25%" in h and "ETA 30s" in h and "job #3" in h
+    assert C.job_eta({**job, "progress": 0}, now=1010.0) == (10.0, None)
+    done = {**job, "state": "succeeded", "finished": "1970-01-01T00:17:00Z"}
+    assert "100%" in C.job_progress_html(done) and "took 20s" in C.job_progress_html(done)
+    assert C.fmt_duration(3725) == "1h 02m"
+    assert C.job_progress_html(None) == ""
+
+
+def test_error_text_never_a_traceback():
+    from core.errors import InputError
+
+    assert C.error_text(InputError("/x/y", "folder does not exist")) == "/x/y: folder does not exist"
+    assert "unexpected error (KeyError" in C.error_text(KeyError("k"))
+
+
+def test_build_app_and_launch_defaults(studio):
+    from app.main import build_app
+    import launch
+
+    demo = build_app(studio)
+    assert demo is not None
+    src = Path(launch.__file__).read_text()
+    assert 'default="127.0.0.1"' in src and "0.0.0.0" not in src.replace("never 0.0.0.0", "")
+
+
+def test_dead_worker_becomes_interrupted_and_resumable(studio, tmp_path):
+    job_id, _ = _train_job(studio, tmp_path, "running")
+    studio.catalog.update_job(job_id, pid=2 ** 22 + 12345, heartbeat=time.time())  # no such process
+    assert C.recover_stale(studio) == []  # fresh heartbeat: maybe just starting, leave it
+    assert C.recover_stale(studio, now=time.time() + 60) == [job_id]
+    assert studio.job(job_id)["state"] == "interrupted"
+    *_, start_b, stop_b, resume_b, _ = train_tab.refresh(studio, "")
+    assert stop_b["interactive"] is False and resume_b["interactive"] is True
