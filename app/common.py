@@ -14,6 +14,7 @@ from typing import Any, Callable, Iterable
 import gradio as gr
 import numpy as np
 
+from core.catalog import iso_epoch
 from core.errors import StudioError
 
 log = logging.getLogger("hybridgait.app")
@@ -89,18 +90,23 @@ def job_fraction(job: dict) -> float:
 
 
 def job_eta(job: dict, now: float | None = None) -> tuple[float | None, float | None]:
-    """(elapsed, remaining) seconds from started_at and progress/total; remaining None if unknown."""
+    """(elapsed, remaining) seconds; remaining is None while the rate is unknown.
+
+    The rate counts only progress made by this job since its first report, so a resumed job that
+    starts at 60% does not promise to finish in a third of its elapsed time.
+    """
     started = job.get("started_at")
     if not started:
         return None, None
     now = time.time() if now is None else now
     elapsed = max(0.0, now - started)
-    frac = job_fraction(job)
-    if job.get("state") not in ACTIVE:
+    if job.get("state") not in ACTIVE or not job.get("total"):
         return elapsed, None
-    if frac <= 0 or elapsed < 0.5:
+    t0 = job.get("progress_t0") or started
+    made = (job.get("progress") or 0) - (job.get("progress_start") or 0)
+    if made <= 0 or now - t0 < 0.5:
         return elapsed, None
-    return elapsed, elapsed * (1 - frac) / frac
+    return elapsed, max(0.0, job["total"] - job["progress"]) * (now - t0) / made
 
 
 def job_progress_html(job: dict | None, title: str = "", now: float | None = None) -> str:
@@ -132,7 +138,7 @@ def job_progress_html(job: dict | None, title: str = "", now: float | None = Non
 
 
 def _took(job: dict) -> float | None:
-    end = _iso_epoch(job.get("finished"))
+    end = iso_epoch(job.get("finished"))
     if end is None:
         return None
     # finished has whole-second resolution, started_at not: clamp sub-second jobs at 0.
@@ -146,32 +152,6 @@ def latest_job(studio, kind: str, where: Callable[[dict], bool] | None = None) -
         if j["state"] in ACTIVE:
             return j
     return jobs[0] if jobs else None
-
-
-def _iso_epoch(text: str | None) -> float | None:
-    from datetime import datetime, timezone
-
-    try:
-        return datetime.strptime(text, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=timezone.utc).timestamp()
-    except (TypeError, ValueError):
-        return None
-
-
-def recover_stale(studio, grace: float = 15.0, now: float | None = None) -> list[int]:
-    """Mark active jobs whose worker died while the app runs as interrupted (Resume then works).
-
-    Studio.recover() alone would race a job submitted a moment ago whose pid is not recorded yet,
-    so it is only called when some active job has been silent for ``grace`` seconds.
-    """
-    from core.jobs.runner import job_alive
-
-    now = time.time() if now is None else now
-    stale = False
-    for j in studio.jobs(states=ACTIVE):
-        last = j.get("heartbeat") or _iso_epoch(j.get("created")) or now
-        if now - last > grace and not job_alive(j):
-            stale = True
-    return studio.recover() if stale else []
 
 
 def jobs_table(studio, limit: int = 30) -> list[list[Any]]:

@@ -12,7 +12,7 @@ POLL_SECONDS = 2.0
 
 
 def jobs_panel(studio):
-    C.recover_stale(studio)
+    studio.recover()  # a worker that died while the app runs becomes resumable
     return C.jobs_table(studio), C.failures_md(studio)
 
 

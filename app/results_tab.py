@@ -66,18 +66,14 @@ def show(studio, run_id):
 
 def evaluate_again(studio, run_id):
     """Re-run the evaluation of a run's latest checkpoint as an 'eval' job."""
-    from core.jobs import runner  # Studio has no start_eval yet; the job kind exists
-
     rid = C.as_int(run_id)
     run = studio.catalog.run(rid) if rid is not None else None
     if run is None:
         return C.error_md("select a run first")
     if studio.active_job("eval") or studio.active_job("train"):
         return C.error_md("wait for the active training/evaluation job to finish")
-    dataset = (run.get("config") or {}).get("dataset")
     try:
-        job_id = runner.submit(studio.ws, "eval", {"checkpoint": run["dir"], "dataset": dataset,
-                                                    "run_id": run["id"], "protocol": "casia-b"}, run_id=run["id"])
+        job_id = studio.start_eval(run["id"])
     except Exception as exc:  # noqa: BLE001
         return C.report_error(exc)
     return C.ok_md(f"evaluating run {run['name']} again (job #{job_id})")

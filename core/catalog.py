@@ -92,14 +92,30 @@ MIGRATIONS: list[str] = [
     CREATE INDEX idx_jobs_state ON jobs(state);
     CREATE INDEX idx_variants_status ON variants(dataset_id, status);
     """,
+    # 1 -> 2: where a job's progress started (a resumed job starts part-way), so its ETA is right.
+    """
+    ALTER TABLE jobs ADD COLUMN progress_start REAL;
+    ALTER TABLE jobs ADD COLUMN progress_t0 REAL;
+    """,
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)
 JOB_ACTIVE = ("queued", "running")
 
 
+ISO_FORMAT = "%Y-%m-%dT%H:%M:%SZ"
+
+
 def now_iso() -> str:
-    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return datetime.now(timezone.utc).strftime(ISO_FORMAT)
+
+
+def iso_epoch(text: str | None) -> float | None:
+    """Seconds since the epoch for a catalog timestamp; None when there is none."""
+    try:
+        return datetime.strptime(text, ISO_FORMAT).replace(tzinfo=timezone.utc).timestamp()
+    except (TypeError, ValueError):
+        return None
 
 
 def _row(r: sqlite3.Row | None) -> dict[str, Any] | None:

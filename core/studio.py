@@ -16,6 +16,7 @@ from typing import Any
 import cv2
 import numpy as np
 
+from core.errors import InputError
 from core.jobs import runner
 from core.workspace import Workspace, slug
 
@@ -28,9 +29,9 @@ class Studio:
         self.catalog = self.ws.catalog
 
     # -- start-up ---------------------------------------------------------------------------
-    def recover(self) -> list[int]:
-        """Find jobs a previous app process left behind; returns the ids marked interrupted."""
-        return runner.recover(self.ws)
+    def recover(self, **kw) -> list[int]:
+        """Find jobs whose worker is gone; returns the ids marked interrupted (resumable)."""
+        return runner.recover(self.ws, **kw)
 
     # -- datasets -----------------------------------------------------------------------------
     def datasets(self, kind: str | None = None) -> list[dict]:
@@ -135,6 +136,15 @@ class Studio:
         run_id = self.catalog.create_run(run_name, cfg.model, cfg_dict, run_dir, dataset_id)
         job_id = runner.submit(self.ws, "train", {"run_id": run_id}, run_id=run_id)
         return job_id, run_id
+
+    def start_eval(self, run_id: int, *, protocol: str = "casia-b") -> int:
+        """Evaluate a run's latest checkpoint again, as a background job (results land on the run)."""
+        run = self.catalog.run(run_id)
+        if run is None:
+            raise InputError(f"no training run #{run_id} in this workspace")
+        dataset = (run.get("config") or {}).get("dataset")
+        return runner.submit(self.ws, "eval", {"checkpoint": run["dir"], "dataset": dataset, "run_id": run_id,
+                                               "protocol": protocol}, run_id=run_id)
 
     def runs(self) -> list[dict]:
         return self.catalog.runs()

@@ -277,6 +277,9 @@ def test_progress_html_and_eta():
     h = C.job_progress_html(job, "conversion", now=1010.0)
     assert "25%" in h and "ETA 30s" in h and "job #3" in h
     assert C.job_eta({**job, "progress": 0}, now=1010.0) == (10.0, None)
+    # Resumed at 60%: only the 10% made in this job's 10 s count, so 30% more takes 30 s.
+    resumed = {**job, "progress": 70, "progress_start": 60, "progress_t0": 1000.0}
+    assert C.job_eta(resumed, now=1010.0) == (10.0, 30.0)
     done = {**job, "state": "succeeded", "finished": "1970-01-01T00:17:00Z"}
     assert "100%" in C.job_progress_html(done) and "took 20s" in C.job_progress_html(done)
     assert C.fmt_duration(3725) == "1h 02m"
@@ -303,8 +306,8 @@ def test_build_app_and_launch_defaults(studio):
 def test_dead_worker_becomes_interrupted_and_resumable(studio, tmp_path):
     job_id, _ = _train_job(studio, tmp_path, "running")
     studio.catalog.update_job(job_id, pid=2 ** 22 + 12345, heartbeat=time.time())  # no such process
-    assert C.recover_stale(studio) == []  # fresh heartbeat: maybe just starting, leave it
-    assert C.recover_stale(studio, now=time.time() + 60) == [job_id]
+    assert studio.recover() == []  # fresh heartbeat: maybe just starting, leave it
+    assert studio.recover(now=time.time() + 60) == [job_id]
     assert studio.job(job_id)["state"] == "interrupted"
     *_, start_b, stop_b, resume_b, _ = train_tab.refresh(studio, "")
     assert stop_b["interactive"] is False and resume_b["interactive"] is True

@@ -4,6 +4,7 @@
 import json
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -83,3 +84,42 @@ def test_eval_embeddings_file(pipeline, tmp_path):
              views=np.array(views))
     res = cli(pipeline["ws"], "eval", "--embeddings", str(f), "--protocol", "casia-b")
     assert res["NM"] == res["BG"] == res["CL"] == 100.0
+
+
+def test_background_training_outlives_its_launcher_and_resumes(pipeline):
+    """A train job started by a process that then exits keeps running; Stop checkpoints; Resume finishes."""
+    from core.studio import Studio
+
+    ws, conv = pipeline["ws"], pipeline["conv"]
+    launcher = ("import sys; from core.studio import Studio; s = Studio(sys.argv[1]); "
+                "ds = [d for d in s.datasets('converted') if d['path'] == sys.argv[2]][0]; "
+                "job, run = s.start_training(ds['id'], preset='demo-cpu', iterations=40, checkpoint_every=10, "
+                "log_every=5, name='bg'); print(job, run)")
+    proc = subprocess.run([sys.executable, "-c", launcher, str(ws), str(conv.resolve())], cwd=ROOT,
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    job_id, run_id = map(int, proc.stdout.split())
+
+    studio = Studio(ws)
+    deadline = time.monotonic() + 300
+    while studio.catalog.run(run_id)["step"] < 5:  # the launcher is gone; the worker trains on
+        job = studio.job(job_id)
+        assert job["state"] in ("queued", "running"), job
+        assert time.monotonic() < deadline
+        time.sleep(0.2)
+    assert studio.recover() == []
+    studio.cancel(job_id)
+    stopped = studio.wait(job_id, timeout=120)
+    run = studio.catalog.run(run_id)
+    assert stopped["state"] == "cancelled" and run["state"] == "stopped"
+    assert 5 <= run["step"] < 40 and (Path(run["dir"]) / "checkpoints" / "latest.pt").is_file()
+    losses = studio.run_metrics(run_id)["loss"]
+
+    new_id = studio.resume(job_id)
+    done = studio.wait(new_id, timeout=300)
+    assert done["state"] == "succeeded", done.get("error")
+    assert done["progress_start"] >= run["step"]  # continued from the checkpoint, not from step 0
+    run = studio.catalog.run(run_id)
+    assert run["state"] == "finished" and run["step"] == 40 and 0 <= run["results"]["NM"] <= 100
+    steps = [s for s, _ in studio.run_metrics(run_id)["loss"]]
+    assert steps == sorted(set(steps)) and steps[-1] == 40 and len(steps) > len(losses)

@@ -45,8 +45,10 @@ def test_recover_marks_dead_workers_interrupted_and_resume(studio, tmp_path):
     run_id = cat.create_run("r", "gaitbase", {}, tmp_path / "r", None)
     job_id = cat.create_job("train", {"run_id": run_id}, slot="device", run_id=run_id)
     cat.transition_job(job_id, ("queued",), "running")
-    cat.update_job(job_id, pid=2 ** 22 + 12345)  # no such process
+    fresh = cat.create_job("convert", {}, slot="cpu")  # its worker has not recorded a pid yet
+    cat.update_job(job_id, pid=2 ** 22 + 12345, heartbeat=time.time() - 60)  # no such process, silent
     assert studio.recover() == [job_id]
+    assert cat.job(fresh)["state"] == "queued"
     assert cat.job(job_id)["state"] == "interrupted" and cat.run(run_id)["state"] == "interrupted"
     new_id = runner.resume(studio.ws, job_id)
     new = cat.job(new_id)

@@ -18,6 +18,7 @@ class JobContext:
     params: dict[str, Any]
     _stop: threading.Event = field(default_factory=threading.Event)
     _last_progress: float = 0.0
+    _reported: bool = False
 
     @property
     def catalog(self):
@@ -27,8 +28,9 @@ class JobContext:
         now = time.monotonic()
         # Throttled: a training loop may call this every step; the catalog needs ~1 write/s.
         if force or now - self._last_progress > 0.5 or done >= total:
-            self._last_progress = now
-            self.catalog.update_job(self.job_id, progress=float(done), total=float(total), message=message)
+            first = {} if self._reported else {"progress_start": float(done), "progress_t0": time.time()}
+            self._last_progress, self._reported = now, True
+            self.catalog.update_job(self.job_id, progress=float(done), total=float(total), message=message, **first)
 
     def log(self, message: str) -> None:
         print(time.strftime("%H:%M:%S"), message, flush=True)

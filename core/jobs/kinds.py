@@ -96,6 +96,7 @@ def job_train(ctx: JobContext, p: dict[str, Any]) -> dict[str, Any]:
                                                         if k in ("NM", "BG", "CL")})
         elif kind == "progress":
             ctx.progress(ev["step"], ev["total"], f"step {ev['step']}/{ev['total']}")
+            cat.update_run(run["id"], step=int(ev["step"]))
         elif kind == "checkpoint":
             cat.update_run(run["id"], step=int(ev.get("step", 0)))
             ctx.log(f"checkpoint {ev.get('path')}")

@@ -85,17 +85,29 @@ def job_alive(job: dict) -> bool:
     return pid_alive(job["pid"], job.get("pid_start"))
 
 
-def recover(ws: Workspace) -> list[int]:
-    """Mark queued/running jobs whose worker died (e.g. machine rebooted) as interrupted."""
+# A worker records its pid a moment after the job row is written; until then it only looks dead.
+RECOVER_GRACE_S = 15.0
+
+
+def recover(ws: Workspace, grace: float = RECOVER_GRACE_S, now: float | None = None) -> list[int]:
+    """Mark queued/running jobs whose worker is gone (crash, kill, reboot) as interrupted.
+
+    A job silent for less than ``grace`` seconds is left alone: it may be starting right now.
+    """
+    from core.catalog import iso_epoch
+
+    now = time.time() if now is None else now
     lost = []
     for job in ws.catalog.jobs(states=("queued", "running")):
-        if not job_alive(job):
-            if ws.catalog.transition_job(job["id"], ("queued", "running"), "interrupted",
-                                         message="worker process ended unexpectedly; resume to continue",
-                                         finished=_now()):
-                lost.append(job["id"])
-                if job["run_id"]:
-                    ws.catalog.update_run(job["run_id"], state="interrupted")
+        last = job.get("heartbeat") or iso_epoch(job.get("created")) or now
+        if now - last < grace or job_alive(job):
+            continue
+        if ws.catalog.transition_job(job["id"], ("queued", "running"), "interrupted",
+                                     message="worker process ended unexpectedly; resume to continue",
+                                     finished=_now()):
+            lost.append(job["id"])
+            if job["run_id"]:
+                ws.catalog.update_run(job["run_id"], state="interrupted")
     return lost
 
 
@@ -153,7 +165,7 @@ def wait(ws: Workspace, job_id: int, timeout: float = 600, poll: float = 0.3) ->
             time.sleep(poll)  # the worker may have just written its final state
             job = ws.catalog.job(job_id)
             if job["state"] in ("queued", "running"):
-                recover(ws)
+                recover(ws, grace=0)
                 return ws.catalog.job(job_id)
             return job
         time.sleep(poll)

@@ -15,23 +15,53 @@ class Problem:
     severity: str = "error"
 
 
+MEDIA = ("silhouette", "rgb", "video", "array")
+
+
 @dataclass
 class RawSequence:
+    """One sequence as a reader found it, before any pixel is read.
+
+    ``media`` says what the pixels are: ``silhouette`` / ``rgb`` image files in ``frames``, one
+    ``video`` file, or an ``array`` file already aligned (an OpenGait pkl). ``role`` is the split
+    the source itself fixes (CCVID's lists, GREW's folders: 'train' | 'gallery' | 'probe'); None
+    when the user's split decides. ``name`` overrides the sequence folder name where the source
+    has its own (CCVID ``s1-01``, GREW's random ids).
+    """
+
     sid: str
-    seq_type: str          # e.g. 'nm-01'
-    view: str              # e.g. '090'
+    seq_type: str          # e.g. 'nm-01'; for sources without CASIA-B types, the condition
+    view: str              # e.g. '090'; '' when the source has no view
     condition: str         # e.g. 'nm'
     frames: list[Path] = field(default_factory=list)
     clothes: str = ""
     groundtruth: Path | None = None   # synthetic ground truth (demo sets only)
+    media: str = "silhouette"
+    video: Path | None = None
+    array: Path | None = None
+    pose: list[Path] = field(default_factory=list)   # given per-frame keypoint files, aligned with frames
+    role: str | None = None
+    name: str | None = None
+    camera: str = ""       # CCVID camera id, used by its evaluation protocol
 
     @property
     def seq(self) -> str:
-        return f"{self.seq_type}-{self.view}"
+        if self.name:
+            return self.name
+        return f"{self.seq_type}-{self.view}" if self.view else self.seq_type
 
     @property
     def source(self) -> str:
+        if self.video is not None:
+            return str(self.video)
+        if self.array is not None:
+            return str(self.array)
         return str(self.frames[0].parent) if self.frames else ""
+
+    @property
+    def size(self) -> int:
+        """Frames known before decoding (0 for a video or an array until it is read)."""
+        return len(self.frames)
 
 
 @dataclass
