@@ -19,6 +19,8 @@ def main(argv=None) -> int:
     ap.add_argument("--host", default="127.0.0.1", help="interface to listen on (default: this machine only)")
     ap.add_argument("--port", type=int, default=7860)
     ap.add_argument("--demo", action="store_true", help="create the synthetic demo set if the workspace has none")
+    ap.add_argument("--data-root", action="append", default=None, metavar="DIR",
+                    help="a folder the dataset browser may list (repeatable; default: the current directory)")
     args = ap.parse_args(argv)
 
     from app.dataset_tab import demo_kwargs
@@ -32,7 +34,12 @@ def main(argv=None) -> int:
     if args.demo and not studio.datasets() and not studio.active_job("demo"):
         job_id = studio.create_demo(**demo_kwargs())
         print(f"creating the demo dataset (job #{job_id})")
-    launch(studio, host=args.host, port=args.port, quiet=True, prevent_thread_lock=True, ssr_mode=False)
+    roots = [Path(r).expanduser().resolve() for r in (args.data_root or [os.getcwd()])]
+    missing = [str(r) for r in roots if not r.is_dir()]
+    if missing:
+        ap.error(f"--data-root: not a folder: {', '.join(missing)}")
+    launch(studio, host=args.host, port=args.port, quiet=True, prevent_thread_lock=True, ssr_mode=False,
+           data_roots=roots)
     print(f"HybridGait Studio ready at http://{args.host}:{args.port}  (workspace {studio.ws.root})", flush=True)
     try:
         import time

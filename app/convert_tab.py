@@ -12,6 +12,9 @@ from app import common as C
 
 SPLITS = ["auto", "official", "first:2", "random:0.5"]
 ALIGNS = ["opengait", "letterbox"]
+SILHOUETTES = ["auto", "given", "bgsub", "groundtruth"]
+POSES = ["none", "given", "groundtruth"]
+EMPTY_VALIDATION = pd.DataFrame({"severity": [], "path": [], "reason": []})
 MAPPING_LIMIT = 300
 EMPTY = pd.DataFrame()
 
@@ -28,48 +31,81 @@ def _source(studio, ds_id):
     return ds
 
 
-def cli_command(studio, ds_id, split, align, name) -> str:
+def _options(split, align, silhouette, pose, stride) -> dict:
+    return {"split": _split_arg(split), "align": align or "opengait", "silhouette": (silhouette or "auto").strip(),
+            "pose": (pose or "none").strip(), "stride": int(stride or 1)}
+
+
+def cli_command(studio, ds_id, split, align, name, silhouette="auto", pose="none", stride=1, pkl=False) -> str:
     ds = _source(studio, ds_id)
     if ds is None:
         return ""
     out = studio.ws.datasets_dir / ((name or "").strip() or f"{ds['name']}-grew")
+    opts = _options(split, align, silhouette, pose, stride)
     cmd = ["python", "-m", "core", "--workspace", str(studio.ws.root), "convert", ds["path"], "--out", str(out)]
-    if _split_arg(split):
-        cmd += ["--split", _split_arg(split)]
-    cmd += ["--align", align or "opengait"]
+    scan = studio.scan_args(ds["path"])
+    if scan.get("pattern"):
+        cmd += ["--format", "video-folder", "--pattern", scan["pattern"]]
+    if opts["split"]:
+        cmd += ["--split", opts["split"]]
+    cmd += ["--align", opts["align"]]
+    for key, default in (("silhouette", "auto"), ("pose", "none"), ("stride", 1)):
+        if opts[key] != default:
+            cmd += [f"--{key}", str(opts[key])]
+    if pkl:
+        cmd += ["--opengait-pkl", str(out.with_name(out.name + "-opengait-pkl"))]
     return " ".join(shlex.quote(c) for c in cmd)
 
 
-def preview(studio, ds_id, split, align, name):
-    """(error, split summary, split counts, mapping table, gallery). Nothing is written."""
+def _strip(p: dict) -> list[tuple]:
+    """Raw | mask | aligned | GEI | pose overlay for one previewed sequence."""
+    if p.get("error"):
+        return [(C.placeholder("unreadable"), f"{p['source']}: {p['error']}")]
+    tiles = [(C.to_rgb(p["raw"]) if p["raw"] is not None else C.placeholder("unreadable"), f"raw · {p['source']}"),
+             (C.to_rgb(p["mask"]) if p["mask"] is not None else C.placeholder("no mask"),
+              f"mask · {p.get('silhouette_from', '')}"),
+             (C.to_rgb(p["aligned"], 128) if p["aligned"] is not None else C.placeholder("no frame"),
+              f"aligned · {p['target']}"),
+             (C.to_rgb(p["gei"], 128) if p["gei"] is not None else C.placeholder("no GEI"),
+              f"GEI · {p['frames']} frames, {len(p['dropped'])} dropped")]
+    if p.get("pose") is not None:
+        tiles.append((p["pose"], f"pose · {p.get('pose_from', '')}"))
+    else:
+        tiles.append((C.placeholder("no pose"), "pose · none chosen"))
+    return tiles
+
+
+def preview(studio, ds_id, split, align, name, silhouette="auto", pose="none", stride=1, pkl=False):
+    """(error, split summary, split counts, mapping table, gallery, validation table, report file).
+    Nothing is written except the downloadable report under the workspace."""
     ds = _source(studio, ds_id)
     if ds is None:
-        return C.error_md("choose a raw dataset first (step 1 lists and opens them)"), "", EMPTY, EMPTY, []
+        return (C.error_md("choose a raw dataset first (step 1 lists and opens them)"), "", EMPTY, EMPTY, [],
+                EMPTY_VALIDATION, None)
     try:
-        pv = studio.preview_conversion(ds["path"], name=(name or "").strip() or None, split=_split_arg(split),
-                                       align=align or "opengait")
+        pv = studio.preview_conversion(ds["path"], name=(name or "").strip() or None,
+                                       **_options(split, align, silhouette, pose, stride))
+        report_file = str(studio.write_validation_report(pv))
     except Exception as exc:  # noqa: BLE001
-        return C.report_error(exc), "", EMPTY, EMPTY, []
+        return C.report_error(exc), "", EMPTY, EMPTY, [], EMPTY_VALIDATION, None
     s = pv["split"]
     total = len(pv["mapping"])
+    n_err = sum(r["severity"] == "error" for r in pv["validation"])
     summary = (f"**Split `{s['spec']}`:** {s['train_ids']} training identities ({s['train_range']}), "
-               f"{s['test_ids']} test identities ({s['test_range']}); test gallery = nm-01…nm-04, the rest probe.\n\n"
-               f"**Output:** `{pv['out']}` · {total} sequences · alignment `{align}`"
+               f"{s['test_ids']} test identities ({s['test_range']}); no identity is in both.\n\n"
+               f"**Output:** `{pv['out']}` · {total} sequences · alignment `{align}` · silhouettes "
+               f"`{pv['previews'][0].get('silhouette_from', silhouette) if pv['previews'] else silhouette}` · "
+               f"pose `{pose}`\n\n**Validation:** {n_err} errors, {len(pv['validation']) - n_err} warnings "
+               "(table below; files with errors are skipped, the rest converts)"
                + (f"\n\nShowing the first {MAPPING_LIMIT} of {total} mapping rows." if total > MAPPING_LIMIT else "")
-               + "\n\n*Preview only — nothing has been written.*")
-    gallery = []
-    for p in pv["previews"]:
-        tag = p["target"]
-        gallery.append((C.to_rgb(p["raw"]) if p["raw"] is not None else C.placeholder("unreadable"),
-                        f"raw · {p['source']}"))
-        gallery.append((C.to_rgb(p["aligned"], 128) if p["aligned"] is not None else C.placeholder("no frame"),
-                        f"aligned · {tag}"))
-        gallery.append((C.to_rgb(p["gei"], 128) if p["gei"] is not None else C.placeholder("no GEI"),
-                        f"GEI · {p['frames']} frames, {len(p['dropped'])} dropped"))
-    return ("", summary, pd.DataFrame(pv["split_counts"]), pd.DataFrame(pv["mapping"][:MAPPING_LIMIT]), gallery)
+               + "\n\n*Preview only — nothing has been written to the output folder.*")
+    gallery = [tile for p in pv["previews"] for tile in _strip(p)]
+    validation = pd.DataFrame(pv["validation"][:2000]) if pv["validation"] else EMPTY_VALIDATION
+    return ("", summary, pd.DataFrame(pv["split_counts"]), pd.DataFrame(pv["mapping"][:MAPPING_LIMIT]), gallery,
+            validation, report_file)
 
 
-def start(studio, ds_id, split, align, name):
+def start(studio, ds_id, split, align, name, silhouette="auto", pose="none", stride=1, pkl=False):
     """(message, progress) after submitting the conversion job."""
     ds = _source(studio, ds_id)
     if ds is None:
@@ -78,8 +114,8 @@ def start(studio, ds_id, split, align, name):
     if active:
         return C.error_md(f"a conversion is already running (job #{active['id']}); stop it or wait"), gr.skip()
     try:
-        job_id = studio.start_conversion(ds["path"], name=(name or "").strip() or None, split=_split_arg(split),
-                                         align=align or "opengait")
+        job_id = studio.start_conversion(ds["path"], name=(name or "").strip() or None, opengait_pkl=bool(pkl),
+                                         **_options(split, align, silhouette, pose, stride))
     except Exception as exc:  # noqa: BLE001
         return C.report_error(exc), gr.skip()
     return C.ok_md(f"conversion started (job #{job_id})"), C.job_progress_html(studio.job(job_id), "conversion")
@@ -126,9 +162,19 @@ def build(studio, timer: gr.Timer) -> dict:
         source = gr.Dropdown(label="Raw dataset", choices=C.dataset_choices(studio, "raw"), scale=3,
                              elem_id="convert-source")
         split = gr.Dropdown(label="Split", choices=SPLITS, value="auto", allow_custom_value=True, scale=2,
-                            info="auto · official · first:K · random:F[,SEED]", elem_id="convert-split")
+                            info="auto · official (CASIA-B ids, CCVID lists, GREW folders) · first:K · random:F[,SEED]",
+                            elem_id="convert-split")
         align = gr.Radio(ALIGNS, value="opengait", label="Alignment", scale=2)
         name = gr.Textbox(label="Output name", placeholder="<raw name>-grew", scale=2, elem_id="convert-name")
+    with gr.Row():
+        silhouette = gr.Dropdown(SILHOUETTES, value="auto", allow_custom_value=True, label="Silhouettes", scale=2,
+                                 info="auto = the source's masks, else background subtraction · groundtruth = demo "
+                                      "sets only · segmentation:MODEL_DIR for a network", elem_id="convert-silhouette")
+        pose = gr.Dropdown(POSES, value="none", allow_custom_value=True, label="2D pose", scale=2,
+                           info="given = the source's _2d_pose.txt (or demo ground truth) · transformers:MODEL_DIR",
+                           elem_id="convert-pose")
+        stride = gr.Number(value=1, minimum=1, precision=0, label="Frame stride (videos, frame folders)", scale=1)
+        pkl = gr.Checkbox(value=False, label="Also export an OpenGait pkl tree", scale=1)
     with gr.Row():
         preview_btn = gr.Button("Preview", elem_id="convert-preview")
         start_btn = gr.Button("Convert", variant="primary", elem_id="convert-start")
@@ -138,14 +184,19 @@ def build(studio, timer: gr.Timer) -> dict:
     progress = gr.HTML(elem_id="convert-progress")
     result = gr.Markdown(elem_id="convert-result")
     summary = gr.Markdown(elem_id="convert-summary")
-    gallery = gr.Gallery(label="Before / after: raw | aligned | GEI for each sample (two samples per row)", columns=6,
+    gallery = gr.Gallery(label="Before / after per sample: raw | mask | aligned | GEI | pose", columns=5,
                          object_fit="contain", elem_id="convert-gallery")
     with gr.Row():
         counts = gr.Dataframe(label="Split counts", interactive=False, max_height=300, scale=1)
         mapping = gr.Dataframe(label="Mapping (source → target)", interactive=False, max_height=300, scale=2)
+    with gr.Row():
+        validation = gr.Dataframe(value=EMPTY_VALIDATION, label="Validation report (errors first)", interactive=False,
+                                  max_height=300, wrap=True, scale=3, elem_id="convert-validation")
+        report_file = gr.File(label="Validation report (JSON)", interactive=False, scale=1, elem_id="convert-report")
 
-    opts = [source, split, align, name]
-    preview_btn.click(lambda *a: preview(studio, *a), inputs=opts, outputs=[error, summary, counts, mapping, gallery])
+    opts = [source, split, align, name, silhouette, pose, stride, pkl]
+    preview_btn.click(lambda *a: preview(studio, *a), inputs=opts,
+                      outputs=[error, summary, counts, mapping, gallery, validation, report_file])
     start_btn.click(lambda *a: start(studio, *a), inputs=opts, outputs=[error, progress])
     stop_btn.click(lambda: stop(studio), outputs=error)
     for comp in opts:

@@ -15,6 +15,9 @@ from app import common as C
 DEMO_ARGS_ENV = "HYBRIDGAIT_DEMO_ARGS"
 EMPTY_COUNTS = pd.DataFrame({"condition": []})
 EMPTY_PROBLEMS = pd.DataFrame({"file": [], "reason": [], "severity": []})
+EMPTY_DETECT = pd.DataFrame({"format": [], "confidence": [], "reason": []})
+EMPTY_PATTERN = pd.DataFrame({"file": [], "matched": [], "sequence": [], "reason": []})
+AUTO = "auto-detect"
 
 
 def demo_kwargs() -> dict:
@@ -116,13 +119,14 @@ def show_dataset(studio, ds_id):
         return C.report_error(exc), "", EMPTY_COUNTS, EMPTY_PROBLEMS, []
 
 
-def open_path(studio, path):
+def open_path(studio, path, fmt=AUTO, pattern=""):
     """Scan and register a folder; (error, summary, counts, problems, gallery, dropdown update)."""
     path = (path or "").strip()
     if not path:
-        return C.error_md("enter the path of a dataset folder first"), *C.skips(5)
+        return C.error_md("enter the path of a dataset folder first, or pick one in the browser"), *C.skips(5)
     try:
-        opened = studio.open_dataset(path)
+        opened = studio.open_dataset(path, format=None if fmt in (None, "", AUTO) else fmt,
+                                     pattern=(pattern or "").strip() or None)
     except Exception as exc:  # noqa: BLE001
         return C.report_error(exc), "", EMPTY_COUNTS, EMPTY_PROBLEMS, [], gr.skip()
     out = _report_outputs(studio, opened["report"], f"### {opened['name']} (raw, opened from `{path}`)")
@@ -130,9 +134,52 @@ def open_path(studio, path):
     return ("", *out, gr.update(choices=choices, value=opened["dataset_id"]))
 
 
+def detect_table(path):
+    """Every format the folder could be, with confidence and reason, best first."""
+    from core.readers.detect import detect_all
+
+    path = (path or "").strip()
+    if not path or not Path(path).is_dir():
+        return EMPTY_DETECT
+    try:
+        found = detect_all(path)
+    except Exception:  # noqa: BLE001 - the open button reports the real error
+        return EMPTY_DETECT
+    return pd.DataFrame([{"format": d.format, "confidence": round(d.confidence, 2), "reason": d.reason}
+                         for d in found]) if found else EMPTY_DETECT
+
+
+def pattern_preview(path, pattern):
+    """(error, table): what the pattern takes from the first video names of the folder."""
+    from core.readers.video_folder import preview_pattern
+
+    if not (path or "").strip() or not (pattern or "").strip():
+        return C.error_md("enter a folder and a pattern such as {sid}_{condition}-{seq}_{view}"), EMPTY_PATTERN
+    try:
+        rows = preview_pattern(path.strip(), pattern.strip())
+    except Exception as exc:  # noqa: BLE001
+        return C.report_error(exc), EMPTY_PATTERN
+    if not rows:
+        return C.error_md(f"{path}: no video files found"), EMPTY_PATTERN
+    return "", pd.DataFrame(rows)
+
+
+def picked(selection, roots_value):
+    """A FileExplorer selection -> the folder to open (a file's own folder)."""
+    if not selection:
+        return gr.skip()
+    p = Path(selection if isinstance(selection, str) else selection[0])
+    if not p.is_absolute():
+        p = Path(roots_value or ".") / p
+    return str(p if p.is_dir() else p.parent)
+
+
 # -- layout ------------------------------------------------------------------------------------------
 
-def build(studio, timer: gr.Timer) -> dict:
+def build(studio, timer: gr.Timer, roots: list[Path] | None = None) -> dict:
+    from core.readers.detect import FORMATS
+
+    roots = [str(Path(r).resolve()) for r in (roots or [Path.cwd()]) if Path(r).is_dir()] or [str(Path.cwd())]
     sig = gr.State("")
     with gr.Column(visible=not studio.datasets(), elem_classes=["hg-empty"]) as empty:
         gr.Markdown("### No dataset in this workspace yet\n"
@@ -147,7 +194,24 @@ def build(studio, timer: gr.Timer) -> dict:
     with gr.Row():
         path = gr.Textbox(label="Open a dataset folder", placeholder="/data/CASIA-B/silhouettes", scale=4,
                           elem_id="open-path")
+        fmt = gr.Dropdown([AUTO, *FORMATS], value=AUTO, label="Format", scale=2, elem_id="open-format")
         open_btn = gr.Button("Open", scale=1, elem_id="open-btn")
+    with gr.Accordion("Browse folders", open=False, elem_id="browse"):
+        root = gr.Dropdown(roots, value=roots[0], label="Browse under", info="start the studio with --data-root DIR "
+                           "to browse other places; nothing outside these folders is listed", elem_id="browse-root")
+        explorer = gr.FileExplorer(root_dir=roots[0], file_count="single", label="Pick a dataset folder (or any file "
+                                   "inside it)", height=260, elem_id="browse-explorer")
+    with gr.Accordion("Video folder: file-name pattern", open=False, elem_id="pattern-box"):
+        gr.Markdown("For a folder of clips, say where the identity, condition, sequence and view sit in each name, "
+                    "e.g. `{sid}_{condition}-{seq}_{view}` for `017_nm-01_090.mp4`. Check it on the real names first.")
+        with gr.Row():
+            pattern = gr.Textbox(label="Pattern", placeholder="{sid}_{condition}-{seq}_{view}", scale=4,
+                                 elem_id="open-pattern")
+            check_btn = gr.Button("Check pattern", scale=1, elem_id="pattern-check")
+        pattern_table = gr.Dataframe(value=EMPTY_PATTERN, interactive=False, max_height=240, wrap=True,
+                                     label="How the first names are read", elem_id="pattern-table")
+    detected = gr.Dataframe(value=EMPTY_DETECT, interactive=False, max_height=160, label="Format detection",
+                            elem_id="detect-table")
     error = gr.HTML(elem_id="dataset-error")
     summary = gr.Markdown(elem_id="dataset-summary")
     with gr.Row():
@@ -161,8 +225,13 @@ def build(studio, timer: gr.Timer) -> dict:
     outputs = [error, summary, counts, problems, gallery]
     demo_btn.click(lambda: create_demo(studio), outputs=[demo_msg, demo_progress])
     picker.change(lambda v: show_dataset(studio, v), inputs=picker, outputs=outputs)
-    open_btn.click(lambda p: open_path(studio, p), inputs=path, outputs=outputs + [picker])
-    path.submit(lambda p: open_path(studio, p), inputs=path, outputs=outputs + [picker])
+    open_inputs = [path, fmt, pattern]
+    open_btn.click(lambda *a: open_path(studio, *a), inputs=open_inputs, outputs=outputs + [picker])
+    path.submit(lambda *a: open_path(studio, *a), inputs=open_inputs, outputs=outputs + [picker])
+    path.change(detect_table, inputs=path, outputs=detected, show_progress="hidden")
+    check_btn.click(pattern_preview, inputs=[path, pattern], outputs=[error, pattern_table])
+    root.change(lambda r: gr.update(root_dir=r, value=None), inputs=root, outputs=explorer)
+    explorer.change(picked, inputs=[explorer, root], outputs=path, show_progress="hidden")
     tick = dict(fn=lambda v, s: refresh(studio, v, s), inputs=[picker, sig],
                 outputs=[empty, picker, demo_progress, sig], show_progress="hidden")
     timer.tick(**tick, concurrency_limit=None)

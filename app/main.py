@@ -16,14 +16,15 @@ def jobs_panel(studio):
     return C.jobs_table(studio), C.failures_md(studio)
 
 
-def build_app(studio) -> gr.Blocks:
+def build_app(studio, data_roots: list[Path] | None = None) -> gr.Blocks:
+    """``data_roots``: folders the dataset browser may list (default: the current directory)."""
     with gr.Blocks(title="HybridGait Studio") as demo:
         gr.Markdown(f"# HybridGait Studio\nLocal gait-recognition workbench · workspace `{studio.ws.root}`")
         timer = gr.Timer(POLL_SECONDS)
         loads = []
         with gr.Tabs(elem_id="steps"):
             with gr.Tab("1 · Dataset", id="dataset", elem_id="tab-dataset"):
-                loads.append(dataset_tab.build(studio, timer)["load"])
+                loads.append(dataset_tab.build(studio, timer, data_roots)["load"])
             with gr.Tab("2 · Convert", id="convert", elem_id="tab-convert"):
                 loads.append(convert_tab.build(studio, timer)["load"])
             with gr.Tab("3 · Augment & Curate", id="augment", elem_id="tab-augment"):
@@ -45,9 +46,10 @@ def build_app(studio) -> gr.Blocks:
     return demo
 
 
-def launch(studio, *, host: str = "127.0.0.1", port: int = 7860, quiet: bool = False, **kwargs):
+def launch(studio, *, host: str = "127.0.0.1", port: int = 7860, quiet: bool = False,
+           data_roots: list[Path] | None = None, **kwargs):
     """Serve the app; only the workspace root is exposed as files (thumbnails, previews)."""
-    demo = build_app(studio)
+    demo = build_app(studio, data_roots)
     demo.queue(default_concurrency_limit=1)
     root = str(Path(studio.ws.root).resolve())
     return demo.launch(server_name=host, server_port=port, allowed_paths=[root], css=C.CSS,

@@ -81,3 +81,17 @@ def atomic_dir(target: str | Path) -> Iterator[Path]:
     finally:
         if tmp.exists():
             shutil.rmtree(tmp, ignore_errors=True)
+
+
+def sweep_temporaries(root: str | Path) -> int:
+    """Remove what a killed writer left under ``root``: the ``.<name>.*.tmp`` files and folders
+    and ``.<name>.old`` folders the functions above create. Call it only on a tree this tool owns,
+    before resuming work there. Returns how many were removed."""
+    root = Path(root)
+    stale = [p for p in root.rglob(".*") if p.name.endswith((".tmp", ".old")) and p.name.count(".") >= 2]
+    for p in sorted(stale, key=lambda q: len(q.parts), reverse=True):
+        if p.is_dir():
+            shutil.rmtree(p, ignore_errors=True)
+        elif p.exists():
+            p.unlink()
+    return len(stale)

@@ -97,6 +97,10 @@ MIGRATIONS: list[str] = [
     ALTER TABLE jobs ADD COLUMN progress_start REAL;
     ALTER TABLE jobs ADD COLUMN progress_t0 REAL;
     """,
+    # 2 -> 3: CCVID's protocol needs each sequence's camera.
+    """
+    ALTER TABLE sequences ADD COLUMN camera TEXT NOT NULL DEFAULT '';
+    """,
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)
@@ -221,18 +225,18 @@ class Catalog:
         with self.tx() as c:
             c.execute("DELETE FROM sequences WHERE dataset_id=?", (dataset_id,))
             c.executemany(
-                "INSERT INTO sequences(dataset_id, sid, seq, split, condition, seq_type, view, clothes, frames, source, origin)"
-                " VALUES(?,?,?,?,?,?,?,?,?,?,?)",
+                "INSERT INTO sequences(dataset_id, sid, seq, split, condition, seq_type, view, clothes, frames, source, origin,"
+                " camera) VALUES(?,?,?,?,?,?,?,?,?,?,?,?)",
                 [(dataset_id, s.sid, s.seq, s.split, s.condition, s.seq_type, s.view, s.clothes, s.frames, s.source,
-                  s.origin) for s in seqs])
+                  s.origin, s.camera) for s in seqs])
 
     def add_sequences(self, dataset_id: int, seqs: Iterable[Sequence]) -> None:
         with self.tx() as c:
             c.executemany(
                 "INSERT OR REPLACE INTO sequences(dataset_id, sid, seq, split, condition, seq_type, view, clothes, frames,"
-                " source, origin) VALUES(?,?,?,?,?,?,?,?,?,?,?)",
+                " source, origin, camera) VALUES(?,?,?,?,?,?,?,?,?,?,?,?)",
                 [(dataset_id, s.sid, s.seq, s.split, s.condition, s.seq_type, s.view, s.clothes, s.frames, s.source,
-                  s.origin) for s in seqs])
+                  s.origin, s.camera) for s in seqs])
 
     def sequences(self, dataset_id: int, split: str | None = None) -> list[Sequence]:
         q, args = "SELECT * FROM sequences WHERE dataset_id=?", [dataset_id]

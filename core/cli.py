@@ -12,6 +12,7 @@ import json
 import sys
 import threading
 import time
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -65,7 +66,7 @@ def cmd_demo(args, studio) -> dict:
 def cmd_scan(args, studio) -> dict:
     from core.readers import scan
 
-    report = scan(args.source)
+    report = scan(args.source, format=args.format, pattern=args.pattern)
     data = report.to_json()
     if not args.json:
         s = data["summary"]
@@ -79,10 +80,26 @@ def cmd_scan(args, studio) -> dict:
 
 
 def cmd_convert(args, studio) -> dict:
+    from core.convert.converter import ConvertOptions
+
     out = Path(args.out).resolve()
-    params = {"source": str(Path(args.source).resolve()), "out": str(out), "name": out.name, "split": args.split,
-              "align": args.align, "workers": args.workers}
+    opts = ConvertOptions(split=args.split, align=args.align, workers=args.workers, silhouette=args.silhouette,
+                          pose=args.pose, stride=args.stride, max_frames=args.max_frames)
+    opts.validate()   # a typo fails here, before a job is queued
+    params = {**asdict(opts), "source": str(Path(args.source).resolve()), "out": str(out), "name": out.name,
+              "scan": {"format": args.format, "pattern": args.pattern},
+              "opengait_pkl": str(Path(args.opengait_pkl).resolve()) if args.opengait_pkl else None}
     return run_job_here(studio, "convert", params, quiet=args.json)
+
+
+def cmd_export(args, studio) -> dict:
+    from core.convert.export import export_opengait_pkl
+
+    def progress(done: int, total: int) -> None:
+        if not args.json and (done == total or done % 50 == 0):
+            print(f"  exported {done}/{total} sequences", file=sys.stderr)
+
+    return export_opengait_pkl(Path(args.dataset).resolve(), Path(args.out).resolve(), progress=progress)
 
 
 def _dataset_id(studio, path: str) -> int:
@@ -157,17 +174,9 @@ def cmd_train(args, studio) -> dict:
 
 def cmd_eval(args, studio) -> dict:
     if args.embeddings:
-        import numpy as np
+        from core.evaluate.protocols import evaluate_npz
 
-        from core.evaluate.casia_b import evaluate_casia_b
-
-        if args.protocol != "casia-b":
-            raise StudioError(f"--embeddings supports --protocol casia-b in this version, not {args.protocol}")
-        with np.load(args.embeddings, allow_pickle=False) as z:
-            missing = [k for k in ("embeddings", "labels", "types", "views") if k not in z]
-            if missing:
-                raise StudioError(f"{args.embeddings}: missing arrays {missing}")
-            res = evaluate_casia_b(z["embeddings"], z["labels"], z["types"], z["views"], metric=args.metric)
+        res = evaluate_npz(args.embeddings, args.protocol, metric=args.metric, submission=args.submission)
     else:
         from core.evaluate.run import evaluate_run
 
@@ -181,12 +190,30 @@ def cmd_eval(args, studio) -> dict:
             if not run:
                 raise StudioError("--dataset DIR is needed when evaluating a checkpoint file")
             args.dataset = run["config"]["dataset"]
-        res = evaluate_run(target, args.dataset, protocol=args.protocol, metric=args.metric)
+        res = evaluate_run(target, args.dataset, protocol=args.protocol, metric=args.metric,
+                           submission=args.submission)
         if run:
             studio.catalog.update_run(run["id"], results=res)
     if not args.json:
-        print(f"rank-1 ({args.metric}): NM {res['NM']:.2f}  BG {res['BG']:.2f}  CL {res['CL']:.2f}")
+        print(results_line(args.protocol, res))
     return res
+
+
+def _pct(v) -> str:
+    return "—" if v is None else f"{v:.2f}"
+
+
+def results_line(protocol: str, res: dict) -> str:
+    """The headline numbers of one evaluation, as a researcher would quote them."""
+    metric = res.get("metric", "")
+    if protocol == "casia-b":
+        return f"rank-1 ({metric}): NM {_pct(res['NM'])}  BG {_pct(res['BG'])}  CL {_pct(res['CL'])}"
+    if protocol == "ccvid":
+        g, cc = res.get("general") or {}, res.get("cc") or {}
+        return (f"CCVID ({metric}): general rank-1 {_pct(g.get('rank-1'))} mAP {_pct(g.get('mAP'))} · "
+                f"clothes-changing rank-1 {_pct(cc.get('rank-1'))} mAP {_pct(cc.get('mAP'))}")
+    ranks = "  ".join(f"rank-{k} {_pct(res.get(f'rank-{k}'))}" for k in (1, 5, 10, 20))
+    return f"GREW ({metric}): {ranks}" + (f"  submission: {res['submission']}" if res.get("submission") else "")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -208,18 +235,39 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--layout", default="casia-b-silhouette", choices=["casia-b-silhouette", "casia-b-video", "ccvid"])
     p.set_defaults(fn=cmd_demo)
 
+    formats = ["casia-b-silhouette", "casia-b-video", "ccvid", "grew", "opengait-pkl", "video-folder"]
+
+    def source_args(p) -> None:
+        p.add_argument("source")
+        p.add_argument("--format", default=None, choices=formats, help="skip auto-detection")
+        p.add_argument("--pattern", default=None,
+                       help="video-folder file-name pattern, e.g. '{sid}_{condition}-{seq}_{view}'")
+
     p = verb("scan", "detect a dataset's format and print its validation report")
-    p.add_argument("source")
+    source_args(p)
     p.set_defaults(fn=cmd_scan)
 
     p = verb("convert", "convert a raw dataset into the GREW-style layout")
-    p.add_argument("source")
+    source_args(p)
     p.add_argument("--out", required=True)
     p.add_argument("--split", default=None, help="official | first:K | random:F[,SEED] (default: official for CASIA-B "
                                                   "ids, else the first half of the ids train)")
     p.add_argument("--align", default="opengait", choices=["opengait", "letterbox"])
+    p.add_argument("--silhouette", default="auto",
+                   help="auto (the source's masks, else bgsub) | given | bgsub | groundtruth (demo sets) | "
+                        "segmentation:MODEL_DIR_OR_HUB_ID")
+    p.add_argument("--pose", default="none", help="none | given | groundtruth (demo sets) | transformers:MODEL")
+    p.add_argument("--stride", type=int, default=1, help="keep every N-th frame of videos and frame folders")
+    p.add_argument("--max-frames", type=int, default=None)
     p.add_argument("--workers", type=int, default=None)
+    p.add_argument("--opengait-pkl", default=None, metavar="DIR", help="also export an OpenGait pkl tree here")
     p.set_defaults(fn=cmd_convert)
+
+    p = verb("export", "export a converted dataset to another layout")
+    p.add_argument("dataset")
+    p.add_argument("--to", required=True, choices=["opengait-pkl"])
+    p.add_argument("out")
+    p.set_defaults(fn=cmd_export)
 
     p = verb("augment", "generate clothing variants of training sequences (model-free in this version)")
     p.add_argument("dataset")
@@ -252,9 +300,13 @@ def build_parser() -> argparse.ArgumentParser:
     p = verb("eval", "evaluate a run, a checkpoint or an embeddings file")
     p.add_argument("target", nargs="?", help="run name/id or checkpoint path")
     p.add_argument("--dataset", default=None)
-    p.add_argument("--protocol", default="casia-b", choices=["casia-b"])
-    p.add_argument("--metric", default="euc", choices=["euc", "cos"])
-    p.add_argument("--embeddings", default=None, help=".npz with embeddings, labels, types, views")
+    p.add_argument("--protocol", default="casia-b", choices=["casia-b", "ccvid", "grew"])
+    p.add_argument("--metric", default=None, choices=["euc", "cos"],
+                   help="default: the protocol's own (CASIA-B and GREW euc, CCVID cos)")
+    p.add_argument("--embeddings", default=None,
+                   help=".npz of arrays: casia-b embeddings, labels, types, views; ccvid embeddings, labels, roles, "
+                        "cameras, clothes; grew embeddings, labels, roles, seqs")
+    p.add_argument("--submission", default=None, metavar="CSV", help="GREW: write the submission CSV here")
     p.set_defaults(fn=cmd_eval)
     return ap
 

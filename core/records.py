@@ -25,6 +25,7 @@ class Sequence:
     clothes: str = ""
     frames: int = 0
     source: str = ""
+    camera: str = ""                   # CCVID's camera id; its protocol drops same-camera matches
     origin: str | None = None          # for augmented sequences: the seq it was made from
     extra: dict[str, Any] = field(default_factory=dict)
 

@@ -16,7 +16,7 @@ from typing import Any
 import cv2
 import numpy as np
 
-from core.errors import InputError
+from core.errors import InputError, StudioError
 from core.jobs import runner
 from core.workspace import Workspace, slug
 
@@ -44,60 +44,101 @@ class Studio:
         params.update(out=str(self.ws.datasets_dir / name), name=name, layout="casia-b-silhouette")
         return runner.submit(self.ws, "demo", params)
 
-    def open_dataset(self, path: str | Path) -> dict[str, Any]:
-        """Detect and scan a raw dataset, register it, and return its report for display."""
-        from core.readers import scan
+    def open_dataset(self, path: str | Path, *, format: str | None = None, pattern: str | None = None) -> dict[str, Any]:
+        """Detect (or take ``format``) and scan a raw dataset, register it, and return its report.
 
+        ``pattern`` is the file-name pattern of a video folder; both are remembered in the catalog
+        so later scans of the same folder read it the same way."""
         path = Path(path).expanduser().resolve()
-        report = scan(path)
+        report = self._scan(path, format=format, pattern=pattern)
         existing = self.catalog.dataset_by_path(path)
         name = existing["name"] if existing else self.ws.unique_name(path.name, {d["name"] for d in self.catalog.datasets()})
-        ds_id = self.catalog.add_dataset(name, "raw", report.format, path, info={"summary": report.summary()})
+        ds_id = self.catalog.add_dataset(name, "raw", report.format, path,
+                                         info={"summary": report.summary(),
+                                               "scan": {"format": report.format, "pattern": pattern}})
         return {"dataset_id": ds_id, "name": name, "report": report}
+
+    def scan_args(self, source: str | Path) -> dict[str, Any]:
+        """How ``source`` was opened ({'format', 'pattern'}), as remembered in the catalog."""
+        ds = self.catalog.dataset_by_path(Path(source).resolve())
+        return dict(((ds or {}).get("info") or {}).get("scan") or {})
+
+    def _scan(self, source: str | Path, *, format: str | None = None, pattern: str | None = None):
+        """Scan ``source`` the way it was opened unless told otherwise."""
+        from core.readers import scan
+
+        if format is None and pattern is None:
+            remembered = self.scan_args(source)
+            format, pattern = remembered.get("format"), remembered.get("pattern")
+        return scan(source, format=format, pattern=pattern)
 
     def sample_frames(self, report, per_condition: int = 1) -> list[tuple[np.ndarray, str]]:
         """One mid-sequence frame per condition and view, captioned, for the dataset overview."""
+        from core.readers.media import read_frames
+
         picked: dict[tuple[str, str], Any] = {}
         for s in report.sequences:
             picked.setdefault((s.condition, s.view), s)
         out = []
-        for (cond, view), s in sorted(picked.items()):
-            img = cv2.imread(str(s.frames[len(s.frames) // 2]), cv2.IMREAD_GRAYSCALE)
-            if img is not None:
-                out.append((img, f"{cond} · view {view} · {s.sid}"))
+        for (cond, view), s in sorted(picked.items())[:24]:
+            n = s.known_frames or 1
+            try:   # decode only up to the middle frame
+                batch = read_frames(s, stride=max(1, n // 2), max_frames=2)
+            except StudioError:
+                continue
+            img = batch.images[min(1, len(batch) - 1)]
+            out.append((img, f"{cond} · view {view or '—'} · {s.sid}"))
         return out
 
     # -- conversion -----------------------------------------------------------------------------
-    def plan_conversion(self, source: str | Path, *, name: str | None = None, split: str | None = None,
-                        align: str = "opengait"):
+    def plan_conversion(self, source: str | Path, *, name: str | None = None, **options: Any):
+        """Scan ``source`` and plan its conversion; ``options`` are ConvertOptions fields."""
         from core.convert.converter import ConvertOptions, plan_conversion
-        from core.readers import scan
 
-        report = scan(source)
+        report = self._scan(source)
         out = self.ws.datasets_dir / slug(name or f"{Path(source).name}-grew")
-        return plan_conversion(report, out, ConvertOptions(split=split, align=align)), report
+        return plan_conversion(report, out, ConvertOptions(**options)), report
 
-    def preview_conversion(self, source: str | Path, *, name: str | None = None, split: str | None = None,
-                           align: str = "opengait", samples: int = 4) -> dict[str, Any]:
+    def preview_conversion(self, source: str | Path, *, name: str | None = None, samples: int = 4,
+                           **options: Any) -> dict[str, Any]:
         """What the conversion will do, computed without writing anything."""
         from core.convert.converter import preview_item
 
-        plan, report = self.plan_conversion(source, name=name, split=split, align=align)
+        plan, report = self.plan_conversion(source, name=name, **options)
         step = max(1, len(plan.items) // samples)
         previews = []
         for it in plan.items[::step][:samples]:
-            pv = preview_item(it, plan.options)
+            try:
+                pv = preview_item(it, plan.options)
+            except StudioError as exc:    # a bad sample is shown as such; the others still preview
+                pv = {"raw": None, "mask": None, "pose": None, "aligned": None, "gei": None, "frames": 0,
+                      "dropped": [], "error": str(exc)}
             pv["target"] = it.rel_dir
             pv["source"] = os.path.relpath(it.raw.source, plan.source)
             previews.append(pv)
         return {"plan": plan, "report": report, "mapping": plan.mapping_rows(), "split": plan.split.summary(),
-                "split_counts": plan.split_counts(), "previews": previews, "out": str(plan.out)}
+                "split_counts": plan.split_counts(), "previews": previews, "out": str(plan.out),
+                "validation": report.validate()}
 
-    def start_conversion(self, source: str | Path, *, name: str | None = None, split: str | None = None,
-                         align: str = "opengait") -> int:
-        plan, _ = self.plan_conversion(source, name=name, split=split, align=align)
-        return runner.submit(self.ws, "convert", {"source": str(Path(source).resolve()), "out": str(plan.out),
-                                                  "name": plan.out.name, "split": plan.split.spec, "align": align})
+    def start_conversion(self, source: str | Path, *, name: str | None = None, opengait_pkl: bool = False,
+                         **options: Any) -> int:
+        """Queue the conversion; ``opengait_pkl`` also exports ``<out>-opengait-pkl`` beside it."""
+        plan, _ = self.plan_conversion(source, name=name, **options)
+        pkl = str(plan.out.with_name(plan.out.name + "-opengait-pkl")) if opengait_pkl else None
+        return runner.submit(self.ws, "convert", {**asdict(plan.options), "split": plan.split.spec,
+                                                  "source": str(Path(source).resolve()), "out": str(plan.out),
+                                                  "name": plan.out.name, "scan": self.scan_args(source),
+                                                  "opengait_pkl": pkl})
+
+    def write_validation_report(self, preview: dict[str, Any]) -> Path:
+        """The scan's validation report as JSON under the workspace (for download)."""
+        from core.atomic import write_json
+
+        report = preview["report"]
+        target = self.ws.root / "reports" / f"{slug(Path(report.root).name)}-validation.json"
+        write_json(target, {**report.to_json(max_problems=100000), "split": preview["split"],
+                            "split_counts": preview["split_counts"]})
+        return target
 
     # -- augmentation and curation ----------------------------------------------------------------
     def start_augmentation(self, dataset_id: int, *, per_sequence: int = 2, seq_types=("nm-01",),

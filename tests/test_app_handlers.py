@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import time
 from pathlib import Path
 
@@ -92,12 +93,18 @@ def test_demo_kwargs_from_env(monkeypatch):
 
 def test_preview_writes_nothing_then_convert(studio, raw):
     ds_id = studio.open_dataset(raw)["dataset_id"]
-    err, summary, counts, mapping, gallery = convert_tab.preview(studio, ds_id, "auto", "opengait", "")
+    err, summary, counts, mapping, gallery, validation, report = convert_tab.preview(studio, ds_id, "auto",
+                                                                                    "opengait", "")
     assert err == "" and "Preview only" in summary and "first:2" in summary
     assert len(mapping) == 40 and {"source", "target", "split"} <= set(mapping.columns)
-    assert len(gallery) % 3 == 0 and len(gallery) >= 3
-    assert gallery[1][0].shape[0] >= 128  # aligned 64x64 upscaled to stay visible
+    # raw | mask | aligned | GEI | pose per sample
+    assert len(gallery) % 5 == 0 and len(gallery) >= 5
+    assert gallery[2][0].shape[0] >= 128  # aligned 64x64 upscaled to stay visible
+    assert gallery[1][1].startswith("mask · given") and gallery[4][1] == "pose · none chosen"
     assert not (studio.ws.datasets_dir / "CASIA-B-grew").exists()
+    saved = json.loads(Path(report).read_text())
+    assert saved["summary"]["sequences"] == 40 and saved["split"]["spec"] == "first:2"
+    assert Path(report).parent == studio.ws.root / "reports"
 
     err, *_ = convert_tab.preview(studio, ds_id, "first:9", "opengait", "")
     assert "first:9" in err and "no test identity" in err

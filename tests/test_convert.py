@@ -12,34 +12,7 @@ from core.data.packed import PackedDataset
 from core.errors import ConfigError, InputError, JobCancelled
 from core.readers import detect, scan
 from tests.fixtures import make_casia_b_silhouettes, walker_frame
-
-
-def opengait_reference(img: np.ndarray, img_size: int = 64):
-    """Oracle: OpenGait's per-frame pretreatment steps, re-stated loop by loop for the test."""
-    if img.sum() <= 10000:
-        return None
-    y_sum = img.sum(axis=1)
-    y_top = (y_sum != 0).argmax(axis=0)
-    y_btm = (y_sum != 0).cumsum(axis=0).argmax(axis=0)
-    img = img[y_top:y_btm + 1, :]
-    ratio = img.shape[1] / img.shape[0]
-    img = cv2.resize(img, (int(img_size * ratio), img_size), interpolation=cv2.INTER_CUBIC)
-    x_csum = img.sum(axis=0).cumsum()
-    x_center = None
-    for idx, csum in enumerate(x_csum):
-        if csum > img.sum() / 2:
-            x_center = idx
-            break
-    if not x_center:
-        return None
-    half = img_size // 2
-    left, right = x_center - half, x_center + half
-    if left <= 0 or right >= img.shape[1]:
-        left += half
-        right += half
-        pad = np.zeros((img.shape[0], half))
-        img = np.concatenate([pad, img, pad], axis=1)
-    return img[:, left:right].astype("uint8")
+from tests.opengait_reference import opengait_reference, opengait_sequence
 
 
 @pytest.mark.parametrize("t,sid,view", [(0, 1, 90), (5, 3, 144), (9, 2, 0)])
@@ -194,4 +167,31 @@ def test_sequence_without_foreground_is_reported(tmp_path):
     assert "002/bg-01/090" in res["failures"][0] and "no usable frame" in res["failures"][0]
     man = json.loads((tmp_path / "out" / "manifest.json").read_text())
     rec = next(r for r in man["sequences"] if r["sid"] == "001" and r["seq"] == "nm-02-090")
-    assert any("unreadable" in d["reason"] and d["file"].endswith("-003.png") for d in rec["dropped"])
+    assert any("cannot be decoded" in d["reason"] and d["file"].endswith("-003.png") for d in rec["dropped"])
+
+
+def test_converted_sequence_equals_opengait_pretreatment_frame_for_frame(tmp_path):
+    """Same PNGs in, same frames out as OpenGait's pretreatment, including which frames are dropped:
+    empty frames, a 39-pixel speck (sum 9945 <= 10000), a 40-pixel one (10200, kept), a person cut
+    by the left border (padding path) and ordinary walking frames."""
+    src = make_casia_b_silhouettes(tmp_path / "raw", ids=(1, 2), views=("090",), types=("nm-01", "nm-05"), frames=9)
+    folder = src / "001" / "nm-01" / "090"
+    files = sorted(folder.glob("*.png"))
+    speck = np.zeros((240, 320), np.uint8)
+    speck.reshape(-1)[5000:5039] = 255
+    cv2.imwrite(str(files[2]), speck)
+    speck.reshape(-1)[5039] = 255
+    cv2.imwrite(str(files[3]), speck)
+    edge = np.zeros((240, 320), np.uint8)
+    edge[30:210, 0:22] = 255
+    cv2.imwrite(str(files[4]), edge)
+    ref, ref_names = opengait_sequence(folder)
+    out = tmp_path / "out"
+    run_conversion(plan_conversion(scan(src), out, ConvertOptions(split="first:1", workers=1)))
+    ours = np.stack([cv2.imread(str(p), cv2.IMREAD_GRAYSCALE) for p in sorted((out / "train/001/nm-01-090").glob("*.png"))])
+    np.testing.assert_array_equal(ours, ref)
+    rec = next(r for r in json.loads((out / "manifest.json").read_text())["sequences"] if r["seq"] == "nm-01-090"
+               and r["sid"] == "001")
+    dropped = sorted(Path(d["file"]).name for d in rec["dropped"])
+    assert dropped == sorted(f.name for f in files if f.name not in ref_names)
+    assert files[2].name in dropped and files[3].name not in dropped and files[0].name in dropped

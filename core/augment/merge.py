@@ -19,12 +19,15 @@ def merge_accepted(catalog: Catalog, dataset_id: int, *,
     manifest = read_manifest(root)
     by_key = {(r["sid"], r["seq"]): r for r in manifest["sequences"]}
     todo = [v for v in catalog.variants(dataset_id, status="accepted") if not v["merged_seq"]]
-    added = []
+    added, skipped = [], []
     for i, v in enumerate(todo):
         src = by_key.get((v["sid"], v["source_seq"]))
-        if src is None:
-            continue
         frames = sorted((Path(v["path"]) / "frames").glob("*.png"))
+        if src is None or not frames:   # a variant without silhouettes would become an empty sequence
+            skipped.append({"variant_id": v["id"], "name": v["name"],
+                            "reason": "its source sequence is not in the dataset" if src is None
+                            else f"no silhouette frames in {Path(v['path']) / 'frames'}"})
+            continue
         seq = Sequence(sid=v["sid"], seq=v["name"], split="train", condition=src["condition"],
                        seq_type=src["seq_type"], view=src["view"], clothes=f"{v['sid']}_{v['name'].split('__')[-1]}",
                        frames=len(frames), source=v["path"], origin=src["seq"])
@@ -51,4 +54,4 @@ def merge_accepted(catalog: Catalog, dataset_id: int, *,
         catalog.add_sequences(dataset_id, [s for _, s in added])
         for vid, s in added:
             catalog.mark_merged(vid, s.seq)
-    return {"merged": len(added), "dataset": str(root)}
+    return {"merged": len(added), "skipped": skipped, "dataset": str(root)}

@@ -18,24 +18,29 @@ METHODS = ("opengait", "letterbox")
 
 
 def align_opengait(img: np.ndarray, size: int = 64) -> tuple[np.ndarray | None, str]:
-    """Return (aligned size x size uint8, '') or (None, reason the frame was dropped)."""
-    total = int(img.sum(dtype=np.int64))
+    """Return (aligned size x size uint8, '') or (None, reason the frame was dropped).
+
+    Same arithmetic as OpenGait's per-frame code, done with OpenCV reductions instead of numpy
+    passes and a Python loop over columns: about 3-4x its throughput (``bench/convert.py``)."""
+    if img.dtype != np.uint8 or img.ndim != 2:
+        img = np.ascontiguousarray(img, dtype=np.uint8).reshape(img.shape[0], -1)
+    total = int(cv2.sumElems(img)[0])
     if total <= MIN_PIXEL_SUM:
         return None, f"foreground sum {total} <= {MIN_PIXEL_SUM} (empty frame)"
-    rows = np.flatnonzero(img.sum(axis=1, dtype=np.int64))
-    img = img[rows[0]:rows[-1] + 1]
+    # Rows holding foreground: the bounding box's rows (columns are all kept, as OpenGait keeps them).
+    _, top, _, height = cv2.boundingRect(img)
+    img = img[top:top + height]
     width = int(size * (img.shape[1] / img.shape[0]))
     img = cv2.resize(img, (width, size), interpolation=cv2.INTER_CUBIC)
-    csum = img.sum(axis=0, dtype=np.int64).cumsum()
-    above = csum > img.sum(dtype=np.int64) / 2
-    x_center = int(np.argmax(above)) if above.any() else 0
-    if x_center == 0:
+    csum = cv2.reduce(img, 0, cv2.REDUCE_SUM, dtype=cv2.CV_32S).ravel().cumsum()
+    # First column whose cumulative mass exceeds half the total (strictly, as OpenGait tests it).
+    x_center = int(np.searchsorted(csum, csum[-1] / 2, side="right")) if len(csum) else 0
+    if x_center == 0 or x_center >= len(csum):
         return None, "no horizontal centre (foreground vanished after resizing)"
     half = size // 2
     left, right = x_center - half, x_center + half
     if left <= 0 or right >= img.shape[1]:
-        pad = np.zeros((img.shape[0], half), dtype=img.dtype)
-        img = np.concatenate([pad, img, pad], axis=1)
+        img = cv2.copyMakeBorder(img, 0, 0, half, half, cv2.BORDER_CONSTANT, value=0)
         left, right = left + half, right + half
     return np.ascontiguousarray(img[:, left:right]), ""
 

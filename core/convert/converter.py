@@ -19,15 +19,16 @@ import cv2
 import numpy as np
 
 from core import __version__
-from core.atomic import atomic_dir, write_bytes, write_json
+from core.atomic import atomic_dir, sweep_temporaries, write_bytes, write_json
 from core.convert.align import METHODS, align, gait_energy_image
-from core.convert.splits import Split, default_spec, make_split
+from core.convert.extract import POSE_CHOICES, SILHOUETTE_CHOICES, Extracted, extract, parse_backend
+from core.convert.splits import Split, default_spec, make_split, split_from_roles
 from core.procpool import worker_context
 from core.errors import InputError, JobCancelled
+from core.layout import SPLIT_DIRS
 from core.readers.base import RawSequence, ScanReport
 from core.records import Sequence
 
-SPLIT_DIRS = {"train": "train", "gallery": "test/gallery", "probe": "test/probe"}
 
 
 @dataclass
@@ -36,10 +37,23 @@ class ConvertOptions:
     align: str = "opengait"
     size: int = 64
     workers: int | None = None
+    silhouette: str = "auto"      # see core.convert.extract.SILHOUETTE_CHOICES; 'segmentation:MODEL'
+    pose: str = "none"            # none | given | groundtruth | transformers:MODEL
+    stride: int = 1               # keep every stride-th frame of videos and frame folders
+    max_frames: int | None = None
 
     def validate(self) -> None:
         if self.align not in METHODS:
             raise InputError(None, f"unknown alignment {self.align!r}; choose one of {', '.join(METHODS)}")
+        parse_backend(self.silhouette, SILHOUETTE_CHOICES, "silhouette")
+        parse_backend(self.pose, POSE_CHOICES, "pose")
+        if isinstance(self.stride, bool) or not isinstance(self.stride, int) or self.stride < 1:
+            raise InputError(None, f"stride must be a whole number >= 1, got {self.stride!r}")
+
+    def params(self) -> dict[str, Any]:
+        """What decides the output's pixels; a rerun into the same folder must use the same."""
+        return {"align": self.align, "size": self.size, "silhouette": self.silhouette, "pose": self.pose,
+                "stride": self.stride, "max_frames": self.max_frames}
 
 
 @dataclass
@@ -70,7 +84,7 @@ class ConversionPlan:
         for it in self.items[:limit]:
             rows.append({"source": os.path.relpath(it.raw.source, self.source), "target": it.rel_dir,
                          "split": it.target.split, "condition": it.target.condition, "view": it.target.view,
-                         "frames": len(it.raw.frames)})
+                         "frames": it.raw.known_frames if it.raw.known_frames is not None else "?"})
         return rows
 
     def split_counts(self) -> list[dict[str, Any]]:
@@ -102,55 +116,86 @@ def plan_conversion(report: ScanReport, out: str | Path, options: ConvertOptions
         raise InputError(out, f"output folder lies inside the source dataset {report.root}; the source is never written to")
     if _inside(report.root, out):
         raise InputError(out, f"output folder contains the source dataset {report.root}")
-    ids = sorted({s.sid for s in report.sequences})
-    split = make_split(options.split or default_spec(ids), ids)
+    split = choose_split(report, options.split)
     items = []
     for raw in report.sequences:
-        role = split.role(raw.sid, raw.seq_type)
+        role = split.role(raw.sid, raw.seq_type, raw.role)
         target = Sequence(sid=raw.sid, seq=raw.seq, split=role, condition=raw.condition, seq_type=raw.seq_type,
-                          view=raw.view, clothes=raw.clothes, frames=len(raw.frames), source=raw.source)
+                          view=raw.view, clothes=raw.clothes, frames=raw.known_frames or 0, source=raw.source,
+                          camera=raw.camera)
         items.append(PlanItem(raw, target))
     return ConversionPlan(report.root, out, report.format, options, split, items)
 
 
-def read_silhouette(path: Path) -> np.ndarray:
-    img = cv2.imread(str(path), cv2.IMREAD_GRAYSCALE)
-    if img is None:
-        raise InputError(path, "unreadable image (corrupt or not a PNG)")
-    return img
+def choose_split(report: ScanReport, spec: str | None) -> Split:
+    """The source's own split (CCVID lists, GREW folders) for ``official`` or no choice, when it
+    has one; else CASIA-B's official split or the spec given."""
+    roles: dict[str, set[str]] = {}
+    for raw in report.sequences:
+        if raw.role:
+            roles.setdefault(raw.sid, set()).add(raw.role)
+    if roles and spec in (None, "official"):
+        return split_from_roles(roles)
+    ids = sorted({s.sid for s in report.sequences})
+    return make_split(spec or default_spec(ids), ids)
 
 
-def align_sequence(raw: RawSequence, method: str, size: int) -> tuple[np.ndarray, list[dict[str, str]]]:
-    """Aligned frames (T x size x size) and the frames dropped, each with its reason."""
-    kept, dropped = [], []
-    for f in sorted(raw.frames):
-        try:
-            img = read_silhouette(f)
-        except InputError as exc:
-            dropped.append({"file": str(f), "reason": exc.reason})
-            continue
-        out, why = align(img, method, size)
+@dataclass
+class AlignedSequence:
+    frames: np.ndarray                 # (T, size, size) uint8
+    kept: list[int]                    # index into ``source.names`` of every aligned frame
+    dropped: list[dict[str, str]]      # {'file', 'reason'} per frame left out
+    source: Extracted
+
+
+def align_sequence(raw: RawSequence, options: ConvertOptions, keep_rgb: bool = False) -> AlignedSequence:
+    """Masks of ``raw`` by the chosen backends, aligned; frames dropped are listed with the reason."""
+    ext = extract(raw, silhouette=options.silhouette, pose=options.pose, stride=options.stride,
+                  max_frames=options.max_frames, keep_rgb=keep_rgb)
+    dropped = [{"file": p.path, "reason": p.reason} for p in ext.problems]
+    kept, frames = [], []
+    for i, mask in enumerate(ext.masks):
+        out, why = align(mask, options.align, options.size)
         if out is None:
-            dropped.append({"file": str(f), "reason": why})
+            dropped.append({"file": _frame_label(raw, ext.names[i]), "reason": why})
         else:
-            kept.append(out)
-    arr = np.stack(kept) if kept else np.zeros((0, size, size), np.uint8)
-    return arr, dropped
+            kept.append(i)
+            frames.append(out)
+    arr = np.stack(frames) if frames else np.zeros((0, options.size, options.size), np.uint8)
+    return AlignedSequence(arr, kept, dropped, ext)
+
+
+def _frame_label(raw: RawSequence, name: str) -> str:
+    """A frame as a user can find it: the image file, or 'video.avi#frame 12'."""
+    for f in raw.frames:
+        if Path(f).stem == name:
+            return str(f)
+    return f"{raw.source}#frame {int(name) if name.isdigit() else name}"
 
 
 def preview_item(item: PlanItem, options: ConvertOptions) -> dict[str, Any]:
-    """Images for the before/after strip: a raw frame, its aligned version and the GEI."""
-    aligned, dropped = align_sequence(item.raw, options.align, options.size)
-    mid_raw = item.raw.frames[len(item.raw.frames) // 2]
-    raw_img = cv2.imread(str(mid_raw), cv2.IMREAD_GRAYSCALE)
-    return {"raw": raw_img, "aligned": aligned[len(aligned) // 2] if len(aligned) else None,
+    """Images for the before/after strip: raw frame, mask, aligned frame, GEI and the pose overlay."""
+    seq = align_sequence(item.raw, options, keep_rgb=True)
+    ext = seq.source
+    mid = seq.kept[len(seq.kept) // 2] if seq.kept else len(ext.masks) // 2
+    raw_img = ext.rgb[mid] if ext.rgb is not None else ext.masks[mid]
+    overlay = None
+    if ext.keypoints is not None:
+        from core.pose.draw import draw_skeleton
+
+        overlay = draw_skeleton(raw_img, ext.keypoints[mid])
+    aligned = seq.frames
+    return {"raw": raw_img, "mask": ext.masks[mid], "pose": overlay,
+            "aligned": aligned[len(aligned) // 2] if len(aligned) else None,
             "gei": gait_energy_image(aligned) if len(aligned) else None, "frames": len(aligned),
-            "dropped": dropped, "raw_path": str(mid_raw)}
+            "dropped": seq.dropped, "raw_path": _frame_label(item.raw, ext.names[mid]),
+            "silhouette_from": ext.silhouette_from, "pose_from": ext.pose_from,
+            "empty_masks": int((ext.masks.reshape(len(ext.masks), -1).max(1) == 0).sum())}
 
 
 def _checksum(folder: Path) -> str:
     h = hashlib.sha1()
-    for f in sorted(folder.glob("*.png")):
+    for f in sorted(p for p in folder.iterdir() if p.suffix in (".png", ".txt")):
         h.update(f.name.encode())
         h.update(f.read_bytes())
     return h.hexdigest()
@@ -160,21 +205,35 @@ def _progress_path(out: Path, seq: Sequence) -> Path:
     return out / ".progress" / f"{seq.sid}__{seq.seq}.json"
 
 
-def convert_one(item: PlanItem, out: Path, method: str, size: int) -> dict[str, Any]:
+def convert_one(item: PlanItem, out: Path, options: ConvertOptions) -> dict[str, Any]:
     """Convert one sequence (runs in a pool worker). Returns its manifest record."""
-    aligned, dropped = align_sequence(item.raw, method, size)
-    record = {**item.target.to_dict(), "frames": int(len(aligned)), "dropped": dropped,
-              "groundtruth": str(item.raw.groundtruth) if item.raw.groundtruth else None}
+    record = {**item.target.to_dict(), "groundtruth": str(item.raw.groundtruth) if item.raw.groundtruth else None,
+              "media": item.raw.media}
     record.pop("extra", None)
+    try:
+        seq = align_sequence(item.raw, options)
+    except InputError as exc:   # one unreadable sequence fails alone, with its reason
+        record.update(status="failed", frames=0, dropped=[], error=str(exc))
+        return record
+    aligned, ext = seq.frames, seq.source
+    record.update(frames=int(len(aligned)), dropped=seq.dropped, silhouette=ext.silhouette_from, pose=ext.pose_from,
+                  empty_masks=int(sum(1 for m in ext.masks if not m.any())))
     if len(aligned) == 0:
         record["status"] = "failed"
-        record["error"] = f"{item.raw.source}: no usable frame (all {len(item.raw.frames)} frames empty or unreadable)"
+        record["error"] = (f"{item.raw.source}: no usable frame (all {len(ext.masks)} decoded frames empty; "
+                           f"{len(ext.problems)} unreadable)")
         return record
     target = out / item.rel_dir
+    h, w = ext.masks.shape[1:3]
     with atomic_dir(target) as tmp:
         for i, frame in enumerate(aligned):
             ok, buf = cv2.imencode(".png", frame, [cv2.IMWRITE_PNG_COMPRESSION, 1])
             (tmp / f"{i:05d}.png").write_bytes(buf.tobytes())
+        if ext.keypoints is not None:
+            from core.pose.posefile import format_pose
+
+            for i, src in enumerate(seq.kept):
+                (tmp / f"{i:05d}_2d_pose.txt").write_text(format_pose(w, h, ext.keypoints[src]))
     ok, buf = cv2.imencode(".png", gait_energy_image(aligned))
     write_bytes(out / item.rel_gei, buf.tobytes())
     record["status"] = "ok"
@@ -204,8 +263,7 @@ def run_conversion(plan: ConversionPlan, *, progress: Callable[[int, int, str], 
     """Convert every planned sequence, then write manifest, partition and packed form."""
     out = plan.out
     out.mkdir(parents=True, exist_ok=True)
-    params = {"align": plan.options.align, "size": plan.options.size, "split": plan.split.spec,
-              "source": str(plan.source), "format": plan.format}
+    params = {**plan.options.params(), "split": plan.split.spec, "source": str(plan.source), "format": plan.format}
     marker = out / ".studio-conversion.json"
     if marker.exists():
         old = json.loads(marker.read_text())
@@ -215,6 +273,7 @@ def run_conversion(plan: ConversionPlan, *, progress: Callable[[int, int, str], 
     elif any(p for p in out.iterdir() if not p.name.startswith(".")):
         raise InputError(out, "output folder is not empty and was not written by a conversion")
     write_json(marker, {"tool": "hybridgait-studio", "version": __version__, "params": params})
+    sweep_temporaries(out)   # half-written sequences of a killed run; the folder is ours (marker)
 
     total = len(plan.items)
     records: dict[tuple[str, str], dict[str, Any]] = {}
@@ -231,7 +290,7 @@ def run_conversion(plan: ConversionPlan, *, progress: Callable[[int, int, str], 
     workers = plan.options.workers or max(1, (os.cpu_count() or 1))
     if todo:
         with ProcessPoolExecutor(max_workers=workers, mp_context=worker_context()) as pool:
-            pending = {pool.submit(convert_one, it, out, plan.options.align, plan.options.size) for it in todo}
+            pending = {pool.submit(convert_one, it, out, plan.options) for it in todo}
             while pending:
                 done, pending = wait(pending, timeout=0.5, return_when=FIRST_COMPLETED)
                 for fut in done:
@@ -248,7 +307,7 @@ def run_conversion(plan: ConversionPlan, *, progress: Callable[[int, int, str], 
 
 
 def finalize(plan: ConversionPlan, records: dict, params: dict, skipped: int) -> dict[str, Any]:
-    from core.layout import build_packed  # late import: layout reads what this module writes
+    from core.layout import build_packed
 
     out = plan.out
     ok = [r for r in records.values() if r.get("status") == "ok"]

@@ -21,9 +21,13 @@ class Split:
     train_ids: list[str]
     test_ids: list[str]
 
-    def role(self, sid: str, seq_type: str) -> str:
+    def role(self, sid: str, seq_type: str, source_role: str | None = None) -> str:
+        """Where a sequence goes. A test sequence keeps the gallery/probe role its source gives
+        (CCVID lists, GREW folders); otherwise CASIA-B's rule decides."""
         if sid in self.train_ids:
             return "train"
+        if source_role in ("gallery", "probe"):
+            return source_role
         return "gallery" if seq_type in CASIA_B_GALLERY else "probe"
 
     def summary(self) -> dict:
@@ -40,6 +44,23 @@ def default_spec(ids: list[str]) -> str:
     if any(int(i) >= 75 for i in ids if i.isdigit()) and any(int(i) <= 74 for i in ids if i.isdigit()):
         return "official"
     return f"first:{max(1, len(ids) // 2)}"
+
+
+def split_from_roles(roles: dict[str, set[str]]) -> Split:
+    """The split a source fixes itself (``sid -> roles its sequences have``): CCVID's train list,
+    GREW's train folder. An identity with both a training and a test role is a leak and refused."""
+    train = sorted(sid for sid, r in roles.items() if "train" in r)
+    test = sorted(sid for sid, r in roles.items() if r - {"train"})
+    _check_leak("official", train, test)
+    return Split("official", train, test)
+
+
+def _check_leak(spec: str, train: list[str], test: list[str]) -> None:
+    leaked = set(train) & set(test)
+    if leaked:
+        shown = ", ".join(sorted(leaked)[:10]) + (" ..." if len(leaked) > 10 else "")
+        raise ConfigError(f"split {spec!r}: {len(leaked)} identities in both train and test ({shown}); "
+                          "a test identity seen in training would inflate every result")
 
 
 def make_split(spec: str, ids: list[str]) -> Split:
@@ -72,7 +93,5 @@ def make_split(spec: str, ids: list[str]) -> Split:
         raise ConfigError(f"split {spec!r} leaves no training identity among {len(ids)} ids")
     if not test:
         raise ConfigError(f"split {spec!r} leaves no test identity among {len(ids)} ids")
-    leaked = set(train) & set(test)
-    if leaked:  # cannot happen by construction; kept as the guard the protocol relies on
-        raise ConfigError(f"identities in both train and test: {sorted(leaked)}")
+    _check_leak(spec, train, test)   # cannot trip by construction; the guard the protocol relies on
     return Split(spec, train, test)

@@ -96,9 +96,11 @@ def make_identity(seed: int, sid: str | int) -> Identity:
         shoulder_width=0.37 * u(0.85, 1.15) * scale, hip_width=0.19 * u(0.85, 1.15) * scale,
         girth=u(0.80, 1.22), upper_arm=0.30 * u(0.88, 1.12) * scale, forearm=0.26 * u(0.88, 1.12) * scale,
         thigh=thigh, shin=shin, ankle_height=ankle_h, foot_length=0.25 * u(0.92, 1.08) * scale,
-        stride_length=leg * u(1.25, 1.75), cadence=u(22.0, 34.0), arm_swing=u(8.0, 36.0),
-        elbow_flex=u(4.0, 28.0), knee_flex=u(42.0, 70.0), lean=u(-2.0, 10.0), sway=u(0.008, 0.04),
-        arm_abduction=u(3.0, 13.0),
+        # Cues a coat leaves visible (cadence, arm swing, lean) vary less between people than the
+        # ones it hides (girth, hip width, knee flexion), as in real gait data.
+        stride_length=leg * u(1.35, 1.65), cadence=u(25.0, 31.0), arm_swing=u(14.0, 28.0),
+        elbow_flex=u(8.0, 22.0), knee_flex=u(40.0, 72.0), lean=u(1.0, 7.0), sway=u(0.008, 0.04),
+        arm_abduction=u(5.0, 10.0),
     )
 
 

@@ -290,7 +290,10 @@ def render_sequence(ident: Identity, jitter: SeqJitter, outfit: Outfit, view: st
             # bare arms get the same outline as sleeves: sleeve length must not show in a silhouette
             arm.capsule(cam, sh, el, r_sh, r_el, ARMS)
             arm.capsule(cam, el, wr, r_el, r_wr, ARMS)
-            arm.capsule(cam, sh, sh + 0.5 * (el - sh), r_sh, 0.5 * (r_sh + r_el), UPPER)
+            # The short sleeve is a pixel thinner than the arm so rasterisation rounding at its
+            # caps can never poke outside the arm's outline.
+            px = 0.012 * sc
+            arm.capsule(cam, sh, sh + 0.5 * (el - sh), r_sh - px, 0.5 * (r_sh + r_el) - px, UPPER)
         arm.capsule(cam, wr, hd, 0.026 * sc, 0.034 * sc, ARMS)
         items.append(arm)
 

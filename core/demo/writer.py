@@ -322,7 +322,9 @@ def generate(out_dir: str | Path, *, ids: int = 24, views=("036", "090", "144"),
 
     if layout == "ccvid":
         for split in ("train", "query", "gallery"):
-            lines = [f"{rec['tracklet']} {rec['sid']} {rec['clothes']}" for rec in plan if rec["split"] == split]
+            # The list's third column is the clothes *label*; readers form the id as <pid>_<label>.
+            lines = [f"{rec['tracklet']} {rec['sid']} {rec['clothes'].split('_', 1)[1]}"
+                     for rec in plan if rec["split"] == split]
             write_text(out / f"{split}.txt", "".join(line + "\n" for line in lines))
     meta["complete"] = True
     write_json(out / "demo.json", meta)

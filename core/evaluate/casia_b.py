@@ -19,8 +19,8 @@ PROBE_TYPES = {"NM": ("nm-05", "nm-06"), "BG": ("bg-01", "bg-02"), "CL": ("cl-01
 
 
 def _mean(values: list[float]) -> float | None:
-    # Cells carry two decimals, so four on their means only strips float noise (97.91499999...).
-    return round(float(np.mean(values)), 4) if values else None
+    # Unrounded, as OpenGait's means are; only the cells carry two decimals.
+    return float(np.mean(values)) if values else None
 
 
 def evaluate_casia_b(embeddings: Any, labels: Any, types: Any, views: Any, metric: str = "euc",

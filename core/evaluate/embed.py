@@ -60,5 +60,9 @@ def extract_embeddings(model: nn.Module, dataset: PackedDataset, indices: Iterab
         "labels": np.array([s.sid for s in seqs], dtype=str),
         "types": np.array([s.seq_type for s in seqs], dtype=str),
         "views": np.array([s.view for s in seqs], dtype=str),
+        "roles": np.array([s.split for s in seqs], dtype=str),
+        "cameras": np.array([s.camera for s in seqs], dtype=str),
+        "clothes": np.array([s.clothes for s in seqs], dtype=str),
+        "seqs": np.array([s.seq for s in seqs], dtype=str),
         "rows": np.array(rows, dtype=np.int64),
     }

@@ -9,14 +9,14 @@ import torch
 
 from core.data.packed import PackedDataset
 from core.errors import ConfigError, InputError
-from core.evaluate.casia_b import evaluate_casia_b
+from core.evaluate import protocols
 from core.evaluate.embed import extract_embeddings
 from core.models import build_model
 from core.train.checkpoint import checkpoint_dir, load_checkpoint
 from core.train.config import load_config
 from core.train.device import resolve_device, resolve_precision
 
-PROTOCOLS = ("casia-b",)
+PROTOCOLS = protocols.PROTOCOLS
 
 
 def resolve_checkpoint(target: str | Path) -> Path:
@@ -41,9 +41,11 @@ def load_model(checkpoint: str | Path, device: torch.device | str = "cpu") -> tu
 
 
 def evaluate_run(run_dir_or_checkpoint: str | Path, dataset_root: str | Path, protocol: str = "casia-b",
-                 metric: str = "euc", progress: Callable[[int, int, str], Any] | None = None,
-                 device: str = "auto") -> dict[str, Any]:
-    """Rank-1 results of a checkpoint on the gallery/probe split, plus chance level and set sizes."""
+                 metric: str | None = None, progress: Callable[[int, int, str], Any] | None = None,
+                 device: str = "auto", submission: str | Path | None = None) -> dict[str, Any]:
+    """Results of a checkpoint on the gallery/probe split under ``protocol``, plus chance level.
+
+    ``metric`` None takes the protocol's own (CASIA-B and GREW Euclidean, CCVID cosine)."""
     if protocol not in PROTOCOLS:
         raise ConfigError(f"protocol: unknown protocol {protocol!r}; available: {list(PROTOCOLS)}")
     path = resolve_checkpoint(run_dir_or_checkpoint)
@@ -58,13 +60,15 @@ def evaluate_run(run_dir_or_checkpoint: str | Path, dataset_root: str | Path, pr
     cb = (lambda d, t: progress(d, t, f"embedding {d}/{t} test sequences")) if progress else None
     emb = extract_embeddings(model, dataset, rows, dev, resize_to=cfg.model_input_size, autocast_dtype=prec.dtype,
                              progress=cb)
-    res = evaluate_casia_b(emb["embeddings"], emb["labels"], emb["types"], emb["views"], metric=metric, device=dev)
+    res = protocols.evaluate(protocol, metric=metric, device=dev, submission=submission,
+                             **{k: emb[k] for k in protocols.REQUIRED[protocol]})
+    if protocol == "casia-b":   # the other protocols report their own set sizes
+        res["num_probe"] = sum(res["counts"][c] for c in ("NM", "BG", "CL"))
+        res["num_gallery"] = res["counts"]["gallery"]
     ids = set(emb["labels"].tolist())
     res.update({
         "chance": 100.0 / len(ids) if ids else None,
         "num_test_ids": len(ids),
-        "num_probe": sum(res["counts"][c] for c in ("NM", "BG", "CL")),
-        "num_gallery": res["counts"]["gallery"],
         "step": int(ckpt.get("step", 0)),
         "checkpoint": str(path),
         "protocol": protocol,

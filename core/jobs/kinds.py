@@ -30,13 +30,21 @@ def job_convert(ctx: JobContext, p: dict[str, Any]) -> dict[str, Any]:
     from core.convert.converter import ConvertOptions, plan_conversion, run_conversion
     from core.readers import scan
 
-    report = scan(p["source"])
-    opts = ConvertOptions(split=p.get("split"), align=p.get("align", "opengait"), workers=p.get("workers"))
+    scan_args = p.get("scan") or {}
+    report = scan(p["source"], format=scan_args.get("format"), pattern=scan_args.get("pattern"))
+    fields = set(ConvertOptions.__dataclass_fields__)
+    opts = ConvertOptions(**{k: v for k, v in p.items() if k in fields})
     plan = plan_conversion(report, p["out"], opts)
     ctx.log(f"converting {len(plan.items)} sequences from {plan.source} to {plan.out}")
     result = run_conversion(plan, progress=ctx.progress, should_stop=ctx.should_stop)
     register_converted(ctx.catalog, Path(p["out"]), name=p.get("name"), source=p["source"], result=result)
     result["problems"] = len(report.problems)
+    if p.get("opengait_pkl"):
+        from core.convert.export import export_opengait_pkl
+
+        ctx.log(f"exporting the OpenGait pkl tree to {p['opengait_pkl']}")
+        result["opengait_pkl"] = export_opengait_pkl(p["out"], p["opengait_pkl"],
+                                                     progress=lambda d, t: ctx.progress(d, t, f"pkl export {d}/{t}"))
     return result
 
 

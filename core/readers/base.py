@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import os
 from collections import Counter
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -16,6 +17,9 @@ class Problem:
 
 
 MEDIA = ("silhouette", "rgb", "video", "array")
+ROLES = ("train", "gallery", "probe")
+HIDDEN_SID = "_probe"    # sid of a probe whose identity the source hides (official GREW test/probe)
+MIN_FRAMES = 5
 
 
 @dataclass
@@ -43,6 +47,7 @@ class RawSequence:
     role: str | None = None
     name: str | None = None
     camera: str = ""       # CCVID camera id, used by its evaluation protocol
+    frame_count: int | None = None   # frames the container declares (videos), when known before decoding
 
     @property
     def seq(self) -> str:
@@ -63,6 +68,18 @@ class RawSequence:
         """Frames known before decoding (0 for a video or an array until it is read)."""
         return len(self.frames)
 
+    @property
+    def known_frames(self) -> int | None:
+        """Frame count known without decoding: image files, else the video container's count, else None."""
+        if self.frames:
+            return len(self.frames)
+        return self.frame_count
+
+    @property
+    def key(self) -> tuple[str, str]:
+        """(sid, seq): what must be unique within a dataset."""
+        return (self.sid, self.seq)
+
 
 @dataclass
 class ScanReport:
@@ -73,17 +90,19 @@ class ScanReport:
     notes: list[str] = field(default_factory=list)
 
     def summary(self) -> dict[str, Any]:
-        ids = sorted({s.sid for s in self.sequences})
+        ids = sorted({s.sid for s in self.sequences if s.sid != HIDDEN_SID})
         views = sorted({s.view for s in self.sequences})
         by_cond = Counter(s.condition for s in self.sequences)
         return {
             "root": str(self.root), "format": self.format, "ids": len(ids),
             "id_range": [ids[0], ids[-1]] if ids else [], "sequences": len(self.sequences),
-            "frames": sum(len(s.frames) for s in self.sequences), "views": views,
+            "frames": sum(s.known_frames or 0 for s in self.sequences), "views": views,
             "conditions": dict(sorted(by_cond.items())),
             "errors": sum(p.severity == "error" for p in self.problems),
             "warnings": sum(p.severity == "warning" for p in self.problems),
             "notes": self.notes,
+            "media": dict(sorted(Counter(s.media for s in self.sequences).items())),
+            "roles": dict(sorted(Counter(s.role or "unassigned" for s in self.sequences).items())),
         }
 
     def to_json(self, max_problems: int = 500) -> dict[str, Any]:
@@ -100,3 +119,137 @@ class ScanReport:
                 row[v] = sum(1 for s in self.sequences if s.condition == cond and s.view == v)
             rows.append(row)
         return rows
+
+    # --------------------------------------------------------------------------------------------
+    # validation
+    # --------------------------------------------------------------------------------------------
+
+    def add_problem(self, path: str | Path, reason: str, severity: str = "error") -> bool:
+        """Append a problem unless the identical one is already listed; True when it was added."""
+        p = Problem(str(path), reason, severity)
+        if any(q == p for q in self.problems):
+            return False
+        self.problems.append(p)
+        return True
+
+    def problem_rows(self) -> list[dict[str, str]]:
+        """Problems as rows for a UI table, errors first, each {severity, path, reason}."""
+        order = {"error": 0, "warning": 1}
+        rows = sorted(self.problems, key=lambda p: order.get(p.severity, 2))
+        return [{"severity": p.severity, "path": p.path, "reason": p.reason} for p in rows]
+
+    def validate(self, min_frames: int = MIN_FRAMES) -> list[dict[str, str]]:
+        """Dataset-level checks; see :func:`validate`."""
+        return validate(self, min_frames=min_frames)
+
+
+def validate(report: ScanReport, min_frames: int = MIN_FRAMES) -> list[dict[str, str]]:
+    """Check the dataset as a whole and append what is wrong to ``report.problems``.
+
+    * duplicate (sid, seq) keys: error; the later duplicates are dropped from ``report.sequences``
+      (the first in reading order is kept), because both would be written to the same folder;
+    * sequences with fewer than ``min_frames`` frames, where the count is known before decoding: warning;
+    * views missing for a (sid, seq_type) relative to the views seen anywhere in the dataset: warning;
+    * a probe identity with no gallery sequence, where the source fixes the roles: warning
+      (hidden-id probes, sid ``HIDDEN_SID``, are not checked);
+    * an identity present in the train role and in a test role (gallery/probe): error (a leak;
+      nothing is dropped, the split itself must change).
+
+    Running it twice adds nothing new. Returns ``report.problem_rows()`` (all problems, errors first).
+    """
+    listed = {(p.path, p.reason, p.severity) for p in report.problems}
+
+    def add(path: str, reason: str, severity: str = "error") -> None:
+        if (str(path), reason, severity) not in listed:
+            listed.add((str(path), reason, severity))
+            report.problems.append(Problem(str(path), reason, severity))
+
+    # duplicates
+    first: dict[tuple[str, str], RawSequence] = {}
+    kept: list[RawSequence] = []
+    for s in report.sequences:
+        other = first.get(s.key)
+        if other is None:
+            first[s.key] = s
+            kept.append(s)
+            continue
+        add(s.source, f"duplicate sequence {s.sid}/{s.seq}: also read from {other.source}; this one skipped")
+    report.sequences[:] = kept
+
+    # short sequences
+    for s in report.sequences:
+        n = s.known_frames
+        if n is not None and n < min_frames:
+            add(s.source, f"only {n} frames (< {min_frames})", "warning")
+
+    # missing views
+    views = sorted({s.view for s in report.sequences if s.view})
+    if len(views) > 1:
+        seen: dict[tuple[str, str], dict[str, RawSequence]] = {}
+        for s in report.sequences:
+            if s.view:
+                seen.setdefault((s.sid, s.seq_type), {})[s.view] = s
+        for (sid, seq_type), got in sorted(seen.items()):
+            missing = [v for v in views if v not in got]
+            if missing:
+                any_seq = next(iter(got.values()))
+                add(any_seq.source,
+                    f"{sid} {seq_type}: no sequence for view{'s' if len(missing) > 1 else ''} {', '.join(missing)} "
+                    f"(the dataset has {len(views)} views)", "warning")
+
+    # roles fixed by the source
+    by_role: dict[str, dict[str, list[RawSequence]]] = {}
+    for s in report.sequences:
+        if s.role:
+            by_role.setdefault(s.role, {}).setdefault(s.sid, []).append(s)
+    gallery = by_role.get("gallery", {})
+    for sid, seqs in sorted(by_role.get("probe", {}).items()):
+        if sid == HIDDEN_SID or sid in gallery:
+            continue
+        add(seqs[0].source, f"probe identity {sid} ({len(seqs)} sequence{'s' if len(seqs) != 1 else ''}) "
+                            f"has no gallery sequence: its probes can never be matched", "warning")
+    train = by_role.get("train", {})
+    test_ids = (set(gallery) | set(by_role.get("probe", {}))) - {HIDDEN_SID}
+    for sid in sorted(set(train) & test_ids):
+        tests = gallery.get(sid, []) + by_role.get("probe", {}).get(sid, [])
+        n = len(train[sid])
+        add(tests[0].source, f"identity {sid} is in train ({n} sequence{'s' if n != 1 else ''}, e.g. "
+                             f"{train[sid][0].source}) and in the test roles ({len(tests)}): "
+                             f"evaluation would leak training identities")
+    return report.problem_rows()
+
+
+def iter_files(root: Path, suffixes: tuple[str, ...], *, limit: int | None = None,
+               max_dirs: int | None = None):
+    """Files under ``root`` whose suffix (lower-cased) is in ``suffixes``, in sorted order, skipping
+    folders and files whose names start with '_' or '.' (ground truth, temporaries of the demo
+    writer, hidden files). ``limit`` stops after that many files, ``max_dirs`` after visiting that
+    many folders (for quick sampling in format detection)."""
+    found = 0
+    visited = 0
+    stack = [Path(root)]
+    while stack:
+        d = stack.pop()
+        visited += 1
+        if max_dirs is not None and visited > max_dirs:
+            return
+        try:
+            entries = sorted(os.scandir(d), key=lambda e: e.name)
+        except OSError:
+            continue
+        subdirs = []
+        for e in entries:
+            if e.name.startswith(("_", ".")):
+                continue
+            try:
+                is_dir = e.is_dir()
+            except OSError:
+                continue
+            if is_dir:
+                subdirs.append(Path(e.path))
+            elif os.path.splitext(e.name)[1].lower() in suffixes:
+                yield Path(e.path)
+                found += 1
+                if limit is not None and found >= limit:
+                    return
+        stack.extend(reversed(subdirs))

@@ -1,4 +1,5 @@
-"""Format detection: which reader fits a folder, how sure we are, and why."""
+"""Format detection: which reader fits a folder, how sure we are, and why; and ``scan``, which
+reads a folder with the detected (or the user's) reader and validates the result."""
 
 from __future__ import annotations
 
@@ -6,11 +7,13 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from core.errors import InputError
-from core.readers import casia_b
+from core.errors import ConfigError, InputError
+from core.readers import casia_b, casia_b_video, ccvid, grew, opengait_pkl, video_folder
 from core.readers.base import ScanReport
 
 VIDEO_RE = re.compile(r"^\d{3}-(nm|bg|cl)-\d{2}-\d{3}\.(avi|mp4)$", re.I)
+FORMATS = ("casia-b-silhouette", "casia-b-video", "ccvid", "grew", "opengait-pkl", "video-folder")
+MIN_CONFIDENCE = 0.5
 
 
 @dataclass
@@ -26,43 +29,90 @@ def _groundtruth_dir(root: Path) -> Path | None:
     return gt if gt.is_dir() else None
 
 
-def detect(root: str | Path) -> Detection:
-    root = Path(root)
+def _check_root(root: Path) -> None:
     if not root.exists():
         raise InputError(root, "folder does not exist")
     if not root.is_dir():
         raise InputError(root, "not a folder")
-    candidates: list[Detection] = []
-    conf, why = casia_b.looks_like(root)
-    candidates.append(Detection("casia-b-silhouette", conf, why, readable=True))
-    videos = [p for p in root.rglob("*") if p.suffix.lower() in (".avi", ".mp4")][:50]
-    if videos:
-        named = sum(bool(VIDEO_RE.match(v.name)) for v in videos)
-        candidates.append(Detection("casia-b-video", 0.9 * named / len(videos) + 0.05,
-                                    f"{named} of {len(videos)} sampled videos named <sid>-<type>-<NN>-<view>"))
-    if all((root / n).is_file() for n in ("train.txt", "query.txt", "gallery.txt")):
-        candidates.append(Detection("ccvid", 0.95, "train.txt, query.txt and gallery.txt with session folders"))
-    if (root / "train").is_dir() and (root / "test" / "probe").is_dir():
-        candidates.append(Detection("grew", 0.9, "train/ and test/probe/ folders"))
-    best = max(candidates, key=lambda d: d.confidence)
-    if best.confidence < 0.5:
+
+
+def detect_all(root: str | Path) -> list[Detection]:
+    """Every format's score for ``root``, best first (reads only a small sample of the tree)."""
+    root = Path(root)
+    _check_root(root)
+    found: list[Detection] = []
+    videos = casia_b_video.sample_videos(root)
+    for fmt, looks_like in (("casia-b-silhouette", casia_b.looks_like),
+                            ("casia-b-video", lambda r: casia_b_video.looks_like(r, videos)),
+                            ("ccvid", ccvid.looks_like), ("grew", grew.looks_like),
+                            ("opengait-pkl", opengait_pkl.looks_like)):
+        try:
+            conf, why = looks_like(root)
+        except OSError as exc:
+            conf, why = 0.0, f"could not be inspected ({exc})"
+        found.append(Detection(fmt, round(float(conf), 3), why, readable=True))
+    cb = next(d for d in found if d.format == "casia-b-video")
+    vconf, vwhy = video_folder.looks_like(root, videos)
+    if vconf:
+        # CASIA-B names are the better explanation wherever they fit; a pattern is still possible
+        vconf = max(0.05, min(vconf, 1.0 - cb.confidence))
+    found.append(Detection("video-folder", round(vconf, 3), vwhy, readable=True))
+    return sorted(found, key=lambda d: -d.confidence)
+
+
+def detect(root: str | Path) -> Detection:
+    root = Path(root)
+    candidates = detect_all(root)
+    best = candidates[0]
+    if best.confidence < MIN_CONFIDENCE:
         reasons = "; ".join(f"{d.format}: {d.reason}" for d in candidates)
         return Detection(None, best.confidence, f"not a recognised dataset ({reasons})")
     return best
 
 
-def scan(root: str | Path) -> ScanReport:
-    """Detect the format and read the dataset's structure, collecting per-file problems."""
+def scan(root: str | Path, *, format: str | None = None, pattern: str | None = None) -> ScanReport:
+    """Detect the format (or take ``format``), read the dataset's structure collecting per-file
+    problems, then run the dataset-level validation (``ScanReport.validate``).
+
+    ``pattern`` is the file-name pattern of a ``video-folder`` (required there); given without a
+    ``format`` it selects ``video-folder``. Raises InputError when nothing readable is found.
+    """
     root = Path(root)
-    det = detect(root)
-    if det.format is None:
-        raise InputError(root, det.reason)
-    if not det.readable:
-        raise InputError(root, f"detected {det.format} ({det.reason}); this version converts CASIA-B silhouette "
-                               f"folders only — the reader for {det.format} is not built yet")
-    report = casia_b.scan(root, groundtruth=_groundtruth_dir(root))
-    report.notes.append(f"detected {det.format} with confidence {det.confidence:.2f}: {det.reason}")
+    if format is not None and format not in FORMATS:
+        raise ConfigError(f"unknown format {format!r}; choose one of {', '.join(FORMATS)}")
+    if format is None and pattern:
+        format = "video-folder"
+    if format is None:
+        det = detect(root)
+        if det.format is None:
+            raise InputError(root, det.reason)
+        if not det.readable:
+            raise InputError(root, f"detected {det.format} ({det.reason}); the reader for {det.format} is not built yet")
+        note = f"detected {det.format} with confidence {det.confidence:.2f}: {det.reason}"
+    else:
+        _check_root(root)
+        det = Detection(format, 1.0, "chosen by the user", readable=True)
+        note = f"format {format} chosen by the user"
+    fmt = det.format
+    if fmt == "video-folder" and not pattern:
+        raise InputError(root, f"{det.reason}; a video-folder needs a file-name pattern, e.g. "
+                               f"{{sid}}_{{condition}}_{{view}}")
+
+    if fmt == "casia-b-silhouette":
+        report = casia_b.scan(root, groundtruth=_groundtruth_dir(root))
+    elif fmt == "casia-b-video":
+        report = casia_b_video.scan(root)
+    elif fmt == "ccvid":
+        report = ccvid.scan(root)
+    elif fmt == "grew":
+        report = grew.scan(root)
+    elif fmt == "opengait-pkl":
+        report = opengait_pkl.scan(root)
+    else:
+        report = video_folder.scan(root, pattern)
+    report.notes.insert(0, note)
     if not report.sequences:
         first = "; ".join(f"{p.path}: {p.reason}" for p in report.problems[:3])
         raise InputError(root, f"no readable sequence found{' — ' + first if first else ''}")
+    report.validate()
     return report
