@@ -16,6 +16,9 @@ except Exception:  # noqa: BLE001 - the generator may be mid-rewrite; the tab mu
 
 SEQ_TYPES = ["nm-01", "nm-02", "nm-03", "nm-04", "nm-05", "nm-06", "bg-01", "bg-02", "cl-01", "cl-02"]
 STATUSES = ["all", "pending", "accepted", "rejected"]
+SORTS = ["identity", "score ↓", "score ↑", "newest"]
+HOTKEYS = ("**Keys** (outside text boxes): **a** accept · **r** reject · **u** undo · **→ / ←** next / previous variant · "
+           "**PgDn / PgUp** next / previous page · **?** this help")
 PAGE_SIZE = 48
 LABEL = ("**Model-free generator** (recolour / re-texture / coat shape edit from the synthetic set's part "
          "labels) — **no generative model is used.** Variants take garment colours only from *other training* "
@@ -37,17 +40,28 @@ def _sid(sid):
     return None if sid in (None, "", "all") else sid
 
 
-def filtered(studio, ds_id, status, sid, text) -> list[dict]:
+def _query(studio, ds_id, status, sid, text, smin, smax, sort):
     ds = _dataset(studio, ds_id)
     if ds is None:
-        return []
-    return studio.variants(ds["id"], status=_status(status), sid=_sid(sid), text=(text or "").strip())
+        return None, {}
+    lo, hi = float(smin if smin is not None else 0), float(smax if smax is not None else 1)
+    # The full range means "no score filter", so unscored variants are not hidden by default.
+    scored = not (lo <= 0 and hi >= 1)
+    return ds, {"status": _status(status), "sid": _sid(sid), "text": (text or "").strip() or None,
+                "score_min": lo if scored else None, "score_max": hi if scored else None}
 
 
-def page_rows(rows: list[dict], page) -> tuple[list[dict], int, int]:
-    pages = max(1, -(-len(rows) // PAGE_SIZE))
+def page_rows(studio, ds_id, status, sid, text, smin, smax, sort, page) -> tuple[list[dict], int, int, int]:
+    """(rows of this page, page, pages, total matching) — SQL pages, so 10,000 variants stay fast."""
+    ds, f = _query(studio, ds_id, status, sid, text, smin, smax, sort)
+    if ds is None:
+        return [], 1, 1, 0
+    _, total = studio.catalog.query_variants(ds["id"], **f, limit=0)
+    pages = max(1, -(-total // PAGE_SIZE))
     page = min(max(1, C.as_int(page) or 1), pages)
-    return rows[(page - 1) * PAGE_SIZE: page * PAGE_SIZE], page, pages
+    rows, _ = studio.catalog.query_variants(ds["id"], **f, sort=sort if sort in SORTS else "identity",
+                                            offset=(page - 1) * PAGE_SIZE, limit=PAGE_SIZE)
+    return rows, page, pages, total
 
 
 def counts_html(studio, ds_id) -> str:
@@ -72,7 +86,8 @@ def variant_sig(studio, ds_id) -> str:
 def _caption(v: dict) -> str:
     merged = " · merged" if v.get("merged_seq") else ""
     kind = (v.get("recipe") or {}).get("kind") or v["name"].rsplit("-", 1)[-1]
-    return f"{MARK.get(v['status'], '')} #{v['id']} {v['sid']} {kind}{merged}"
+    score = f" · {v['score']:.2f}" if v.get("score") is not None else ""
+    return f"{MARK.get(v['status'], '')} #{v['id']} {v['sid']} {kind}{score}{merged}"
 
 
 def _thumb(v: dict) -> str | None:
@@ -82,13 +97,12 @@ def _thumb(v: dict) -> str | None:
     return None
 
 
-def gallery_view(studio, ds_id, status, sid, text, page, selected=None):
+def gallery_view(studio, ds_id, status, sid, text, smin, smax, sort, page, selected=None):
     """(gallery update, page number, page info) for the current filters."""
-    rows, page, pages = page_rows(filtered(studio, ds_id, status, sid, text), page)
+    rows, page, pages, total = page_rows(studio, ds_id, status, sid, text, smin, smax, sort, page)
     items = [(_thumb(v) or C.placeholder("no thumb"), _caption(v)) for v in rows]
     ids = [v["id"] for v in rows]
     sel = ids.index(selected) if selected in ids else None
-    total = len(filtered(studio, ds_id, status, sid, text)) if pages > 1 else len(rows)
     info = f"page {page} of {pages} · {total} variant(s) match the filters"
     if not rows:
         info = "No variants match. Generate some above, or change the filters." if _dataset(studio, ds_id) \
@@ -116,9 +130,9 @@ def details(studio, variant_id):
     return (str(compare) if compare.is_file() else None, str(gif) if gif.is_file() else None, "\n\n".join(lines))
 
 
-def select(studio, ds_id, status, sid, text, page, evt: gr.SelectData):
+def select(studio, *filters_and_page, evt: gr.SelectData):
     """Map the clicked gallery index back to a variant id by recomputing the page server-side."""
-    rows, _, _ = page_rows(filtered(studio, ds_id, status, sid, text), page)
+    rows = page_rows(studio, *filters_and_page)[0]
     idx = evt.index if isinstance(evt.index, int) else (evt.index[0] if evt.index else None)
     if idx is None or idx >= len(rows):
         return None, None, None, "Select a variant in the gallery to review it."
@@ -126,27 +140,64 @@ def select(studio, ds_id, status, sid, text, page, evt: gr.SelectData):
     return (vid, *details(studio, vid))
 
 
-def decide_one(studio, variant_id, decision, ds_id, status, sid, text, page):
+def step_selection(studio, variant_id, delta, *filters_and_page):
+    """Arrow keys: the next/previous variant on the page (wrapping to the next/previous page)."""
+    rows, page, pages, _ = page_rows(studio, *filters_and_page)
+    if not rows:
+        return (None, *C.skips(3), *C.skips(3))
+    ids = [v["id"] for v in rows]
+    cur = ids.index(variant_id) if variant_id in ids else (-1 if delta > 0 else len(ids))
+    nxt = cur + delta
+    if not 0 <= nxt < len(ids) and pages > 1:
+        page = page % pages + 1 if delta > 0 else (page - 2) % pages + 1
+        rows, page, _, _ = page_rows(studio, *filters_and_page[:-1], page)
+        ids = [v["id"] for v in rows]
+        nxt = 0 if delta > 0 else len(ids) - 1
+    vid = ids[max(0, min(nxt, len(ids) - 1))]
+    return (vid, *details(studio, vid), *gallery_view(studio, *filters_and_page[:-1], page, selected=vid))
+
+
+def decide_one(studio, variant_id, decision, *filters_and_page):
     """Persist one decision now; (msg, gallery, page, info, counts, compare, gif, desc, sig)."""
     vid = C.as_int(variant_id)
+    ds_id = filters_and_page[0]
     if vid is None:
-        return (C.error_md("select a variant first"), *C.skips(8))
+        return (C.error_md("select a variant first (click it, or use the arrow keys)"), *C.skips(8))
     n = studio.decide([vid], decision)
     msg = C.ok_md(f"variant #{vid} → {decision}") if n else \
         C.error_md(f"variant #{vid} was already merged into the dataset; its decision can no longer change")
-    return (msg, *gallery_view(studio, ds_id, status, sid, text, page, selected=vid), counts_html(studio, ds_id),
+    return (msg, *gallery_view(studio, *filters_and_page, selected=vid), counts_html(studio, ds_id),
             *details(studio, vid), variant_sig(studio, ds_id))
 
 
-def decide_shown(studio, decision, ds_id, status, sid, text, page):
+def decide_shown(studio, decision, *filters_and_page):
     """Accept/reject every variant on the current page; (msg, gallery, page, info, counts, sig)."""
-    rows, _, _ = page_rows(filtered(studio, ds_id, status, sid, text), page)
+    rows = page_rows(studio, *filters_and_page)[0]
     if not rows:
         return (C.error_md("no variants shown"), *C.skips(5))
     n = studio.decide([v["id"] for v in rows], decision)
     msg = C.ok_md(f"{n} variant(s) → {decision}" + (f" ({len(rows) - n} already merged)" if n < len(rows) else ""))
-    return (msg, *gallery_view(studio, ds_id, status, sid, text, page), counts_html(studio, ds_id),
+    return (msg, *gallery_view(studio, *filters_and_page), counts_html(studio, ds_id := filters_and_page[0]),
             variant_sig(studio, ds_id))
+
+
+def decide_threshold(studio, decision, threshold, *filters_and_page):
+    """Bulk: accept every matching variant scoring >= threshold, or reject every one below it.
+    Applies to the whole filter (all pages), never to unscored variants."""
+    ds, f = _query(studio, *filters_and_page[:-1])
+    if ds is None:
+        return (C.error_md("choose a converted dataset first"), *C.skips(5))
+    t = float(threshold)
+    lo, hi = f["score_min"], f["score_max"]
+    if decision == "accepted":
+        f["score_min"] = max(t, lo) if lo is not None else t
+    else:
+        f["score_max"] = min(t - 1e-9, hi) if hi is not None else t - 1e-9
+    ids = studio.catalog.variant_ids(ds["id"], **f)
+    n = studio.decide(ids, decision) if ids else 0
+    what = f"score ≥ {t:.2f}" if decision == "accepted" else f"score < {t:.2f}"
+    msg = C.ok_md(f"{n} variant(s) with {what} → {decision}") if ids else C.error_md(f"no matching variant has {what}")
+    return (msg, *gallery_view(studio, *filters_and_page), counts_html(studio, ds["id"]), variant_sig(studio, ds["id"]))
 
 
 def start(studio, ds_id, per_sequence, seq_types, kinds):
@@ -211,10 +262,10 @@ def sid_choices(studio, ds_id) -> list[str]:
     ds = _dataset(studio, ds_id)
     if ds is None:
         return ["all"]
-    return ["all"] + sorted({v["sid"] for v in studio.variants(ds["id"])})
+    return ["all"] + studio.catalog.variant_sids(ds["id"])
 
 
-def refresh(studio, ds_id, status, sid, text, page, ds_sig, v_sig):
+def refresh(studio, ds_id, status, sid, text, smin, smax, sort, page, ds_sig, v_sig):
     """Tick: datasets list, job progress, counts; the gallery only when the variants changed.
 
     Returns (dataset dd, progress, counts, sid dd, gallery, page, info, stop btn, ds_sig, v_sig).
@@ -233,9 +284,9 @@ def refresh(studio, ds_id, status, sid, text, page, ds_sig, v_sig):
         return (ds_update, jobs_html(studio, ds_id), gr.skip(), gr.skip(), gr.skip(), gr.skip(), gr.skip(),
                 stop_btn, gr.skip(), gr.skip())
     sids = sid_choices(studio, ds_id)
-    sid_update = gr.update(choices=sids, value=sid if sid in sids else "all")
-    return (ds_update, jobs_html(studio, ds_id), counts_html(studio, ds_id), sid_update,
-            *gallery_view(studio, ds_id, status, sid if sid in sids else "all", text, page), stop_btn,
+    sid = sid if sid in sids else "all"
+    return (ds_update, jobs_html(studio, ds_id), counts_html(studio, ds_id), gr.update(choices=sids, value=sid),
+            *gallery_view(studio, ds_id, status, sid, text, smin, smax, sort, page), stop_btn,
             new_ds_sig, new_v_sig)
 
 
@@ -259,62 +310,110 @@ def build(studio, timer: gr.Timer) -> dict:
     with gr.Row():
         status = gr.Dropdown(STATUSES, value="all", label="Status", scale=1, elem_id="filter-status")
         sid = gr.Dropdown(["all"], value="all", label="Identity", scale=1, elem_id="filter-sid")
-        text = gr.Textbox(label="Search description / name", placeholder="coat, red, stripes…", scale=2)
+        text = gr.Textbox(label="Search prompt / description / name", placeholder="coat, red, stripes…", scale=2,
+                          elem_id="filter-text")
+        sort = gr.Dropdown(SORTS, value="identity", label="Sort", scale=1, elem_id="filter-sort")
+    with gr.Row():
+        smin = gr.Slider(0, 1, value=0, step=0.01, label="Score from", scale=2, elem_id="filter-score-min")
+        smax = gr.Slider(0, 1, value=1, step=0.01, label="Score to", scale=2, elem_id="filter-score-max")
         page = gr.Number(value=1, label="Page", precision=0, scale=1, elem_id="page")
     with gr.Row():
-        prev_btn = gr.Button("◀ Previous page", size="sm")
-        next_btn = gr.Button("Next page ▶", size="sm")
+        prev_btn = gr.Button("◀ Previous page", size="sm", elem_id="prev-page")
+        next_btn = gr.Button("Next page ▶", size="sm", elem_id="next-page")
         acc_all = gr.Button("Accept all shown", size="sm", elem_id="accept-shown")
         rej_all = gr.Button("Reject all shown", size="sm", elem_id="reject-shown")
+    with gr.Row():
+        threshold = gr.Slider(0, 1, value=0.8, step=0.01, label="Score threshold for bulk decisions", scale=3,
+                              info="applies to every variant matching the filters, on all pages",
+                              elem_id="bulk-threshold")
+        acc_above = gr.Button("Accept ≥ threshold", size="sm", scale=1, elem_id="accept-above")
+        rej_below = gr.Button("Reject < threshold", size="sm", scale=1, elem_id="reject-below")
     info = gr.Markdown(elem_id="page-info")
     with gr.Row():
         with gr.Column(scale=3):
-            gallery = gr.Gallery(label="Variants (click one to review)", columns=4, height=460, object_fit="contain",
-                                 allow_preview=False, elem_id="variant-gallery")
+            gallery = gr.Gallery(label="Variants (click one, or use the arrow keys)", columns=4, height=460,
+                                 object_fit="contain", allow_preview=False, elem_id="variant-gallery")
         with gr.Column(scale=2):
             desc = gr.Markdown("Select a variant in the gallery to review it.", elem_id="variant-desc")
             with gr.Row():
-                acc_btn = gr.Button("Accept", variant="primary", elem_id="accept-one")
-                rej_btn = gr.Button("Reject", variant="stop", elem_id="reject-one")
-                undo_btn = gr.Button("Undo", elem_id="undo-one")
-            gif = gr.Image(label="variant (animated)", type="filepath", interactive=False, height=220,
+                acc_btn = gr.Button("Accept (a)", variant="primary", elem_id="accept-one")
+                rej_btn = gr.Button("Reject (r)", variant="stop", elem_id="reject-one")
+                undo_btn = gr.Button("Undo (u)", elem_id="undo-one")
+            with gr.Row(visible=False):
+                prev_one = gr.Button("previous variant", elem_id="prev-variant")
+                next_one = gr.Button("next variant", elem_id="next-variant")
+            gif = gr.Image(label="variant, playing", type="filepath", interactive=False, height=220,
                            elem_id="variant-gif")
+            gr.Markdown(HOTKEYS, elem_id="hotkeys-help")
     compare = gr.Image(label="original | variant | orig. silhouette | variant silhouette", type="filepath",
                        interactive=False, height=340, elem_id="variant-compare")
 
-    filters = [dataset, status, sid, text, page]
+    filters = [dataset, status, sid, text, smin, smax, sort, page]
     view_out = [gallery, page, info]
+    detail_out = [selected, compare, gif, desc]
     gen_btn.click(lambda *a: start(studio, *a), inputs=[dataset, per_seq, seq_types, kinds], outputs=[msg, progress])
     stop_btn.click(lambda: stop(studio), outputs=msg)
     merge_btn.click(lambda d: merge(studio, d), inputs=dataset, outputs=[msg, progress])
-    def on_select(ds_id, status_, sid_, text_, page_, evt: gr.SelectData):
-        return select(studio, ds_id, status_, sid_, text_, page_, evt)
 
-    gallery.select(on_select, inputs=filters, outputs=[selected, compare, gif, desc])
+    def on_select(*a, evt: gr.SelectData):
+        return select(studio, *a, evt=evt)
+
+    gallery.select(on_select, inputs=filters, outputs=detail_out)
+    for delta, btn in ((1, next_one), (-1, prev_one)):
+        btn.click(lambda v, *a, _d=delta: step_selection(studio, v, _d, *a), inputs=[selected] + filters,
+                  outputs=detail_out + view_out)
     for decision, btn in (("accepted", acc_btn), ("rejected", rej_btn), ("pending", undo_btn)):
         btn.click(lambda v, *a, _d=decision: decide_one(studio, v, _d, *a), inputs=[selected] + filters,
                   outputs=[msg] + view_out + [counts, compare, gif, desc, v_sig])
     for decision, btn in (("accepted", acc_all), ("rejected", rej_all)):
         btn.click(lambda *a, _d=decision: decide_shown(studio, _d, *a), inputs=filters,
                   outputs=[msg] + view_out + [counts, v_sig])
+    for decision, btn in (("accepted", acc_above), ("rejected", rej_below)):
+        btn.click(lambda t, *a, _d=decision: decide_threshold(studio, _d, t, *a), inputs=[threshold] + filters,
+                  outputs=[msg] + view_out + [counts, v_sig])
 
     def refilter(*a):
-        return gallery_view(studio, *a[:4], 1)
+        return gallery_view(studio, *a[:-1], 1)
 
-    for comp in (status, sid):
+    for comp in (status, sid, sort):
         comp.input(refilter, inputs=filters, outputs=view_out)
+    for comp in (smin, smax):
+        comp.release(refilter, inputs=filters, outputs=view_out)
     text.submit(refilter, inputs=filters, outputs=view_out)
     page.submit(lambda *a: gallery_view(studio, *a), inputs=filters, outputs=view_out)
-    prev_btn.click(lambda *a: gallery_view(studio, *a[:4], (C.as_int(a[4]) or 1) - 1), inputs=filters,
+    prev_btn.click(lambda *a: gallery_view(studio, *a[:-1], (C.as_int(a[-1]) or 1) - 1), inputs=filters,
                    outputs=view_out)
-    next_btn.click(lambda *a: gallery_view(studio, *a[:4], (C.as_int(a[4]) or 1) + 1), inputs=filters,
+    next_btn.click(lambda *a: gallery_view(studio, *a[:-1], (C.as_int(a[-1]) or 1) + 1), inputs=filters,
                    outputs=view_out)
-    dataset.input(lambda *a: (*gallery_view(studio, a[0], a[1], "all", a[3], 1), counts_html(studio, a[0]),
-                              gr.update(choices=sid_choices(studio, a[0]), value="all"), None, None, None,
-                              "Select a variant in the gallery to review it.", variant_sig(studio, a[0])),
-                  inputs=filters, outputs=view_out + [counts, sid, selected, compare, gif, desc, v_sig])
+
+    def on_dataset(ds_id, status_, _sid, text_, smin_, smax_, sort_, _page):
+        return (*gallery_view(studio, ds_id, status_, "all", text_, smin_, smax_, sort_, 1), counts_html(studio, ds_id),
+                gr.update(choices=sid_choices(studio, ds_id), value="all"), None, None, None,
+                "Select a variant in the gallery to review it.", variant_sig(studio, ds_id))
+
+    dataset.input(on_dataset, inputs=filters, outputs=view_out + [counts, sid, selected, compare, gif, desc, v_sig])
     tick = dict(fn=lambda *a: refresh(studio, *a), inputs=filters + [ds_sig, v_sig],
                 outputs=[dataset, progress, counts, sid] + view_out + [stop_btn, ds_sig, v_sig],
                 show_progress="hidden")
     timer.tick(**tick, concurrency_limit=None)
     return {"load": tick}
+
+
+# Keyboard shortcuts: Gradio has none built in, so keys click the (possibly hidden) buttons by id.
+HOTKEYS_JS = """
+() => {
+  const keys = {a: 'accept-one', r: 'reject-one', u: 'undo-one', ArrowRight: 'next-variant',
+                ArrowLeft: 'prev-variant', PageDown: 'next-page', PageUp: 'prev-page'};
+  document.addEventListener('keydown', (e) => {
+    const t = e.target;
+    if (e.ctrlKey || e.metaKey || e.altKey) return;
+    if (t && (t.tagName === 'INPUT' || t.tagName === 'TEXTAREA' || t.isContentEditable)) return;
+    const tab = document.querySelector('#tab-augment');
+    if (!tab || tab.offsetParent === null) return;   // only on the Augment & Curate step
+    if (e.key === '?') { document.querySelector('#hotkeys-help')?.scrollIntoView({block: 'center'}); return; }
+    const id = keys[e.key];
+    const el = id && (document.querySelector('#' + id + ' button') || document.querySelector('#' + id));
+    if (el) { e.preventDefault(); el.click(); }
+  });
+}
+"""

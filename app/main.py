@@ -52,5 +52,5 @@ def launch(studio, *, host: str = "127.0.0.1", port: int = 7860, quiet: bool = F
     demo = build_app(studio, data_roots)
     demo.queue(default_concurrency_limit=1)
     root = str(Path(studio.ws.root).resolve())
-    return demo.launch(server_name=host, server_port=port, allowed_paths=[root], css=C.CSS,
+    return demo.launch(server_name=host, server_port=port, allowed_paths=[root], css=C.CSS, js=augment_tab.HOTKEYS_JS,
                        theme=gr.themes.Soft(), quiet=quiet, footer_links=[], **kwargs)

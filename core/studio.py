@@ -150,11 +150,8 @@ class Studio:
 
     def variants(self, dataset_id: int, *, status: str | None = None, sid: str | None = None,
                  text: str = "") -> list[dict]:
-        rows = self.catalog.variants(dataset_id, status=status or None, sid=sid or None)
-        if text:
-            t = text.lower()
-            rows = [r for r in rows if t in r["description"].lower() or t in r["name"].lower()]
-        return rows
+        return self.catalog.query_variants(dataset_id, status=status or None, sid=sid or None,
+                                           text=(text or "").strip() or None)[0]
 
     def decide(self, variant_ids, decision: str, who: str = "user") -> int:
         return self.catalog.decide(variant_ids, decision, who)

@@ -144,7 +144,7 @@ def _fake_variants(studio, tmp_path, n=5) -> int:
         kind = "coat" if i % 2 else "recolour"
         studio.catalog.add_variant(ds_id, sid, "nm-01-090", f"nm-01-090__aug-mf{i}-{kind}", "model-free",
                                    {"kind": kind}, f"{kind} number {i}", i, str(folder), str(folder / "thumb.jpg"),
-                                   None)
+                                   None, score=round(0.1 + 0.2 * i, 2))      # 0.1, 0.3, 0.5, 0.7, 0.9
     return ds_id
 
 
@@ -153,44 +153,73 @@ class _Sel:
         self.index = index
 
 
+ALL = ("all", "all", "", 0.0, 1.0, "identity")     # status, identity, text, score from/to, sort
+
+
 def test_gallery_filters_select_and_decide(studio, tmp_path):
     ds_id = _fake_variants(studio, tmp_path)
-    gallery, page, info = augment_tab.gallery_view(studio, ds_id, "all", "all", "", 1)
+    gallery, page, info = augment_tab.gallery_view(studio, ds_id, *ALL, 1)
     assert len(_update(gallery)["value"]) == 5 and page == 1 and "5 variant" in info
-    gallery, _, _ = augment_tab.gallery_view(studio, ds_id, "all", "002", "", 1)
+    gallery, _, _ = augment_tab.gallery_view(studio, ds_id, "all", "002", "", 0, 1, "identity", 1)
     assert len(gallery["value"]) == 2
-    gallery, _, _ = augment_tab.gallery_view(studio, ds_id, "all", "all", "COAT", 1)
+    gallery, _, _ = augment_tab.gallery_view(studio, ds_id, "all", "all", "COAT", 0, 1, "identity", 1)
     assert len(gallery["value"]) == 2
+    gallery, _, _ = augment_tab.gallery_view(studio, ds_id, "all", "all", "", 0.4, 0.8, "score ↓", 1)
+    assert [c for _, c in gallery["value"]] == [c for _, c in gallery["value"]] and len(gallery["value"]) == 2
+    assert "0.70" in gallery["value"][0][1] and "0.50" in gallery["value"][1][1]
 
-    vid, compare, gif, desc = augment_tab.select(studio, ds_id, "all", "001", "", 1, _Sel(1))
+    vid, compare, gif, desc = augment_tab.select(studio, ds_id, "all", "001", "", 0, 1, "identity", 1, evt=_Sel(1))
     rows = studio.variants(ds_id, sid="001")
     assert vid == rows[1]["id"] and compare.endswith("compare.jpg") and gif is None and f"#{vid}" in desc
 
-    out = augment_tab.decide_one(studio, vid, "rejected", ds_id, "all", "all", "", 1)
+    out = augment_tab.decide_one(studio, vid, "rejected", ds_id, *ALL, 1)
     assert "rejected" in out[0] and "rejected <b>1</b>" in out[4]
-    out = augment_tab.decide_one(studio, vid, "pending", ds_id, "all", "all", "", 1)
+    out = augment_tab.decide_one(studio, vid, "pending", ds_id, *ALL, 1)
     assert "rejected <b>0</b>" in out[4]
-    out = augment_tab.decide_one(studio, vid, "accepted", ds_id, "pending", "all", "", 1)
+    out = augment_tab.decide_one(studio, vid, "accepted", ds_id, "pending", "all", "", 0, 1, "identity", 1)
     assert studio.catalog.variant(vid)["status"] == "accepted"
     assert len(out[1]["value"]) == 4  # the pending filter no longer shows it
 
-    out = augment_tab.decide_shown(studio, "rejected", ds_id, "pending", "002", "", 1)
+    out = augment_tab.decide_shown(studio, "rejected", ds_id, "pending", "002", "", 0, 1, "identity", 1)
     assert "2 variant(s)" in out[0]
     assert studio.catalog.variant_counts(ds_id) == {"pending": 2, "accepted": 1, "rejected": 2, "merged": 0}
     assert [d["decision"] for d in studio.catalog.decisions(vid)] == ["rejected", "pending", "accepted"]
 
-    assert "select a variant" in augment_tab.decide_one(studio, None, "accepted", ds_id, "all", "all", "", 1)[0]
+    assert "select a variant" in augment_tab.decide_one(studio, None, "accepted", ds_id, *ALL, 1)[0]
 
 
-def test_paging(studio, tmp_path, monkeypatch):
+def test_bulk_threshold_decisions_cover_every_page(studio, tmp_path, monkeypatch):
+    ds_id = _fake_variants(studio, tmp_path)
+    monkeypatch.setattr(augment_tab, "PAGE_SIZE", 2)
+    out = augment_tab.decide_threshold(studio, "accepted", 0.5, ds_id, *ALL, 1)
+    assert "3 variant(s) with score ≥ 0.50" in out[0]
+    out = augment_tab.decide_threshold(studio, "rejected", 0.5, ds_id, *ALL, 1)
+    assert "2 variant(s) with score &lt; 0.50" in out[0]
+    status = {v["score"]: v["status"] for v in studio.variants(ds_id)}
+    assert status == {0.1: "rejected", 0.3: "rejected", 0.5: "accepted", 0.7: "accepted", 0.9: "accepted"}
+    # the identity filter narrows a bulk decision too
+    out = augment_tab.decide_threshold(studio, "rejected", 1.0, ds_id, "all", "002", "", 0, 1, "identity", 1)
+    assert "2 variant(s)" in out[0]
+    assert studio.catalog.variant_counts(ds_id)["rejected"] == 4
+
+
+def test_paging_and_arrow_keys(studio, tmp_path, monkeypatch):
     ds_id = _fake_variants(studio, tmp_path, n=5)
     monkeypatch.setattr(augment_tab, "PAGE_SIZE", 2)
-    g, page, info = augment_tab.gallery_view(studio, ds_id, "all", "all", "", 3)
+    g, page, info = augment_tab.gallery_view(studio, ds_id, *ALL, 3)
     assert len(g["value"]) == 1 and page == 3 and "page 3 of 3" in info
-    g, page, _ = augment_tab.gallery_view(studio, ds_id, "all", "all", "", 99)
+    g, page, _ = augment_tab.gallery_view(studio, ds_id, *ALL, 99)
     assert page == 3
-    vid, *_ = augment_tab.select(studio, ds_id, "all", "all", "", 2, _Sel(0))
-    assert vid == studio.variants(ds_id)[2]["id"]
+    vid, *_ = augment_tab.select(studio, ds_id, *ALL, 2, evt=_Sel(0))
+    ids = [v["id"] for v in studio.variants(ds_id)]
+    assert vid == ids[2]
+    # → walks on, across the page boundary; ← walks back
+    out = augment_tab.step_selection(studio, vid, 1, ds_id, *ALL, 2)
+    assert out[0] == ids[3]
+    out = augment_tab.step_selection(studio, out[0], 1, ds_id, *ALL, 2)
+    assert out[0] == ids[4] and out[5] == 3
+    out = augment_tab.step_selection(studio, out[0], -1, ds_id, *ALL, 3)
+    assert out[0] == ids[3] and out[5] == 2
 
 
 def test_augment_failure_reaches_the_ui(studio, raw):

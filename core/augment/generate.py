@@ -17,6 +17,7 @@ import cv2
 import numpy as np
 
 from core.atomic import atomic_dir, write_json
+from core.augment.score import LABEL as SCORE_LABEL, consistency_score
 from core.convert.align import align, gait_energy_image
 from core.errors import InputError, JobCancelled
 from core.layout import read_frames, read_manifest
@@ -137,6 +138,7 @@ def _write_variant(target, seq, name, recipe, rgb, gt, original_aligned, align_m
         cv2.imwrite(str(tmp / "gei.png"), gait_energy_image(aligned))
         rec = {"name": name, "sid": seq.sid, "source_seq": seq.seq, "method": METHOD, "recipe": recipe.to_dict(),
                "description": recipe.describe(), "seed": int(recipe.seed), "frames": int(len(aligned)),
-               "path": str(target), "thumb": str(target / "thumb.jpg"), "compare": str(target / "compare.jpg")}
+               "path": str(target), "thumb": str(target / "thumb.jpg"), "compare": str(target / "compare.jpg"),
+               "score": round(consistency_score(aligned, original_aligned), 4), "score_kind": SCORE_LABEL}
         write_json(tmp / "variant.json", rec)
     return rec

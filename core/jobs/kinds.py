@@ -71,7 +71,8 @@ def job_augment(ctx: JobContext, p: dict[str, Any]) -> dict[str, Any]:
 
     def record(rec: dict) -> None:
         ctx.catalog.add_variant(ds["id"], rec["sid"], rec["source_seq"], rec["name"], rec["method"], rec["recipe"],
-                                rec["description"], rec["seed"], rec["path"], rec["thumb"], ctx.job_id)
+                                rec["description"], rec["seed"], rec["path"], rec["thumb"], ctx.job_id,
+                                score=rec.get("score"))
 
     return generate_variants(ds["path"], ctx.workspace.variants_dir / ds["name"], opts, align_method=align_method,
                              on_variant=record, progress=ctx.progress, should_stop=ctx.should_stop)
