@@ -2,5 +2,9 @@
 
 from core.models.registry import build_model, list_models, register_model
 from core.models import gaitbase as _gaitbase  # noqa: F401  (registers "gaitbase")
+from core.models import gaitset as _gaitset  # noqa: F401  (registers "gaitset")
+from core.models import gaitgl as _gaitgl  # noqa: F401  (registers "gaitgl")
+from core.models import deepgaitv2 as _deepgaitv2  # noqa: F401  (registers "deepgaitv2")
+from core.models import skeletongait as _skeletongait  # noqa: F401  (registers "skeletongait++")
 
 __all__ = ["build_model", "list_models", "register_model"]

@@ -44,7 +44,8 @@ class FrameResNet(nn.Module):
         self.stages = nn.Sequential(*stages)
         self.out_channels = cin
         for m in self.modules():
-            if isinstance(m, nn.Conv2d):
+            # Shape-only models (parameter counting on the meta device) have no values to set.
+            if isinstance(m, nn.Conv2d) and not m.weight.is_meta:
                 nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
 
     def forward(self, x: Tensor) -> Tensor:
