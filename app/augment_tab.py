@@ -245,7 +245,7 @@ def jobs_html(studio, ds_id) -> str:
     if ds is None:
         return ""
     parts = []
-    for kind, title in (("augment", "variant generation"), ("merge", "merge")):
+    for kind, title in (("augment", "variant generation"), ("import", "DLCR import"), ("merge", "merge")):
         job = C.latest_job(studio, kind, _for_dataset(ds["id"]))
         if job:
             parts.append(C.job_progress_html(job, title))
@@ -256,6 +256,42 @@ def jobs_html(studio, ds_id) -> str:
             if job["state"] == "failed":
                 parts.append(C.error_md(f"{title} failed: {job.get('message')}"))
     return "".join(parts)
+
+
+IMPORT_KINDS = ["dlcr-strips", "variants", "dlcr-texts", "lip-masks"]
+
+
+def import_preview(studio, path, kind, keep, k):
+    """(message, summary markdown, problems table) of what an import would bring in; reads only."""
+    import pandas as pd
+
+    path = (path or "").strip()
+    if not path:
+        return C.error_md("enter the folder holding DLCR outputs"), "", None
+    try:
+        pv = studio.preview_import(path, kind, keep=int(keep or 10), k=C.as_int(k) or None).to_json()
+    except Exception as exc:  # noqa: BLE001
+        return C.report_error(exc), "", None
+    lines = [f"**{kd}**: " + ", ".join(f"{n} {what}" for what, n in counts.items())
+             for kd, counts in pv["counts"].items()] or ["nothing importable found"]
+    lines.append(f"**Problems:** {pv['errors']} errors, {pv['problems_total'] - pv['errors']} warnings"
+                 " (bad files are skipped; the rest imports)")
+    lines.append("*Preview only — nothing has been imported; the source folder is never modified.*")
+    rows = pd.DataFrame(pv["problems"]) if pv["problems"] else None
+    return "", "\n\n".join(lines), rows
+
+
+def import_start(studio, ds_id, path, kind, keep, k, masks):
+    ds = _dataset(studio, ds_id)
+    if ds is None:
+        return C.error_md("choose the converted dataset the variants belong to (above)"), gr.skip()
+    try:
+        job_id = studio.start_import(ds["id"], (path or "").strip(), kind, keep=int(keep or 10),
+                                     k=C.as_int(k) or None, masks=(masks or "").strip() or None)
+    except Exception as exc:  # noqa: BLE001
+        return C.report_error(exc), gr.skip()
+    return C.ok_md(f"importing {kind} (job #{job_id}); variants appear in the workbench as they are written"), \
+        C.job_progress_html(studio.job(job_id), "import")
 
 
 def sid_choices(studio, ds_id) -> list[str]:
@@ -304,6 +340,23 @@ def build(studio, timer: gr.Timer) -> dict:
         gen_btn = gr.Button("Generate", variant="primary", elem_id="augment-generate")
         stop_btn = gr.Button("Stop", variant="stop", interactive=False, elem_id="augment-stop")
         merge_btn = gr.Button("Merge accepted into dataset", elem_id="augment-merge")
+    with gr.Accordion("Import DLCR outputs (strips, generated images, SCHP masks, texts)", open=False,
+                      elem_id="import-box"):
+        gr.Markdown("Bring in what a DLCR run already produced. Strips hold K variants side by side; keep the "
+                    "leftmost N. Variants of test identities are refused. The folder is only read.")
+        with gr.Row():
+            imp_path = gr.Textbox(label="DLCR folder", scale=4, elem_id="import-path")
+            imp_kind = gr.Dropdown(IMPORT_KINDS, value="dlcr-strips", label="Kind", scale=2, elem_id="import-kind")
+            imp_keep = gr.Number(value=5, precision=0, minimum=1, label="Keep leftmost N", scale=1)
+            imp_k = gr.Number(value=None, precision=0, minimum=1, label="K per strip (blank: from size)", scale=1)
+        imp_masks = gr.Textbox(label="Masks of the source frames (SCHP/LIP or silhouettes), optional",
+                               elem_id="import-masks")
+        with gr.Row():
+            imp_prev_btn = gr.Button("Preview import", elem_id="import-preview")
+            imp_btn = gr.Button("Import", variant="primary", elem_id="import-start")
+        imp_summary = gr.Markdown(elem_id="import-summary")
+        imp_problems = gr.Dataframe(label="Problems (file, line, reason)", interactive=False, max_height=200,
+                                    wrap=True, elem_id="import-problems")
     msg = gr.HTML(elem_id="augment-msg")
     progress = gr.HTML(elem_id="augment-progress")
     counts = gr.HTML(elem_id="augment-counts")
@@ -352,6 +405,10 @@ def build(studio, timer: gr.Timer) -> dict:
     view_out = [gallery, page, info]
     detail_out = [selected, compare, gif, desc]
     gen_btn.click(lambda *a: start(studio, *a), inputs=[dataset, per_seq, seq_types, kinds], outputs=[msg, progress])
+    imp_prev_btn.click(lambda *a: import_preview(studio, *a), inputs=[imp_path, imp_kind, imp_keep, imp_k],
+                       outputs=[msg, imp_summary, imp_problems])
+    imp_btn.click(lambda *a: import_start(studio, *a), inputs=[dataset, imp_path, imp_kind, imp_keep, imp_k, imp_masks],
+                  outputs=[msg, progress])
     stop_btn.click(lambda: stop(studio), outputs=msg)
     merge_btn.click(lambda d: merge(studio, d), inputs=dataset, outputs=[msg, progress])
 

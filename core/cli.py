@@ -92,8 +92,28 @@ def cmd_convert(args, studio) -> dict:
     return run_job_here(studio, "convert", params, quiet=args.json)
 
 
+def cmd_import(args, studio) -> dict:
+    if args.preview:
+        summary = studio.preview_import(args.source, args.kind, keep=args.keep, k=args.k).to_json()
+        if not args.json:
+            print(json.dumps(summary, indent=2))
+        return summary
+    ds = studio.catalog.dataset(args.dataset) or studio.catalog.dataset_by_path(Path(args.dataset).resolve())
+    if ds is None:
+        raise StudioError(f"{args.dataset}: not a dataset in {studio.ws.root} (convert it first, or give its name)")
+    return run_job_here(studio, "import", {"dataset_id": ds["id"], "source": str(Path(args.source).resolve()),
+                                           "kind": args.kind, "keep": args.keep, "k": args.k,
+                                           "masks": args.masks, "texts": args.texts}, quiet=args.json)
+
+
 def cmd_export(args, studio) -> dict:
     from core.convert.export import export_opengait_pkl
+
+    if args.to == "dlcr-strips":
+        ds = studio.catalog.dataset(args.dataset) or studio.catalog.dataset_by_path(Path(args.dataset).resolve())
+        if ds is None:
+            raise StudioError(f"{args.dataset}: not a dataset in {studio.ws.root}")
+        return studio.export_curated(ds["id"], args.out, status=args.status)
 
     def progress(done: int, total: int) -> None:
         if not args.json and (done == total or done % 50 == 0):
@@ -263,11 +283,24 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--opengait-pkl", default=None, metavar="DIR", help="also export an OpenGait pkl tree here")
     p.set_defaults(fn=cmd_convert)
 
-    p = verb("export", "export a converted dataset to another layout")
+    p = verb("export", "export a converted dataset (opengait-pkl) or its curated DLCR variants (dlcr-strips)")
     p.add_argument("dataset")
-    p.add_argument("--to", required=True, choices=["opengait-pkl"])
+    p.add_argument("--to", required=True, choices=["opengait-pkl", "dlcr-strips"])
     p.add_argument("out")
+    p.add_argument("--status", default="accepted", choices=["accepted", "pending", "rejected"],
+                   help="dlcr-strips: which variants to export")
     p.set_defaults(fn=cmd_export)
+
+    p = verb("import", "bring DLCR artifacts into the catalog and the curation workbench (sources are only read)")
+    p.add_argument("source")
+    p.add_argument("--kind", required=True, choices=["dlcr-strips", "dlcr-texts", "lip-masks", "variants"])
+    p.add_argument("--dataset", required=True, help="converted dataset (path or catalog name) the variants belong to")
+    p.add_argument("--keep", type=int, default=10, help="dlcr-strips: keep the leftmost N variants of each strip")
+    p.add_argument("--k", type=int, default=None, help="dlcr-strips: variants per strip (default: from the size)")
+    p.add_argument("--masks", default=None, help="SCHP/LIP masks or silhouettes of the source frames")
+    p.add_argument("--texts", default=None, help="DLCR text artifacts (descriptions, summaries, garment lists)")
+    p.add_argument("--preview", action="store_true", help="only show what would be imported")
+    p.set_defaults(fn=cmd_import)
 
     p = verb("augment", "generate clothing variants of training sequences (model-free in this version)")
     p.add_argument("dataset")

@@ -153,8 +153,32 @@ class Studio:
         return self.catalog.query_variants(dataset_id, status=status or None, sid=sid or None,
                                            text=(text or "").strip() or None)[0]
 
-    def decide(self, variant_ids, decision: str, who: str = "user") -> int:
-        return self.catalog.decide(variant_ids, decision, who)
+    def decide(self, variant_ids, decision: str, who: str | None = None) -> int:
+        """Record a curation decision now; ``who`` defaults to the login running the studio."""
+        return self.catalog.decide(variant_ids, decision, who or _login())
+
+    # -- DLCR artifacts ---------------------------------------------------------------------------
+    def preview_import(self, source: str | Path, kind: str = "auto", *, keep: int = 10, k: int | None = None):
+        """What importing ``source`` would bring in (counts, first items, problems); reads only."""
+        from core.dlcr_io.preview import preview_import
+
+        return preview_import(Path(source).expanduser().resolve(), kind, keep=keep, k=k)
+
+    def start_import(self, dataset_id: int, source: str | Path, kind: str, *, keep: int = 10, k: int | None = None,
+                     masks: str | None = None, texts: str | None = None) -> int:
+        if self.catalog.dataset(dataset_id) is None:
+            raise InputError(None, f"no dataset #{dataset_id} in this workspace")
+        src = Path(source).expanduser().resolve()
+        if not src.exists():
+            raise InputError(src, "does not exist")
+        return runner.submit(self.ws, "import", {"dataset_id": dataset_id, "source": str(src), "kind": kind,
+                                                 "keep": keep, "k": k, "masks": masks, "texts": texts})
+
+    def export_curated(self, dataset_id: int, out: str | Path, status: str = "accepted") -> dict:
+        """Curated DLCR strip variants back to DLCR's strip form in the new folder ``out``."""
+        from core.dlcr_io.curated import export_curated
+
+        return export_curated(self.catalog.query_variants(dataset_id, status=status)[0], Path(out).resolve())
 
     def start_merge(self, dataset_id: int) -> int:
         return runner.submit(self.ws, "merge", {"dataset_id": dataset_id})
@@ -175,11 +199,12 @@ class Studio:
         job_id = runner.submit(self.ws, "train", {"run_id": run_id}, run_id=run_id)
         return job_id, run_id
 
-    def start_eval(self, run_id: int, *, protocol: str = "casia-b") -> int:
-        """Evaluate a run's latest checkpoint again, as a background job (results land on the run)."""
+    def start_eval(self, run_id: int, *, protocol: str | None = None) -> int:
+        """Evaluate a run's latest checkpoint again, as a background job (results land on the run).
+        ``protocol`` None uses the dataset's own (CASIA-B, CCVID or GREW)."""
         run = self.catalog.run(run_id)
         if run is None:
-            raise InputError(f"no training run #{run_id} in this workspace")
+            raise InputError(None, f"no training run #{run_id} in this workspace")
         dataset = (run.get("config") or {}).get("dataset")
         return runner.submit(self.ws, "eval", {"checkpoint": run["dir"], "dataset": dataset, "run_id": run_id,
                                                "protocol": protocol}, run_id=run_id)
@@ -216,6 +241,15 @@ class Studio:
     def active_job(self, kind: str | None = None) -> dict | None:
         jobs = self.catalog.jobs(states=("queued", "running"), kind=kind)
         return jobs[0] if jobs else None
+
+
+def _login() -> str:
+    import getpass
+
+    try:
+        return getpass.getuser()
+    except Exception:  # noqa: BLE001 - no login name in some containers
+        return "user"
 
 
 def jsonable(obj: Any) -> Any:

@@ -121,3 +121,16 @@ def evaluate_npz(path: str | Path, protocol: str, **kwargs: Any) -> dict[str, An
         raise InputError(path, str(exc)) from None
     res["embeddings_file"] = str(path)
     return res
+
+
+def protocol_for(dataset_root: str | Path) -> str:
+    """The protocol a converted dataset is evaluated with, from the source format in its manifest:
+    CCVID's lists -> 'ccvid', official GREW -> 'grew', everything else CASIA-B's."""
+    import json
+
+    manifest = Path(dataset_root) / "manifest.json"
+    try:
+        fmt = json.loads(manifest.read_text()).get("parameters", {}).get("format", "")
+    except (OSError, ValueError):
+        fmt = ""
+    return {"ccvid": "ccvid", "grew": "grew"}.get(fmt, "casia-b")

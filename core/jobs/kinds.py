@@ -9,6 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Callable
 
+from core.errors import ConfigError
 from core.jobs.context import JobContext
 
 
@@ -84,7 +85,48 @@ def job_merge(ctx: JobContext, p: dict[str, Any]) -> dict[str, Any]:
     return merge_accepted(ctx.catalog, int(p["dataset_id"]), progress=ctx.progress)
 
 
+def job_import(ctx: JobContext, p: dict[str, Any]) -> dict[str, Any]:
+    """DLCR artifacts -> pending variants of the dataset's training sequences (sources only read)."""
+    from core.atomic import write_json
+    from core.dlcr_io import import_into_catalog, problem_rows
+    from core.dlcr_io.preview import GENERATED, MASKS, STRIPS, TEXTS
+    from core.dlcr_io.strips import plan_generated, plan_strips, silhouettes_from_masks, write_variants
+    from core.dlcr_io.texts import garments_for, read_texts
+
+    ds = ctx.catalog.dataset(int(p["dataset_id"]))
+    kind, source = p["kind"], Path(p["source"])
+    if kind == TEXTS:
+        texts = read_texts(source)
+        target = ctx.workspace.root / "imports" / ds["name"] / "dlcr-texts.json"
+        write_json(target, {"source": str(source), "records": texts.records()})
+        ctx.catalog.update_dataset_info(ds["id"], {**(ds["info"] or {}), "dlcr_texts": str(source)})
+        return {"kind": kind, "counts": texts.counts(), "problems": problem_rows(texts.problems)[:200],
+                "saved": str(target)}
+    if kind == MASKS:   # masks are a source of silhouettes for a later strips/variants import
+        ctx.catalog.update_dataset_info(ds["id"], {**(ds["info"] or {}), "dlcr_masks": str(source)})
+        return {"kind": kind, "masks": str(source)}
+    if kind not in (STRIPS, GENERATED):
+        raise ConfigError(f"import kind {kind!r}: use one of dlcr-strips, dlcr-texts, lip-masks, variants")
+    plan = (plan_strips(source, int(p.get("keep") or 10), k=p.get("k")) if kind == STRIPS else plan_generated(source))
+    masks = p.get("masks") or (ds["info"] or {}).get("dlcr_masks")
+    texts_src = p.get("texts") or (ds["info"] or {}).get("dlcr_texts")
+    garments = {}
+    if texts_src:
+        texts = read_texts(texts_src)
+        garments = {v.clothes_id: garments_for(texts, v.clothes_id) for v in plan.variants if v.clothes_id}
+    ctx.log(f"importing {len(plan.variants)} variants from {source}")
+    align_method = ((ds["info"] or {}).get("conversion") or {}).get("align", "opengait")
+    records, problems = write_variants(plan, ctx.workspace.variants_dir / ds["name"],
+                                       silhouettes=silhouettes_from_masks(masks) if masks else None,
+                                       align_method=align_method, keep=p.get("keep"), garments=garments,
+                                       progress=ctx.progress, should_stop=ctx.should_stop)
+    ids, refused = import_into_catalog(ctx.catalog, ds["id"], records, job_id=ctx.job_id)
+    return {"kind": kind, "variants": len(ids), "refused": len(refused), "plan": plan.summary(),
+            "problems": problem_rows(list(plan.problems) + list(problems) + list(refused))[:200]}
+
+
 def job_train(ctx: JobContext, p: dict[str, Any]) -> dict[str, Any]:
+    from core.evaluate.protocols import protocol_for
     from core.evaluate.run import evaluate_run
     from core.train.config import load_config
     from core.train.trainer import train
@@ -116,22 +158,34 @@ def job_train(ctx: JobContext, p: dict[str, Any]) -> dict[str, Any]:
         from core.errors import JobCancelled
         raise JobCancelled(f"training stopped at step {getattr(result, 'step', '?')}; checkpoint saved, resume to continue")
     ctx.progress(1, 1, "evaluating on the test identities", force=True)
-    results = evaluate_run(run_dir, cfg.dataset, protocol="casia-b")
+    results = evaluate_run(run_dir, cfg.dataset, protocol=protocol_for(cfg.dataset))
     cat.update_run(run["id"], state="finished", results=results)
-    return {"run_id": run["id"], "NM": results.get("NM"), "BG": results.get("BG"), "CL": results.get("CL")}
+    return {"run_id": run["id"], **headline(results)}
 
 
 def job_eval(ctx: JobContext, p: dict[str, Any]) -> dict[str, Any]:
+    from core.evaluate.protocols import protocol_for
     from core.evaluate.run import evaluate_run
 
-    results = evaluate_run(p["checkpoint"], p["dataset"], protocol=p.get("protocol", "casia-b"),
-                           metric=p.get("metric", "euc"))
+    results = evaluate_run(p["checkpoint"], p["dataset"], protocol=p.get("protocol") or protocol_for(p["dataset"]),
+                           metric=p.get("metric"))
     if p.get("run_id"):
         ctx.catalog.update_run(int(p["run_id"]), results=results)
-    return {k: results.get(k) for k in ("NM", "BG", "CL", "chance")}
+    return headline(results)
+
+
+def headline(results: dict[str, Any]) -> dict[str, Any]:
+    """The numbers a job summary shows, whatever the protocol."""
+    keys = {"casia-b": ("NM", "BG", "CL"), "grew": ("rank-1", "rank-5")}.get(results.get("protocol", "casia-b"), ())
+    out = {k: results.get(k) for k in keys}
+    for mode in ("general", "cc"):
+        if isinstance(results.get(mode), dict):
+            out[f"{mode} rank-1"] = results[mode].get("rank-1")
+            out[f"{mode} mAP"] = results[mode].get("mAP")
+    return {**out, "chance": results.get("chance"), "protocol": results.get("protocol")}
 
 
 KINDS: dict[str, Callable[[JobContext, dict[str, Any]], dict[str, Any]]] = {
-    "demo": job_demo, "convert": job_convert, "augment": job_augment, "merge": job_merge,
+    "demo": job_demo, "convert": job_convert, "augment": job_augment, "merge": job_merge, "import": job_import,
     "train": job_train, "eval": job_eval,
 }
