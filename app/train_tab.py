@@ -13,7 +13,11 @@ import gradio as gr
 
 from app import common as C
 
-PRESETS = ["demo-cpu", "casia-b-gaitbase"]
+try:
+    from core.train.config import available_presets
+    PRESETS = available_presets()
+except Exception:  # noqa: BLE001 - the tab must build even if a preset's model is missing
+    PRESETS = ["demo-cpu", "casia-b-gaitbase"]
 
 
 def _preset_iterations(preset: str) -> int | None:

@@ -163,16 +163,27 @@ def cmd_curate(args, studio) -> dict:
 
 
 def cmd_train(args, studio) -> dict:
-    from dataclasses import asdict
-
+    from core.train import distributed
     from core.train.config import load_config, preset
 
+    # Under torchrun, ranks > 0 only train what rank 0 announces: one run, one catalog record.
+    if distributed.is_follower():
+        return distributed.follow_leader()
     if args.resume:
         run = studio.catalog.run(int(args.resume) if args.resume.isdigit() else args.resume)
         if run is None:
             raise StudioError(f"no run {args.resume!r} in {studio.ws.root}")
+        distributed.announce(load_config(run["config"]), run["dir"])
         return run_job_here(studio, "train", {"run_id": run["id"], "resume": True}, run_id=run["id"], quiet=args.json)
-    if args.config:
+    if args.opengait:
+        from core.train.opengait_config import import_opengait
+
+        if not args.dataset:
+            raise StudioError("--opengait FILE needs --dataset DIR (OpenGait configs name their own data paths)")
+        imported = import_opengait(args.opengait, dataset=str(Path(args.dataset).resolve()))
+        print(imported.summary(), file=sys.stderr)
+        cfg = imported.config
+    elif args.config:
         cfg = load_config(args.config)
     else:
         if not args.dataset:
@@ -188,6 +199,7 @@ def cmd_train(args, studio) -> dict:
     run_dir = studio.ws.runs_dir / name
     run_dir.mkdir(parents=True, exist_ok=True)
     run_id = studio.catalog.create_run(name, cfg.model, asdict(cfg), run_dir, ds_id)
+    distributed.announce(cfg, run_dir)
     res = run_job_here(studio, "train", {"run_id": run_id}, run_id=run_id, quiet=args.json)
     return {**res, "run": name, "run_dir": str(run_dir)}
 
@@ -323,6 +335,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = verb("train", "train a gait model")
     p.add_argument("--config", default=None, help="YAML or JSON config file")
+    p.add_argument("--opengait", default=None, metavar="YAML", help="an OpenGait config to import (keys it cannot "
+                   "use are listed with the reason)")
     p.add_argument("--dataset", default=None)
     p.add_argument("--preset", default="demo-cpu")
     p.add_argument("--iterations", type=int, default=None)

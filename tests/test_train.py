@@ -1,4 +1,5 @@
 import json
+from dataclasses import asdict
 
 import numpy as np
 import pytest
@@ -16,8 +17,8 @@ from core.train.trainer import train
 
 TYPES = ("nm-01", "nm-02", "nm-03", "nm-04", "nm-05", "nm-06", "bg-01", "bg-02", "cl-01", "cl-02")
 TINY = {"model_args": {"channels": [4, 8, 8, 8], "parts": 4, "embed_dim": 8}, "batch_ids": 3, "batch_seqs": 4,
-        "frames": 4, "lr": 0.05, "milestones": [4], "resize_to": [16, 11], "log_every": 1,
-        "checkpoint_every": 2, "keep_checkpoints": 2, "device": "cpu", "amp": "off"}
+        "sampling": {"frames": 4}, "optimizer": {"lr": 0.05}, "scheduler": {"milestones": [4]}, "resize_to": [16, 11],
+        "log_every": 1, "checkpoint_every": 2, "keep_checkpoints": 2, "device": "cpu", "amp": "off"}
 
 
 def make_packed(root, ids=5, train_ids=3, views=("000", "090"), frames=5, seed=0, short_id=None):
@@ -48,6 +49,7 @@ def data(tmp_path_factory):
 
 
 def tiny(data, **kw):
+    """TINY with ``kw`` on top (a section in ``kw`` replaces TINY's)."""
     return load_config({**TINY, "dataset": str(data), **kw})
 
 
@@ -60,12 +62,45 @@ def test_triplet_zero_when_classes_are_separated_beyond_margin():
 
 
 def test_triplet_hand_computed():
-    # 1-D points: class 0 at 0 and 1, class 1 at 1.1 and 5; violating triplets (a,p,n):
-    # (0,1,1.1): 0.1  (1,0,1.1): 1.1  (1.1,5,1): 3.0  (1.1,5,0): 4.0  (5,1.1,1): 0.1 -> 8.3 / 5
+    # 1-D points: class 0 at 0 and 1, class 1 at 1.1 and 5. As OpenGait, an anchor is its own
+    # positive (d=0). Violating triplets (a,p,n): (0,1,1.1): 0.1  (1,0,1.1): 1.1  (1.1,5,1): 3.0
+    # (1.1,5,0): 4.0  (5,1.1,1): 0.1, and self-pairs (1,1,1.1): 0.1  (1.1,1.1,1): 0.1 -> 8.5 / 7
     emb = torch.tensor([0.0, 1.0, 1.1, 5.0])[:, None, None]
     loss, info = triplet_loss(emb, torch.tensor([0, 0, 1, 1]), margin=0.2)
-    assert loss.item() == pytest.approx(8.3 / 5, abs=1e-5)
-    assert info["nonzero"].item() == pytest.approx(5 / 8)
+    assert loss.item() == pytest.approx(8.5 / 7, abs=1e-5)
+    assert info["nonzero"].item() == pytest.approx(7 / 16)
+
+
+def _opengait_triplet(emb, labels, margin):
+    """A direct re-statement of OpenGait's TripletLoss forward (balanced batches), for comparison."""
+    x = emb.permute(2, 0, 1).float()
+    d = (x.pow(2).sum(-1)[:, :, None] + x.pow(2).sum(-1)[:, None, :] - 2 * x @ x.transpose(1, 2)).clamp_min(0).sqrt()
+    same = labels[:, None] == labels[None, :]
+    p, n = d.shape[0], d.shape[1]
+    ap = d[:, same].view(p, n, -1, 1)
+    an = d[:, ~same].view(p, n, 1, -1)
+    loss = F.relu((ap - an).view(p, -1) + margin)
+    num = (loss != 0).sum(-1).float()
+    avg = loss.sum(-1) / (num + 1e-9)
+    avg[num == 0] = 0
+    return avg.mean()
+
+
+def test_triplet_matches_opengait_restatement_and_hard_mining_by_loops():
+    torch.manual_seed(3)
+    emb, labels = torch.randn(12, 6, 3), torch.arange(4).repeat_interleave(3)
+    loss, _ = triplet_loss(emb, labels, margin=0.5)
+    assert loss.item() == pytest.approx(_opengait_triplet(emb, labels, 0.5).item(), rel=1e-5)
+    hard, info = triplet_loss(emb, labels, margin=0.5, mining="hard")
+    expect = []
+    for part in range(3):
+        x = emb[:, :, part]
+        for a in range(12):
+            dp = max((x[a] - x[j]).norm() for j in range(12) if labels[j] == labels[a])
+            dn = min((x[a] - x[j]).norm() for j in range(12) if labels[j] != labels[a])
+            expect.append(max(dp - dn + 0.5, 0.0))
+    assert hard.item() == pytest.approx(float(np.mean(expect)), rel=1e-5)
+    assert info["nonzero"].item() == pytest.approx(np.mean([e > 0 for e in expect]))
 
 
 def test_triplet_handles_unbalanced_labels_and_backward():
@@ -152,16 +187,78 @@ def test_config_rejects_unknown_keys_and_bad_values(tmp_path):
     cfg = load_config(path)
     assert cfg.iterations == 7 and cfg.resize_to == (16, 11) and cfg.model_args == preset("demo-cpu").model_args
     ref = preset("casia-b-gaitbase")
-    assert (ref.batch_ids, ref.batch_seqs, ref.frames, ref.iterations, ref.milestones) == (8, 16, 30, 60000, (20000, 40000, 50000))
+    assert (ref.batch_ids, ref.batch_seqs, ref.frames, ref.iterations, ref.scheduler.milestones) == \
+        (8, 16, 30, 60000, (20000, 40000, 50000))
+    assert (ref.optimizer.name, ref.optimizer.lr, ref.loss.ce_scale, ref.loss.triplet_margin) == ("sgd", 0.1, 16.0, 0.2)
+    assert [(a.type, a.prob) for a in ref.augment] == [("cut", 0.5), ("rotate", 0.3), ("erase", 0.3)]
     assert load_config(ref.to_dict()) == ref and isinstance(ref, TrainConfig)
+    assert load_config(asdict(ref)) == ref                       # the form the catalog stores
+
+
+def test_config_sections_merge_and_strict_section_checks():
+    cfg = load_config({"preset": "casia-b-gaitbase", "optimizer": {"name": "adamw", "lr": 1e-3},
+                       "scheduler": {"name": "cosine", "eta_min": 1e-5}, "sampling": {"type": "unfixed_ordered",
+                       "frames_min": 5, "frames_max": 9, "skip": 2}, "loss": {"triplet_mining": "hard"},
+                       "augment": ["perspective", "cut", {"type": "erase", "per_frame": True}]})
+    assert cfg.optimizer.weight_decay == 5e-4 and cfg.optimizer.name == "adamw"      # untouched keys kept
+    assert cfg.frames == 9 and cfg.sampling.skip == 2 and cfg.augment[2].per_frame
+    assert load_config(cfg.to_dict()) == cfg
+    bad = [({"optimizer": {"name": "adam", "momentum": 0.5}}, "momentum: applies to sgd"),
+           ({"optimizer": {"lr": 0.1, "betas": [0.9]}}, "betas"),
+           ({"optimizer": {"nam": "sgd"}}, "did you mean 'name'"),
+           ({"optimizer": "sgd"}, "optimizer: expected a mapping"),
+           ({"scheduler": {"t_max": 5}}, "t_max: applies to cosine"),
+           ({"scheduler": {"name": "step"}}, "scheduler.name"),
+           ({"loss": {"triplet_mining": "semi"}}, "triplet_mining"),
+           ({"loss": {"triplet_weight": 0, "ce_weight": 0}}, "nothing would be trained"),
+           ({"sampling": {"type": "unfixed_unordered", "frames_min": 9, "frames_max": 5}}, "frames_min"),
+           ({"sampling": {"type": "all_ordered", "frames": 5}}, "sampling.frames: applies to"),
+           ({"augment": ["flip"]}, "exactly one 'cut'"),
+           ({"augment": ["cut", {"type": "flip", "degree": 3}]}, r"augment\[1\].degree"),
+           ({"augment": ["cut", {"type": "rotate", "prob": 1.5}]}, r"augment\[1\].prob"),
+           ({"augment": ["cut", "blur"]}, "augment\\[1\\].type"),
+           ({"lr": 0.1, "optimizer": {"lr": 0.2}}, "given both"),
+           ({"compile": "yes"}, "compile: expected true or false"),
+           ({"data_on_device": "gpu"}, "data_on_device")]
+    for data, msg in bad:
+        with pytest.raises(ConfigError, match=msg):
+            load_config(data)
+
+
+def test_legacy_flat_config_still_loads():
+    old = {"model": "gaitbase", "lr": 0.05, "momentum": 0.8, "milestones": [9, 3], "gamma": 0.5, "frames": 12,
+           "triplet_margin": 0.3, "ce_scale": 8, "label_smoothing": 0.0, "ce_weight": 0.5, "triplet_weight": 2}
+    cfg = load_config(old)
+    assert (cfg.optimizer.lr, cfg.optimizer.momentum, cfg.scheduler.milestones, cfg.scheduler.gamma) == (0.05, 0.8, (3, 9), 0.5)
+    assert (cfg.sampling.frames, cfg.loss.triplet_margin, cfg.loss.ce_scale, cfg.loss.ce_weight) == (12, 0.3, 8.0, 0.5)
+    assert preset("demo-cpu", lr=0.2, frames=7).optimizer.lr == 0.2
+
+
+def test_presets_name_their_model_and_opengait_files_are_recognised(tmp_path):
+    from core.train.config import PRESETS, available_presets
+
+    assert {"demo-cpu", "casia-b-gaitbase", "ccvid-gaitbase", "grew-gaitbase"} <= set(available_presets())
+    for name in PRESETS:
+        model = PRESETS[name]().model
+        if name in available_presets():
+            assert preset(name).model == model
+        else:   # a preset whose model is not registered fails naming the model
+            with pytest.raises(ConfigError, match=f"unknown model '{model}'"):
+                preset(name)
+    grew = preset("grew-gaitbase")
+    assert grew.sampling.type == "unfixed_unordered" and grew.augment[0].type == "perspective"
+    y = tmp_path / "og.yaml"
+    y.write_text("model_cfg: {model: Baseline}\ntrainer_cfg: {total_iter: 5}\n")
+    with pytest.raises(ConfigError, match="OpenGait config.*import_opengait"):
+        load_config(y)
 
 
 # -- training ---------------------------------------------------------------------------------------------
 
 def test_training_reduces_loss_and_writes_checkpoints(data, tmp_path):
     events = []
-    res = train(tiny(data, iterations=24, lr=0.1, milestones=[100], eval_every=12), tmp_path / "run",
-                report=events.append)
+    cfg = tiny(data, iterations=24, optimizer={"lr": 0.1}, scheduler={"milestones": [100]}, eval_every=12)
+    res = train(cfg, tmp_path / "run", report=events.append)
     losses = [e["loss"] for e in events if e["type"] == "metrics"]
     assert len(losses) == 24 and np.mean(losses[-6:]) < np.mean(losses[:6])
     m = next(e for e in events if e["type"] == "metrics")

@@ -148,6 +148,8 @@ def job_train(ctx: JobContext, p: dict[str, Any]) -> dict[str, Any]:
         elif kind == "progress":
             ctx.progress(ev["step"], ev["total"], f"step {ev['step']}/{ev['total']}")
             cat.update_run(run["id"], step=int(ev["step"]))
+        elif kind == "warning":
+            ctx.log(f"warning: {ev.get('message')}")
         elif kind == "checkpoint":
             cat.update_run(run["id"], step=int(ev.get("step", 0)))
             ctx.log(f"checkpoint {ev.get('path')}")

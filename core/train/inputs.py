@@ -19,14 +19,18 @@ def cut_frames(frames: np.ndarray) -> np.ndarray:
     return frames[..., c:frames.shape[-1] - c] if c else frames
 
 
+def resize_frames(x: Tensor, size: tuple[int, int] | None) -> Tensor:
+    """(..., H, W) float frames -> (..., *size) by area interpolation (a no-op when already that size)."""
+    if size is None or tuple(size) == tuple(x.shape[-2:]):
+        return x
+    lead, (h, w) = x.shape[:-2], x.shape[-2:]
+    # Area interpolation averages whole pixel blocks, the faithful way to shrink binary masks.
+    return F.interpolate(x.reshape(-1, 1, h, w), size=tuple(size), mode="area").reshape(*lead, *size)
+
+
 def to_model_input(batch: Tensor, resize_to: tuple[int, int] | None = None) -> Tensor:
     """(N, T, H, W) uint8 (already cut) on any device -> float in [0, 1], optionally area-resized.
 
     Conversion happens after the transfer so only uint8 crosses the host-device link.
     """
-    x = batch.float().div_(255.0)
-    if resize_to is not None and tuple(resize_to) != tuple(x.shape[-2:]):
-        n, t, h, w = x.shape
-        # Area interpolation averages whole pixel blocks, the faithful way to shrink binary masks.
-        x = F.interpolate(x.reshape(n * t, 1, h, w), size=tuple(resize_to), mode="area").reshape(n, t, *resize_to)
-    return x
+    return resize_frames(batch.float().div_(255.0), resize_to)

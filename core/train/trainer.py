@@ -1,28 +1,38 @@
-"""The training loop: single process, resumable to the exact batch, reporting through callbacks."""
+"""The training loop: resumable to the exact batch, one or many processes, reporting through callbacks.
+
+``train(cfg, run_dir)`` is the entry point; ``Trainer`` exposes the pieces (model, optimizer,
+batch source, one step) for benchmarks and tests. Under torchrun with WORLD_SIZE > 1 the model
+is wrapped in DDP and only rank 0 reports and writes files (see core.train.distributed).
+"""
 
 from __future__ import annotations
 
+import random
 import time
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
 import numpy as np
 import torch
+from torch import nn
 
 from core.atomic import write_json
 from core.data.packed import PackedDataset
+from core.data.transforms import Augmenter
 from core.errors import ConfigError, StudioError
 from core.models import build_model
+from core.train.batches import Batch, BatchSource
 from core.train.checkpoint import latest_checkpoint, load_checkpoint, save_checkpoint
 from core.train.config import TrainConfig, load_config
 from core.train.device import Precision, resolve_device, resolve_precision
-from core.train.inputs import to_model_input
+from core.train.distributed import Distributed
 from core.train.losses import scaled_cross_entropy, triplet_loss
+from core.train.optim import build_optimizer, build_scheduler
 from core.train.sampler import PKSampler
 
 Report = Callable[[dict[str, Any]], Any]
+CHECKPOINT_FORMAT = 2
 
 
 @dataclass
@@ -37,6 +47,8 @@ class TrainResult:
     num_classes: int
     resumed_from: int = 0
     metrics: dict[str, float] = field(default_factory=dict)
+    world_size: int = 1
+    compiled: bool = False
 
 
 def _numpy_rng_state() -> list[Any]:
@@ -49,45 +61,107 @@ def _set_numpy_rng_state(s: list[Any]) -> None:
     np.random.set_state((s[0], np.array(s[1], dtype=np.uint32), s[2], s[3], s[4]))
 
 
-class _Trainer:
-    def __init__(self, cfg: TrainConfig, run_dir: Path, report: Report | None, should_stop: Callable[[], bool] | None):
-        self.cfg, self.run_dir = cfg, run_dir
-        self.report = report or (lambda ev: None)
+def _python_rng_state() -> list[Any]:
+    version, keys, gauss = random.getstate()
+    return [version, list(keys), gauss]
+
+
+def _set_python_rng_state(s: list[Any]) -> None:
+    random.setstate((s[0], tuple(s[1]), s[2]))
+
+
+def _channels_last(model: nn.Module) -> None:
+    # Only 2-D convolutions: channels_last is a 4-D layout and 3-D convs (GaitGL, DeepGaitV2-3D)
+    # would reject it.
+    for m in model.modules():
+        if isinstance(m, nn.Conv2d):
+            m.to(memory_format=torch.channels_last)
+
+
+class Trainer:
+    def __init__(self, cfg: TrainConfig, run_dir: str | Path, report: Report | None = None,
+                 should_stop: Callable[[], bool] | None = None):
+        self.cfg, self.run_dir = cfg, Path(run_dir)
+        self.step = 0
+        self.last_ckpt: Path | None = None
+        self.saved_step: int | None = None
+        if not cfg.dataset:
+            raise ConfigError("dataset: no dataset given to train on")
+        self.dist = Distributed.from_env()          # None for a single process: no process group at all
+        self.rank, self.world = (self.dist.rank, self.dist.world) if self.dist else (0, 1)
+        self.is_main = self.rank == 0
+        self.report = (report or (lambda ev: None)) if self.is_main else (lambda ev: None)
         self.should_stop = should_stop or (lambda: False)
-        self.device = resolve_device(cfg.device)
+        device = resolve_device(cfg.device)
+        self.device = self.dist.device(device) if self.dist else device
         self.prec: Precision = resolve_precision(cfg.amp, self.device)
         if cfg.threads:
             torch.set_num_threads(cfg.threads)
         torch.manual_seed(cfg.seed)
         np.random.seed(cfg.seed % 2**32)
+        random.seed(cfg.seed)
         if self.device.type == "cuda":
-            torch.backends.cudnn.benchmark = True   # training shapes never change
-        if not cfg.dataset:
-            raise ConfigError("dataset: no dataset given to train on")
+            torch.backends.cudnn.benchmark = True   # training shapes barely change
+
         self.dataset = PackedDataset(cfg.dataset)
-        self.sampler = PKSampler(self.dataset, cfg.batch_ids, cfg.batch_seqs, cfg.frames, seed=cfg.seed)
+        self.augmenter = Augmenter(cfg.augment, self.dataset.frame_shape)
+        self.sampler = PKSampler(self.dataset, cfg.batch_ids, cfg.batch_seqs, seed=cfg.seed, sampling=cfg.sampling,
+                                 augmenter=self.augmenter)
         if self.sampler.num_classes < 2:
             raise StudioError(f"{cfg.dataset}: training needs at least 2 identities in the train split, "
                               f"found {self.sampler.num_classes}")
+        if self.sampler.batch_size % self.world:
+            raise ConfigError(f"batch_ids x batch_seqs = {self.sampler.batch_size} does not split evenly over "
+                              f"{self.world} processes")
+
         self.model_args = {**cfg.model_args, "num_classes": self.sampler.num_classes}
-        self.model = build_model(cfg.model, **self.model_args).to(self.device)
-        self.optimizer = torch.optim.SGD(self.model.parameters(), lr=cfg.lr, momentum=cfg.momentum,
-                                         weight_decay=cfg.weight_decay)
-        self.scheduler = torch.optim.lr_scheduler.MultiStepLR(self.optimizer, list(cfg.milestones), gamma=cfg.gamma)
+        model = build_model(cfg.model, **self.model_args).to(self.device)
+        if getattr(model, "heatmap_channels", 0):
+            raise ConfigError(f"model {cfg.model!r} needs pose heatmaps beside the silhouettes; the training data "
+                              f"path reads silhouettes only so far")
+        if self.device.type == "cuda" and cfg.channels_last:
+            _channels_last(model)
+        if self.dist and self.device.type == "cuda" and cfg.sync_bn:
+            model = nn.SyncBatchNorm.convert_sync_batchnorm(model)
+        self.model = model                                  # the plain module: state_dict, evaluation
+        self.optimizer = build_optimizer(cfg.optimizer, model.parameters())
+        self.scheduler = build_scheduler(cfg.scheduler, self.optimizer, cfg.iterations)
         self.scaler = torch.amp.GradScaler("cuda", enabled=self.prec.scaler)
-        self.step = 0
-        self.last_ckpt: Path | None = None
-        self.saved_step: int | None = None
-        self.pool = ThreadPoolExecutor(1, thread_name_prefix="batch-loader")
+        self.net: nn.Module = model                          # what the step calls: DDP / compiled wrappers
+        if self.dist:
+            from torch.nn.parallel import DistributedDataParallel as DDP
+
+            # With ce_weight 0 the classifier's weights get no gradient; DDP must be told.
+            self.net = DDP(model, device_ids=[self.device.index] if self.device.type == "cuda" else None,
+                           find_unused_parameters=cfg.loss.ce_weight == 0)
+        self.eager_net = self.net
+        self.compiled = False
+        if cfg.compile:
+            self._compile()
+        self.source = BatchSource(self.sampler, self.device, cfg.model_input_size, cfg.data_on_device,
+                                  rank=self.rank, world=self.world)
+
+    def _compile(self) -> None:
+        try:
+            self.net = torch.compile(self.eager_net)
+            self.compiled = True
+        except Exception as exc:  # noqa: BLE001 - any failure means: train eagerly
+            self._compile_failed(exc)
+
+    def _compile_failed(self, exc: BaseException) -> None:
+        self.net, self.compiled = self.eager_net, False
+        self.report({"type": "warning", "step": self.step,
+                     "message": f"torch.compile failed, training without it ({type(exc).__name__}: {str(exc)[:300]})"})
 
     # -- state ----------------------------------------------------------------------------------
     def state(self, sampler_state: dict[str, Any]) -> dict[str, Any]:
         return {
-            "format": 1, "step": self.step, "config": self.cfg.to_dict(), "model_name": self.cfg.model,
-            "model_args": self.model_args, "classes": self.sampler.classes,
+            "format": CHECKPOINT_FORMAT, "step": self.step, "config": self.cfg.to_dict(), "model_name": self.cfg.model,
+            "model_args": self.model_args, "classes": self.sampler.classes, "world_size": self.world,
             "model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(),
             "scheduler": self.scheduler.state_dict(), "scaler": self.scaler.state_dict(),
             "sampler": sampler_state, "torch_rng": torch.get_rng_state(), "numpy_rng": _numpy_rng_state(),
+            "python_rng": _python_rng_state(),
             "cuda_rng": torch.cuda.get_rng_state_all() if self.device.type == "cuda" else [],
         }
 
@@ -107,58 +181,72 @@ class _Trainer:
         self.sampler.set_state(ck["sampler"])
         torch.set_rng_state(ck["torch_rng"])
         _set_numpy_rng_state(ck["numpy_rng"])
+        if ck.get("python_rng"):
+            _set_python_rng_state(ck["python_rng"])
         if self.device.type == "cuda" and ck.get("cuda_rng"):
             torch.cuda.set_rng_state_all(ck["cuda_rng"])
         self.step = int(ck["step"])
         self.last_ckpt, self.saved_step = path, self.step
 
-    def checkpoint(self, sampler_state: dict[str, Any]) -> Path:
-        path = save_checkpoint(self.run_dir, self.step, self.state(sampler_state), keep=self.cfg.keep_checkpoints)
-        self.last_ckpt, self.saved_step = path, self.step
-        self.report({"type": "checkpoint", "step": self.step, "path": str(path)})
-        return path
-
-    # -- data -----------------------------------------------------------------------------------
-    def _load(self, plan: Any) -> tuple[torch.Tensor, torch.Tensor]:
-        frames, labels = self.sampler.load(plan)
-        x = torch.from_numpy(frames)
-        if self.device.type == "cuda":
-            x = x.pin_memory()   # lets the host->device copy overlap with compute
-        return x, torch.from_numpy(labels)
-
-    def _prefetch(self) -> tuple[dict[str, Any], Any]:
-        """Draw the next plan now (RNG stays on this thread) and read its frames in the background.
-
-        Returns the sampler state from *before* the draw: that is what a checkpoint taken before
-        this batch is consumed must store, so a resume redraws the very same batch.
-        """
-        before = self.sampler.state()
-        return before, self.pool.submit(self._load, self.sampler.plan())
+    def checkpoint(self) -> Path | None:
+        if self.is_main:
+            path = save_checkpoint(self.run_dir, self.step, self.state(self.source.state()),
+                                   keep=self.cfg.keep_checkpoints)
+            self.last_ckpt = path
+            self.report({"type": "checkpoint", "step": self.step, "path": str(path)})
+        self.saved_step = self.step
+        return self.last_ckpt
 
     # -- one step -------------------------------------------------------------------------------
-    def train_step(self, x: torch.Tensor, y: torch.Tensor) -> dict[str, torch.Tensor]:
-        cfg = self.cfg
-        x = x.to(self.device, non_blocking=True)
-        y = y.to(self.device, non_blocking=True)
+    def _losses(self, batch: Batch) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        cfg = self.cfg.loss
         with torch.autocast(self.device.type, dtype=self.prec.dtype, enabled=self.prec.dtype is not None):
-            out = self.model(to_model_input(x, cfg.model_input_size))
+            out = self.net(batch.x, batch.lengths)
+        stats: dict[str, torch.Tensor] = {}
+        loss = torch.zeros((), device=self.device)
         # Losses in fp32: distances and softmax are where half precision loses accuracy.
-        tri, tinfo = triplet_loss(out["embeddings"].float(), y, cfg.triplet_margin)
-        ce, cinfo = scaled_cross_entropy(out["logits"].float(), y, cfg.ce_scale, cfg.label_smoothing)
-        loss = cfg.triplet_weight * tri + cfg.ce_weight * ce
+        if cfg.triplet_weight:
+            emb = out["embeddings"].float()
+            if self.dist:
+                emb = self.dist.all_gather_with_grad(emb)
+            tri, tinfo = triplet_loss(emb, batch.loss_labels, cfg.triplet_margin, cfg.triplet_mining, batch.tindex)
+            # Each rank's gradient covers its own embeddings only and DDP averages over ranks:
+            # scaling by the world size makes the update that of the whole batch (as OpenGait).
+            loss = loss + cfg.triplet_weight * tri * self.world
+            stats.update(triplet=tri.detach(), **tinfo)
+        if cfg.ce_weight:
+            if out.get("logits") is None:
+                raise ConfigError(f"model {self.cfg.model!r} produced no logits with these model_args; "
+                                  f"set loss.ce_weight to 0 or enable its classifier")
+            ce, cinfo = scaled_cross_entropy(out["logits"].float(), batch.labels, cfg.ce_scale, cfg.label_smoothing)
+            loss = loss + cfg.ce_weight * ce
+            stats.update(ce=ce.detach(), **cinfo)
+        return loss, stats
+
+    def train_step(self, batch: Batch) -> dict[str, torch.Tensor]:
         self.optimizer.zero_grad(set_to_none=True)
-        self.scaler.scale(loss).backward()
+        try:
+            loss, stats = self._losses(batch)
+            self.scaler.scale(loss).backward()
+        except Exception as exc:  # noqa: BLE001
+            if not self.compiled:
+                raise
+            # Compilation happens on first use; if it fails there, redo the step eagerly.
+            self._compile_failed(exc)
+            self.optimizer.zero_grad(set_to_none=True)
+            loss, stats = self._losses(batch)
+            self.scaler.scale(loss).backward()
         self.scaler.step(self.optimizer)
         self.scaler.update()
         self.scheduler.step()
-        return {"loss": loss.detach(), "triplet": tri.detach(), "ce": ce.detach(), **tinfo, **cinfo}
+        return {"loss": loss.detach(), **stats}
 
     def evaluate(self) -> None:
         from core.evaluate.casia_b import evaluate_casia_b
         from core.evaluate.embed import extract_embeddings
 
         rows = self.dataset.indices(["gallery", "probe"])
-        if not rows:
+        if not rows or not self.is_main:
             return
         emb = extract_embeddings(self.model, self.dataset, rows, self.device,
                                  resize_to=self.cfg.model_input_size, autocast_dtype=self.prec.dtype)
@@ -168,6 +256,10 @@ class _Trainer:
         self.report({"type": "eval", "step": self.step, **{k: res[k] for k in ("NM", "BG", "CL")}})
 
     # -- loop -----------------------------------------------------------------------------------
+    def _stop_requested(self) -> bool:
+        stop = bool(self.should_stop()) if self.is_main else False
+        return self.dist.any(stop) if self.dist else stop
+
     def run(self) -> TrainResult:
         cfg, t0 = self.cfg, time.perf_counter()
         start = self.step
@@ -176,21 +268,22 @@ class _Trainer:
         sums: dict[str, torch.Tensor] = {}
         window_start, window_steps, last_progress = time.perf_counter(), 0, 0.0
         stopped = False
-        pending_state, pending = self._prefetch() if self.step < cfg.iterations else (self.sampler.state(), None)
         try:
+            if self.step < cfg.iterations:
+                self.source.start()
             while self.step < cfg.iterations:
-                if self.should_stop():
+                if self._stop_requested():
                     stopped = True
                     break
-                x, y = pending.result()
-                pending_state, pending = self._prefetch()
-                stats = self.train_step(x, y)
+                stats = self.train_step(self.source.next())
                 self.step += 1
                 window_steps += 1
                 for k, v in stats.items():
                     sums[k] = sums[k] + v if k in sums else v.clone()
                 if self.step % cfg.log_every == 0 or self.step == cfg.iterations:
                     metrics = {k: float(v.item()) / window_steps for k, v in sums.items()}
+                    if self.dist:
+                        metrics = self.dist.mean(metrics)
                     if not np.isfinite(metrics["loss"]):
                         raise StudioError(f"training diverged at step {self.step} (loss {metrics['loss']}); "
                                           f"try a lower lr or amp='off'")
@@ -204,33 +297,51 @@ class _Trainer:
                     self.report({"type": "progress", "step": self.step, "total": cfg.iterations})
                     last_progress = now
                 if self.step % cfg.checkpoint_every == 0 or self.step == cfg.iterations:
-                    self.checkpoint(pending_state)
+                    self.checkpoint()
                 if cfg.eval_every and self.step % cfg.eval_every == 0:
                     self.evaluate()
+                    if self.dist:
+                        self.dist.barrier()
             if self.saved_step != self.step:
-                self.checkpoint(pending_state)
+                self.checkpoint()
+            if self.dist:
+                self.dist.barrier()     # every rank leaves only after rank 0's last checkpoint exists
         finally:
-            if pending is not None:
-                pending.cancel()
-            self.pool.shutdown(wait=True)
+            self.source.close()
         return TrainResult(step=self.step, stopped=stopped, run_dir=self.run_dir, checkpoint=self.last_ckpt,
                            seconds=time.perf_counter() - t0, device=str(self.device), precision=self.prec.name,
-                           num_classes=self.sampler.num_classes, resumed_from=start, metrics=metrics)
+                           num_classes=self.sampler.num_classes, resumed_from=start, metrics=metrics,
+                           world_size=self.world, compiled=self.compiled)
+
+    def close(self) -> None:
+        self.source.close()
+        if self.dist:
+            self.dist.close()
 
 
 def train(cfg: TrainConfig | dict[str, Any] | str | Path, run_dir: str | Path, *, report: Report | None = None,
-          should_stop: Callable[[], bool] | None = None, resume: bool = True) -> TrainResult:
+          should_stop: Callable[[], bool] | None = None, resume: bool = True,
+          on_trained: Callable[[Trainer], Any] | None = None) -> TrainResult:
     """Train ``cfg`` in ``run_dir``; with ``resume`` continue from ``checkpoints/latest.pt`` if present.
 
-    ``report`` receives 'metrics', 'progress', 'checkpoint' and 'eval' events; ``should_stop`` is
-    polled before every step and, when true, the loop checkpoints and returns ``stopped=True``.
+    ``report`` receives 'metrics', 'progress', 'checkpoint', 'eval' and 'warning' events (rank 0
+    only); ``should_stop`` is polled before every step and, when true, the loop checkpoints and
+    returns ``stopped=True``. ``on_trained`` is called with the trainer after the loop, on every
+    rank, before the trainer is closed (to keep extra artifacts or inspect the model).
     """
     cfg = load_config(cfg)
     run_dir = Path(run_dir)
-    run_dir.mkdir(parents=True, exist_ok=True)
-    trainer = _Trainer(cfg, run_dir, report, should_stop)
-    write_json(run_dir / "config.json", cfg.to_dict())
-    ckpt = latest_checkpoint(run_dir) if resume else None
-    if ckpt is not None:
-        trainer.restore(ckpt)
-    return trainer.run()
+    trainer = Trainer(cfg, run_dir, report, should_stop)
+    try:
+        if trainer.is_main:
+            run_dir.mkdir(parents=True, exist_ok=True)
+            write_json(run_dir / "config.json", cfg.to_dict())
+        ckpt = latest_checkpoint(run_dir) if resume else None
+        if ckpt is not None:
+            trainer.restore(ckpt)
+        result = trainer.run()
+        if on_trained is not None:
+            on_trained(trainer)
+        return result
+    finally:
+        trainer.close()

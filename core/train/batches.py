@@ -1,0 +1,169 @@
+"""From batch plans to model-ready batches on the training device, without worker processes.
+
+Two ways to get the frames:
+- resident: the training split's frames (uint8, already cut unless an augmentation needs the full
+  width) are copied once into device memory; each batch is one index_select there. Used on CUDA
+  when they fit ('auto'), or when asked for ('always', also on CPU).
+- read: frames are gathered from the memory-mapped packed array on the host, in a background
+  thread one batch ahead, so the step never waits for the disk. On CUDA the thread fills a
+  pinned buffer and the copy to the device is asynchronous.
+
+Either way the device does the rest on the training thread: uint8 -> float, augmentation
+(core.data.transforms), area resize. On CPU that work stays on the training thread too: run
+from a second thread, torch's operations would contend with the model's for the same cores
+(two OpenMP teams on one machine), which measured slower than doing them in line.
+The plan of the next batch is drawn on the calling thread (the sampler's generator is never
+shared), and ``state()`` is the sampler state from before the pending batch was drawn: what a
+checkpoint must store so that a resume redraws that very batch.
+"""
+
+from __future__ import annotations
+
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from core.data.transforms import params_to
+from core.train.inputs import resize_frames
+from core.train.losses import TripletIndex, triplet_index
+from core.train.sampler import BatchPlan, PKSampler
+
+# Frames go to device memory in 'auto' mode only if they take at most this share of what is free.
+RESIDENT_SHARE = 0.6
+
+
+@dataclass
+class Batch:
+    x: Tensor                  # (B, T, H, W) float in [0, 1], augmented and resized
+    labels: Tensor             # (B,) this rank's labels (cross-entropy)
+    lengths: Tensor | None     # (B,) real frame counts; None when every sequence has T frames
+    loss_labels: Tensor        # labels of the batch all ranks together embed (triplet loss)
+    tindex: TripletIndex       # positives/negatives of ``loss_labels``, built on the host
+
+
+class DeviceFrames:
+    """The frames of some dataset rows, copied contiguously into one device tensor."""
+
+    def __init__(self, sampler: PKSampler, device: torch.device, chunk_bytes: int = 64 << 20):
+        arr, c = sampler.dataset.array, sampler.read_cut
+        rows = sampler.rows
+        lengths = sampler.lengths[rows]
+        self.offsets = np.zeros(len(sampler.lengths), np.int64)
+        self.offsets[rows] = np.concatenate([[0], np.cumsum(lengths)[:-1]])
+        self.starts = sampler.starts
+        h, w = arr.shape[1], arr.shape[2] - 2 * c
+        self.frames = torch.empty((int(lengths.sum()), h, w), dtype=torch.uint8, device=device)
+        per_chunk = max(chunk_bytes // (h * w), 1)
+        buf: list[np.ndarray] = []
+        filled = pos = 0
+        for r, n in zip(rows, lengths):
+            s = int(self.starts[r])
+            buf.append(arr[s:s + int(n), :, c:arr.shape[2] - c])
+            filled += int(n)
+            if filled >= per_chunk or r == rows[-1]:
+                block = torch.from_numpy(np.ascontiguousarray(np.concatenate(buf)))
+                self.frames[pos:pos + filled].copy_(block)
+                pos, filled, buf = pos + filled, 0, []
+
+    @staticmethod
+    def nbytes(sampler: PKSampler) -> int:
+        arr = sampler.dataset.array
+        return int(sampler.lengths[sampler.rows].sum()) * arr.shape[1] * (arr.shape[2] - 2 * sampler.read_cut)
+
+    def gather(self, plan: BatchPlan, device: torch.device) -> Tensor:
+        rows = plan.frame_rows - self.starts[plan.seq_rows, None] + self.offsets[plan.seq_rows, None]
+        idx = _to(torch.from_numpy(rows.reshape(-1)), device)
+        return self.frames.index_select(0, idx).view(*rows.shape, *self.frames.shape[1:])
+
+
+def _to(t: Tensor, device: torch.device) -> Tensor:
+    # Pinned + non_blocking: the copy is queued on the stream instead of stalling the host.
+    return t.pin_memory().to(device, non_blocking=True) if device.type == "cuda" else t
+
+
+def wants_resident(mode: str, sampler: PKSampler, device: torch.device) -> bool:
+    if mode == "never" or (mode == "auto" and device.type != "cuda"):
+        return False
+    if mode == "always":
+        return True
+    free, _ = torch.cuda.mem_get_info(device)
+    return DeviceFrames.nbytes(sampler) <= RESIDENT_SHARE * free
+
+
+class BatchSource:
+    def __init__(self, sampler: PKSampler, device: torch.device, resize_to: tuple[int, int] | None = None,
+                 on_device: str = "auto", rank: int = 0, world: int = 1):
+        self.sampler, self.device, self.resize_to = sampler, device, resize_to
+        self.rank, self.world = rank, world
+        self.store = DeviceFrames(sampler, device) if wants_resident(on_device, sampler, device) else None
+        self.pool = ThreadPoolExecutor(1, thread_name_prefix="batch-loader") if self.store is None else None
+        self._pending: Any = None
+        self._state: dict[str, Any] | None = None
+
+    @property
+    def resident(self) -> bool:
+        return self.store is not None
+
+    def state(self) -> dict[str, Any]:
+        """Sampler state to checkpoint: from before the batch that ``next()`` will return."""
+        return self._state if self._state is not None else self.sampler.state()
+
+    def start(self) -> None:
+        if self._pending is None:
+            self._draw()
+
+    def next(self) -> Batch:
+        self.start()
+        kind, plan, payload = self._pending
+        if kind == "resident":
+            frames, host = self.store.gather(plan, self.device), payload
+        else:   # read by the loader thread (pinned on CUDA, so the copy below is asynchronous)
+            frames, host = payload.result()
+            frames = frames.to(self.device, non_blocking=True)
+        self._draw()
+        return self._finish(frames, plan, host)
+
+    def close(self) -> None:
+        if self._pending is not None and isinstance(self._pending[2], Future):
+            self._pending[2].cancel()
+        if self.pool is not None:
+            self.pool.shutdown(wait=True)
+
+    # -- internals -------------------------------------------------------------------------
+    def _draw(self) -> None:
+        self._state = self.sampler.state()
+        full = self.sampler.plan()
+        plan = full.shard(self.rank, self.world)
+        host = _host_part(full, self.world)
+        if self.store is not None:
+            self._pending = ("resident", plan, host)
+        else:
+            self._pending = ("read", plan, self.pool.submit(self._read, plan, host))
+
+    def _read(self, plan: BatchPlan, host: dict[str, Any]) -> tuple[Tensor, dict[str, Any]]:
+        frames, _ = self.sampler.load(plan)       # numpy only: releases the GIL, no torch threads
+        t = torch.from_numpy(frames)
+        return (t.pin_memory() if self.device.type == "cuda" else t), host
+
+    def _finish(self, frames: Tensor, plan: BatchPlan, host: dict[str, Any]) -> Batch:
+        dev = self.device
+        x = frames.float().div_(255.0)
+        aug = self.sampler.augmenter
+        if aug is not None and (aug.pre or aug.post):      # a lone 'cut' already happened while reading
+            x = aug.apply(x, params_to(plan.aug, dev), host=plan.aug)
+        x = resize_frames(x, self.resize_to)
+        lengths = None if host["fixed"] else _to(torch.from_numpy(plan.lengths), dev)
+        tindex = host["tindex"].pin_memory().to(dev, non_blocking=True) if dev.type == "cuda" else host["tindex"]
+        return Batch(x=x, labels=_to(torch.from_numpy(plan.labels), dev), lengths=lengths,
+                     loss_labels=_to(host["loss_labels"], dev), tindex=tindex)
+
+
+def _host_part(full: BatchPlan, world: int) -> dict[str, Any]:
+    """What the losses need that depends only on labels, computed once on the host."""
+    loss_labels = full.gathered_labels(world)
+    return {"loss_labels": torch.from_numpy(loss_labels), "tindex": triplet_index(loss_labels),
+            "fixed": bool((full.lengths == full.frame_rows.shape[1]).all())}

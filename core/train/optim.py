@@ -1,0 +1,25 @@
+"""Optimizer and learning-rate schedule from the config's sections (stepped once per iteration)."""
+
+from __future__ import annotations
+
+from typing import Iterable
+
+import torch
+
+from core.train.config import OptimizerConfig, SchedulerConfig
+
+
+def build_optimizer(cfg: OptimizerConfig, params: Iterable[torch.nn.Parameter]) -> torch.optim.Optimizer:
+    params = [p for p in params if p.requires_grad]
+    if cfg.name == "sgd":
+        return torch.optim.SGD(params, lr=cfg.lr, momentum=cfg.momentum, nesterov=cfg.nesterov,
+                               weight_decay=cfg.weight_decay)
+    cls = {"adam": torch.optim.Adam, "adamw": torch.optim.AdamW}[cfg.name]
+    return cls(params, lr=cfg.lr, betas=tuple(cfg.betas), eps=cfg.eps, weight_decay=cfg.weight_decay)
+
+
+def build_scheduler(cfg: SchedulerConfig, optimizer: torch.optim.Optimizer,
+                    iterations: int) -> torch.optim.lr_scheduler.LRScheduler:
+    if cfg.name == "multistep":
+        return torch.optim.lr_scheduler.MultiStepLR(optimizer, list(cfg.milestones), gamma=cfg.gamma)
+    return torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=cfg.t_max or iterations, eta_min=cfg.eta_min)
