@@ -32,7 +32,7 @@ def build_app(studio, data_roots: list[Path] | None = None) -> gr.Blocks:
             with gr.Tab("4 · Train", id="train", elem_id="tab-train"):
                 t = train_tab.build(studio, timer)
                 loads += [t["load"], t["load_datasets"]]
-            with gr.Tab("5 · Results", id="results", elem_id="tab-results"):
+            with gr.Tab("5 · Runs", id="results", elem_id="tab-results"):
                 loads.append(results_tab.build(studio, timer)["load"])
         with gr.Accordion("Jobs", open=True, elem_id="jobs-panel"):
             jobs = gr.Dataframe(headers=C.JOBS_HEADERS, value=C.jobs_table(studio), interactive=False,

@@ -113,6 +113,12 @@ def test_five_steps_in_browser(app_url):
             expect(page.locator("#dataset-gallery img").first).to_be_visible(timeout=15_000)
             expect(page.get_by_text("No dataset in this workspace yet")).to_be_hidden()
             _shot(page, "1c-dataset")
+            # typing a folder shows what it could be; the browser lists folders under the allowed roots
+            page.locator("#open-path textarea, #open-path input").first.fill(str(ws / "datasets" / "demo"))
+            expect(page.locator("#detect-table")).to_contain_text("casia-b-silhouette", timeout=15_000)
+            page.get_by_text("Browse folders").click()
+            expect(page.locator("#browse-explorer")).to_be_visible(timeout=10_000)
+            _shot(page, "1d-detect-browse")
 
             # 2 · Convert: preview (nothing written), then the job.
             _tab(page, "2 · Convert")
@@ -120,7 +126,10 @@ def test_five_steps_in_browser(app_url):
                                                                         timeout=15_000)
             page.locator("#convert-preview").click()
             expect(page.locator("#convert-summary")).to_contain_text("Preview only", timeout=30_000)
-            expect(page.locator("#convert-gallery img")).to_have_count(12, timeout=15_000)
+            # raw | mask | aligned | GEI | pose for each of 4 samples
+            expect(page.locator("#convert-gallery img")).to_have_count(20, timeout=15_000)
+            expect(page.locator("#convert-validation")).to_contain_text("severity", timeout=10_000)
+            expect(page.locator("#convert-report")).to_contain_text("validation.json", timeout=10_000)
             assert not (ws / "datasets" / "demo-grew").exists(), "preview must not write anything"
             _shot(page, "2a-preview")
             page.locator("#convert-start").click()
@@ -142,13 +151,22 @@ def test_five_steps_in_browser(app_url):
             thumbs.first.click()
             expect(page.locator("#variant-desc")).to_contain_text("Variant #", timeout=10_000)
             expect(page.locator("#variant-compare img")).to_be_visible(timeout=10_000)
-            page.locator("#reject-one").click()
+            # keyboard review: r rejects, u undoes, → moves on, a accepts
+            page.locator("#variant-desc").click()
+            page.keyboard.press("r")
             expect(page.locator("#augment-counts")).to_contain_text("rejected 1", timeout=10_000)
-            page.locator("#undo-one").click()
+            page.keyboard.press("u")
             expect(page.locator("#augment-counts")).to_contain_text("rejected 0", timeout=10_000)
-            page.locator("#accept-one").click()
+            first = page.locator("#variant-desc").inner_text()
+            page.keyboard.press("ArrowRight")
+            expect(page.locator("#variant-desc")).not_to_have_text(first, timeout=10_000)
+            page.keyboard.press("a")
             expect(page.locator("#augment-counts")).to_contain_text("accepted 1", timeout=10_000)
             _shot(page, "3a-review")
+            # sorting by score shows scores in the captions
+            page.locator("#filter-sort input").click()
+            page.get_by_role("option", name="score ↓").click()
+            expect(page.locator("#variant-gallery")).to_contain_text("0.", timeout=10_000)
             page.locator("#accept-shown").click()
             expect(page.locator("#augment-counts")).to_contain_text(f"accepted {n_variants}", timeout=10_000)
             page.locator("#augment-merge").click()
@@ -184,7 +202,7 @@ def test_five_steps_in_browser(app_url):
             _shot(page, "4c-trained")
 
             # 5 · Results: rank-1 per condition and per view.
-            _tab(page, "5 · Results")
+            _tab(page, "5 · Runs")
             for cond in ("NM", "BG", "CL"):
                 expect(page.locator("#results-cond")).to_contain_text(cond, timeout=15_000)
             expect(page.locator("#results-view")).to_contain_text("090")

@@ -23,6 +23,22 @@ def _mean(values: list[float]) -> float | None:
     return float(np.mean(values)) if values else None
 
 
+def protocol_arrays(embeddings: Any, labels: Any, types: Any, views: Any, device: str | torch.device = "cpu"):
+    """Checked inputs of the protocol: (embeddings tensor, labels, lower-case types, views, the
+    views that hold gallery or probe sequences, gallery row indices)."""
+    emb = torch.as_tensor(np.asarray(embeddings, dtype=np.float32), device=device)
+    labels = np.asarray(labels).astype(str)
+    types = np.char.lower(np.asarray(types).astype(str))
+    views = np.asarray(views).astype(str)
+    if not (len(emb) == len(labels) == len(types) == len(views)):
+        raise ValueError(f"embeddings ({len(emb)}), labels ({len(labels)}), types ({len(types)}) and "
+                         f"views ({len(views)}) must have the same length")
+    all_probe = [t for ts in PROBE_TYPES.values() for t in ts]
+    in_protocol = np.isin(types, GALLERY_TYPES) | np.isin(types, all_probe)
+    view_list = sorted(set(views[in_protocol].tolist()))
+    return emb, labels, types, views, view_list, np.flatnonzero(np.isin(types, GALLERY_TYPES))
+
+
 def evaluate_casia_b(embeddings: Any, labels: Any, types: Any, views: Any, metric: str = "euc",
                      device: str | torch.device = "cpu") -> dict[str, Any]:
     """Rank-1 accuracies (percent) of embeddings (n, C, P) with per-sequence labels/types/views.
@@ -31,18 +47,8 @@ def evaluate_casia_b(embeddings: Any, labels: Any, types: Any, views: Any, metri
     which case they are all there is and the ``note`` says so. Conditions or views without
     probes or gallery come out as None.
     """
-    emb = torch.as_tensor(np.asarray(embeddings, dtype=np.float32), device=device)
-    labels = np.asarray(labels).astype(str)
-    types = np.char.lower(np.asarray(types).astype(str))
-    views = np.asarray(views).astype(str)
-    if not (len(emb) == len(labels) == len(types) == len(views)):
-        raise ValueError(f"embeddings ({len(emb)}), labels ({len(labels)}), types ({len(types)}) and "
-                         f"views ({len(views)}) must have the same length")
-    all_probe = np.concatenate([np.array(t) for t in PROBE_TYPES.values()])
-    in_protocol = np.isin(types, GALLERY_TYPES) | np.isin(types, all_probe)
-    view_list = sorted(set(views[in_protocol].tolist()))
+    emb, labels, types, views, view_list, gal = protocol_arrays(embeddings, labels, types, views, device)
     single = len(view_list) == 1
-    gal = np.flatnonzero(np.isin(types, GALLERY_TYPES))
 
     result: dict[str, Any] = {"metric": metric, "views": view_list, "per_view": {}, "matrix": {}, "counts": {}}
     for cond, ptypes in PROBE_TYPES.items():

@@ -1,14 +1,21 @@
-"""Evaluating a training run or a checkpoint file on a packed dataset's test split."""
+"""Evaluating a training run or a checkpoint file on a packed dataset's test split.
+
+Evaluating a run also keeps its test embeddings (``<run_dir>/eval/embeddings.npz``) so the
+Runs page can draw CMC curves and embedding maps without running the model again, and so the
+same numbers can be recomputed with ``python -m core eval --embeddings``.
+"""
 
 from __future__ import annotations
 
 from pathlib import Path
 from typing import Any, Callable
 
+import numpy as np
 import torch
 
+from core.atomic import atomic_path
 from core.data.packed import PackedDataset
-from core.errors import ConfigError, InputError
+from core.errors import ConfigError, InputError, StudioError
 from core.evaluate import protocols
 from core.evaluate.embed import extract_embeddings
 from core.models import build_model
@@ -17,6 +24,10 @@ from core.train.config import load_config
 from core.train.device import resolve_device, resolve_precision
 
 PROTOCOLS = protocols.PROTOCOLS
+EMBEDDINGS_FILE = Path("eval") / "embeddings.npz"
+OPENGAIT_EXPORT_FILE = Path("export") / "opengait.pt"
+# One row per test sequence in each; `embeddings` is n x C x P float32, the rest strings.
+SAVED_ARRAYS = ("labels", "types", "views", "roles", "cameras", "clothes", "seqs", "conditions")
 
 
 def resolve_checkpoint(target: str | Path) -> Path:
@@ -40,12 +51,45 @@ def load_model(checkpoint: str | Path, device: torch.device | str = "cpu") -> tu
     return model.to(device).eval(), ckpt
 
 
+def run_dir_of(checkpoint: str | Path) -> Path | None:
+    """The run folder a checkpoint file belongs to (``<run>/checkpoints/x.pt``), else None."""
+    p = Path(checkpoint)
+    return p.parent.parent if p.parent.name == checkpoint_dir("").name else None
+
+
+def embeddings_path(run_dir: str | Path) -> Path:
+    return Path(run_dir) / EMBEDDINGS_FILE
+
+
+def save_embeddings(path: str | Path, emb: dict[str, Any], **meta: Any) -> Path:
+    """Write the test embeddings and their per-sequence labels as one ``.npz``, atomically.
+
+    Strings are stored as fixed-width unicode so the file loads with ``allow_pickle=False``;
+    ``meta`` values (protocol, metric, step) are stored as 0-d arrays beside them.
+    """
+    arrays = {"embeddings": np.asarray(emb["embeddings"], dtype=np.float32)}
+    for k in SAVED_ARRAYS:
+        if k in emb:
+            arrays[k] = np.asarray(emb[k]).astype(str)
+    for k, v in meta.items():
+        arrays[k] = np.asarray(v if isinstance(v, (int, float)) else str(v))
+    with atomic_path(path) as tmp:
+        # A file object, not a name: np.savez would append '.npz' to the temporary name.
+        with open(tmp, "wb") as fh:
+            np.savez(fh, **arrays)
+    return Path(path)
+
+
 def evaluate_run(run_dir_or_checkpoint: str | Path, dataset_root: str | Path, protocol: str = "casia-b",
                  metric: str | None = None, progress: Callable[[int, int, str], Any] | None = None,
-                 device: str = "auto", submission: str | Path | None = None) -> dict[str, Any]:
+                 device: str = "auto", submission: str | Path | None = None,
+                 save_embeddings_to: str | Path | bool = True) -> dict[str, Any]:
     """Results of a checkpoint on the gallery/probe split under ``protocol``, plus chance level.
 
-    ``metric`` None takes the protocol's own (CASIA-B and GREW Euclidean, CCVID cosine)."""
+    ``metric`` None takes the protocol's own (CASIA-B and GREW Euclidean, CCVID cosine).
+    ``save_embeddings_to``: True keeps the test embeddings in the run folder's
+    ``eval/embeddings.npz`` when the checkpoint is a run folder's ``latest.pt``; a path writes them
+    there instead; False keeps nothing. The file written is recorded as ``embeddings_file``."""
     if protocol not in PROTOCOLS:
         raise ConfigError(f"protocol: unknown protocol {protocol!r}; available: {list(PROTOCOLS)}")
     path = resolve_checkpoint(run_dir_or_checkpoint)
@@ -60,6 +104,7 @@ def evaluate_run(run_dir_or_checkpoint: str | Path, dataset_root: str | Path, pr
     cb = (lambda d, t: progress(d, t, f"embedding {d}/{t} test sequences")) if progress else None
     emb = extract_embeddings(model, dataset, rows, dev, resize_to=cfg.model_input_size, autocast_dtype=prec.dtype,
                              progress=cb)
+    emb["conditions"] = np.array([dataset.entries[int(r)].sequence.condition for r in emb["rows"]], dtype=str)
     res = protocols.evaluate(protocol, metric=metric, device=dev, submission=submission,
                              **{k: emb[k] for k in protocols.REQUIRED[protocol]})
     if protocol == "casia-b":   # the other protocols report their own set sizes
@@ -73,4 +118,52 @@ def evaluate_run(run_dir_or_checkpoint: str | Path, dataset_root: str | Path, pr
         "checkpoint": str(path),
         "protocol": protocol,
     })
+    target = _embeddings_target(path, save_embeddings_to)
+    if target is not None:
+        res["embeddings_file"] = str(save_embeddings(target, emb, protocol=protocol, metric=res.get("metric", ""),
+                                                     step=res["step"]))
     return res
+
+
+def _embeddings_target(checkpoint: Path, choice: str | Path | bool) -> Path | None:
+    if choice is False or choice is None:
+        return None
+    if choice is True:
+        # Only the run's current weights speak for the run: evaluating an older numbered
+        # checkpoint must not replace the embeddings behind the run's recorded results.
+        run_dir = run_dir_of(checkpoint)
+        return embeddings_path(run_dir) if run_dir is not None and checkpoint.name == "latest.pt" else None
+    return Path(choice)
+
+
+def export_opengait(run_dir_or_checkpoint: str | Path, out: str | Path | None = None) -> Path:
+    """Write the run's latest weights as an OpenGait checkpoint ``{'model': ..., 'iteration': step}``.
+
+    Default target: ``<run_dir>/export/opengait.pt``. Key names are translated by
+    ``core.models.opengait_keys``; a model whose weights have no OpenGait counterpart (or an
+    installation without that module) raises StudioError saying so.
+    """
+    path = resolve_checkpoint(run_dir_or_checkpoint)
+    if out is None:
+        run_dir = run_dir_of(path)
+        if run_dir is None:
+            raise InputError(path, "not inside a run folder; give the export file to write")
+        out = run_dir / OPENGAIT_EXPORT_FILE
+    try:
+        from core.models.opengait_keys import export_opengait_state_dict
+    except ImportError as exc:
+        raise StudioError(f"OpenGait export is not available in this installation ({exc})") from None
+    ckpt = load_checkpoint(path)
+    if "model" not in ckpt:
+        raise InputError(path, "not a HybridGait training checkpoint (no model weights)")
+    model_name = ckpt.get("model_name", "gaitbase")
+    try:
+        theirs = export_opengait_state_dict(model_name, ckpt["model"])
+    except StudioError as exc:
+        raise StudioError(f"{path}: cannot map {model_name} weights to OpenGait: {exc}") from None
+    except Exception as exc:  # noqa: BLE001 - a mapping bug must not look like a crash of the page
+        raise StudioError(f"{path}: OpenGait key mapping failed for {model_name} "
+                          f"({type(exc).__name__}: {exc})") from None
+    with atomic_path(out) as tmp:
+        torch.save({"model": theirs, "iteration": int(ckpt.get("step", 0))}, tmp)
+    return Path(out)
