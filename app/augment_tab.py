@@ -20,9 +20,12 @@ SORTS = ["identity", "score ↓", "score ↑", "newest"]
 HOTKEYS = ("**Keys** (outside text boxes): **a** accept · **r** reject · **u** undo · **→ / ←** next / previous variant · "
            "**PgDn / PgUp** next / previous page · **?** this help")
 PAGE_SIZE = 48
-LABEL = ("**Model-free generator** (recolour / re-texture / coat shape edit from the synthetic set's part "
-         "labels) — **no generative model is used.** Variants take garment colours only from *other training* "
-         "identities, and only training sequences are augmented.")
+LABEL = ("**DLCR chain.** Each stage runs a model when you give its folder (or a cached hub id) under *Models*; "
+         "otherwise a **model-free fallback** runs and says so in every record: parsing from the synthetic set's "
+         "part labels (or silhouette + pose geometry), descriptions from colour statistics, recolour / re-texture / "
+         "coat edits instead of diffusion — **no generative model is used** then. Outfits come only from *other "
+         "training* identities; only training sequences are augmented (or, for test-time refinement, the queries — "
+         "those variants are never merged).")
 MARK = {"pending": "•", "accepted": "✓", "rejected": "✗"}
 
 
@@ -125,6 +128,17 @@ def details(studio, variant_id):
              + (f", merged as `{v['merged_seq']}`" if v.get("merged_seq") else ""),
              f"method `{v['method']}` · kind `{recipe.get('kind', '?')}` · seed {v.get('seed')}",
              "compare strip: original | variant | orig. silhouette | variant silhouette"]
+    if recipe.get("purpose") == "refine":
+        lines.append("**refinement variant of a test query** — used only by test-time refinement, never merged")
+    if v.get("score") is not None:
+        lines.append(f"score **{v['score']:.3f}**")
+    if recipe.get("prompt"):
+        lines.append(f"prompt: *{recipe['prompt']}*" + (f" (outfits of {', '.join(map(str, recipe['donors']))})"
+                                                         if recipe.get("donors") else ""))
+    models = recipe.get("models") or {}
+    if models:
+        lines.append("models: " + "; ".join(f"{stage} `{(m or {}).get('model_id') or (m or {}).get('label') or m}`"
+                                            for stage, m in models.items()))
     if history:
         lines.append("decisions: " + ", ".join(f"{h['decision']} ({h['who']}, {h['at']})" for h in history[-5:]))
     return (str(compare) if compare.is_file() else None, str(gif) if gif.is_file() else None, "\n\n".join(lines))
@@ -200,18 +214,28 @@ def decide_threshold(studio, decision, threshold, *filters_and_page):
     return (msg, *gallery_view(studio, *filters_and_page), counts_html(studio, ds["id"]), variant_sig(studio, ds["id"]))
 
 
-def start(studio, ds_id, per_sequence, seq_types, kinds):
+STAGE_DEFAULTS = {"parsing": "groundtruth", "describe": "colour", "summarize": "none", "inpaint": "model-free"}
+
+
+def start(studio, ds_id, per_sequence, seq_types, kinds, parsing="groundtruth", describe="colour",
+          summarize="none", inpaint="model-free", resilhouette="bgsub", discriminator=False, guidance_weight=0.0,
+          purpose="train"):
     ds = _dataset(studio, ds_id)
     if ds is None:
         return C.error_md("choose a converted dataset first (step 2)"), gr.skip()
-    if not seq_types:
+    if not seq_types and purpose != "refine":
         return C.error_md("choose at least one sequence type to augment"), gr.skip()
     active = studio.active_job("augment")
     if active:
         return C.error_md(f"variants are already being generated (job #{active['id']})"), gr.skip()
+    stages = {k: (v or "").strip() or STAGE_DEFAULTS[k] for k, v in
+              (("parsing", parsing), ("describe", describe), ("summarize", summarize), ("inpaint", inpaint))}
     try:
-        job_id = studio.start_augmentation(ds["id"], per_sequence=int(per_sequence or 2), seq_types=list(seq_types),
-                                           kinds=list(kinds) or None)
+        job_id = studio.start_augmentation(
+            ds["id"], per_sequence=int(per_sequence or 2), kinds=list(kinds) or None, purpose=purpose or "train",
+            seq_types=list(seq_types) if purpose != "refine" or seq_types else None, **stages,
+            resilhouette=resilhouette or "bgsub", discriminator=bool(discriminator),
+            guidance_weight=float(guidance_weight or 0))
     except Exception as exc:  # noqa: BLE001
         return C.report_error(exc), gr.skip()
     return C.ok_md(f"generating variants (job #{job_id})"), C.job_progress_html(studio.job(job_id), "augmentation")
@@ -335,7 +359,25 @@ def build(studio, timer: gr.Timer) -> dict:
         per_seq = gr.Slider(1, 8, value=2, step=1, label="Variants per sequence", scale=2)
     with gr.Row():
         seq_types = gr.CheckboxGroup(SEQ_TYPES, value=["nm-01"], label="Sequence types to augment (training ids only)")
-        kinds = gr.CheckboxGroup(list(KINDS), value=list(DEFAULT_KINDS), label="Kinds of edit")
+        kinds = gr.CheckboxGroup(list(KINDS), value=list(DEFAULT_KINDS), label="Kinds of edit (model-free)")
+    with gr.Accordion("Models (DLCR stages) and purpose", open=False, elem_id="models-box"):
+        gr.Markdown("A model folder (or a hub id already in the local cache) runs that stage; the keyword runs "
+                    "its model-free fallback. Nothing is downloaded.")
+        with gr.Row():
+            parsing = gr.Textbox(value="groundtruth", label="Human parsing", info="groundtruth · geometry · MODEL",
+                                 elem_id="stage-parsing")
+            describe = gr.Textbox(value="colour", label="Descriptions (VLM)", info="colour · MODEL (LLaVA)",
+                                  elem_id="stage-describe")
+            summarize = gr.Textbox(value="none", label="Summaries (LLM)", info="none · MODEL", elem_id="stage-summarize")
+            inpaint = gr.Textbox(value="model-free", label="Generation", info="model-free · MODEL (SD inpainting)",
+                                 elem_id="stage-inpaint")
+        with gr.Row():
+            resil = gr.Dropdown(["bgsub", "groundtruth-outline", "auto"], value="bgsub", allow_custom_value=True,
+                                label="Silhouettes of generated frames", info="or segmentation:MODEL")
+            disc = gr.Checkbox(value=False, label="Score with a discriminator trained here")
+            gweight = gr.Slider(0, 5, value=0, step=0.1, label="Discriminator guidance weight (0 = off)")
+            purpose = gr.Radio(["train", "refine"], value="train", label="Purpose",
+                               info="refine: variants of the test queries, for test-time refinement only")
     with gr.Row():
         gen_btn = gr.Button("Generate", variant="primary", elem_id="augment-generate")
         stop_btn = gr.Button("Stop", variant="stop", interactive=False, elem_id="augment-stop")
@@ -404,7 +446,9 @@ def build(studio, timer: gr.Timer) -> dict:
     filters = [dataset, status, sid, text, smin, smax, sort, page]
     view_out = [gallery, page, info]
     detail_out = [selected, compare, gif, desc]
-    gen_btn.click(lambda *a: start(studio, *a), inputs=[dataset, per_seq, seq_types, kinds], outputs=[msg, progress])
+    gen_btn.click(lambda *a: start(studio, *a), inputs=[dataset, per_seq, seq_types, kinds, parsing, describe,
+                                                        summarize, inpaint, resil, disc, gweight, purpose],
+                  outputs=[msg, progress])
     imp_prev_btn.click(lambda *a: import_preview(studio, *a), inputs=[imp_path, imp_kind, imp_keep, imp_k],
                        outputs=[msg, imp_summary, imp_problems])
     imp_btn.click(lambda *a: import_start(studio, *a), inputs=[dataset, imp_path, imp_kind, imp_keep, imp_k, imp_masks],

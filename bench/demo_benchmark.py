@@ -41,6 +41,8 @@ def main() -> None:
     ap.add_argument("--iterations", type=int, default=None, help="training iterations (default: the preset's)")
     ap.add_argument("--no-augment", action="store_true", help="skip the augmented arm")
     ap.add_argument("--per-sequence", type=int, default=2, help="variants per augmented sequence")
+    ap.add_argument("--kinds", default="coat", help="model-free edits for the augmented arm (default coat: a "
+                    "silhouette model sees only shape, so recolouring adds nothing but duplicates)")
     ap.add_argument("--keep", default=None, help="keep the workspace in this folder instead of a temp dir")
     args = ap.parse_args()
 
@@ -62,7 +64,7 @@ def main() -> None:
             extra = ""
             if arm == "augmented":
                 aug, t_aug = cli(ws, "augment", str(conv), "--per-sequence", str(args.per_sequence),
-                                 "--seq-types", "nm-01,nm-02", "--seed", str(args.seed))
+                                 "--seq-types", "nm-01,nm-02", "--seed", str(args.seed), "--kinds", args.kinds)
                 cur, t_cur = cli(ws, "curate", str(conv), "--accept-all", "--merge")
                 extra = f"{aug['variants']} variants in {t_aug + t_cur:.1f} s; "
             train_args = ["train", "--dataset", str(conv), "--preset", "demo-cpu", "--name", arm]

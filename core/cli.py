@@ -136,10 +136,18 @@ def _dataset_id(studio, path: str) -> int:
 
 def cmd_augment(args, studio) -> dict:
     ds_id = _dataset_id(studio, args.dataset)
-    params = {"dataset_id": ds_id, "per_sequence": args.per_sequence, "seq_types": args.seq_types.split(","),
-              "kinds": args.kinds.split(",") if args.kinds else None, "seed": args.seed,
-              "max_sequences": args.max_sequences}
-    return run_job_here(studio, "augment", params, quiet=args.json)
+    from core.augment.chain import ChainOptions
+
+    params = {k: getattr(args, k) for k in ("per_sequence", "seed", "max_sequences", "parsing", "describe",
+                                             "summarize", "inpaint", "resilhouette", "discriminator",
+                                             "guidance_weight", "guidance_discriminator", "steps", "guidance",
+                                             "strength", "batch_size", "height", "width", "device", "purpose")}
+    if args.seq_types:
+        params["seq_types"] = args.seq_types.split(",")
+    if args.kinds:
+        params["kinds"] = args.kinds.split(",")
+    ChainOptions.from_params(params).validate()    # a typo fails here, before a job is queued
+    return run_job_here(studio, "augment", {"dataset_id": ds_id, **params}, quiet=args.json)
 
 
 def cmd_curate(args, studio) -> dict:
@@ -314,13 +322,33 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--preview", action="store_true", help="only show what would be imported")
     p.set_defaults(fn=cmd_import)
 
-    p = verb("augment", "generate clothing variants of training sequences (model-free in this version)")
+    p = verb("augment", "DLCR clothing variants: each stage a model folder (or cached hub id) or its labelled "
+                        "model-free fallback")
     p.add_argument("dataset")
     p.add_argument("--per-sequence", type=int, default=2)
-    p.add_argument("--seq-types", default="nm-01")
-    p.add_argument("--kinds", default=None, help="comma-separated: recolour,retexture,coat")
+    p.add_argument("--seq-types", default=None, help="comma-separated, e.g. nm-01,nm-02 (default nm-01; all for refine)")
+    p.add_argument("--kinds", default=None, help="model-free edits, comma-separated: recolour,retexture,coat,skirt")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--max-sequences", type=int, default=None)
+    p.add_argument("--parsing", default="groundtruth", help="groundtruth (demo) | geometry | MODEL (human parser)")
+    p.add_argument("--describe", default="colour", help="colour | MODEL (LLaVA-family)")
+    p.add_argument("--summarize", default="none", help="none | MODEL (chat LLM)")
+    p.add_argument("--inpaint", default="model-free", help="model-free | MODEL (Stable Diffusion inpainting folder)")
+    p.add_argument("--resilhouette", default="bgsub",
+                   help="silhouettes of generated frames: bgsub | segmentation:MODEL | groundtruth-outline | auto")
+    p.add_argument("--discriminator", action="store_true", help="score variants by a discriminator trained here")
+    p.add_argument("--guidance-weight", type=float, default=0.0, help="DLCR discriminator guidance (0 = off)")
+    p.add_argument("--guidance-discriminator", default=None, help="latent discriminator file for guidance")
+    p.add_argument("--steps", type=int, default=25)
+    p.add_argument("--guidance", type=float, default=7.5)
+    p.add_argument("--strength", type=float, default=1.0)
+    p.add_argument("--batch-size", type=int, default=8)
+    p.add_argument("--height", type=int, default=512)
+    p.add_argument("--width", type=int, default=256)
+    p.add_argument("--device", default=None)
+    p.add_argument("--purpose", default="train", choices=["train", "refine"],
+                   help="train: variants to curate and merge; refine: variants of the test queries for "
+                        "test-time refinement (never merged)")
     p.set_defaults(fn=cmd_augment)
 
     p = verb("curate", "accept / reject variants and merge the accepted ones")

@@ -102,14 +102,18 @@ class Studio:
     def preview_conversion(self, source: str | Path, *, name: str | None = None, samples: int = 4,
                            **options: Any) -> dict[str, Any]:
         """What the conversion will do, computed without writing anything."""
-        from core.convert.converter import preview_item
+        from core.convert.converter import camera_backgrounds, preview_item
+        from core.convert.extract import camera_key
 
         plan, report = self.plan_conversion(source, name=name, **options)
         step = max(1, len(plan.items) // samples)
+        picked = plan.items[::step][:samples]
+        # the same per-camera backgrounds the conversion will use, from fewer videos (fast preview)
+        backgrounds = camera_backgrounds(plan, picked, per_camera=6)
         previews = []
-        for it in plan.items[::step][:samples]:
+        for it in picked:
             try:
-                pv = preview_item(it, plan.options)
+                pv = preview_item(it, plan.options, backgrounds.get(camera_key(it.raw)))
             except StudioError as exc:    # a bad sample is shown as such; the others still preview
                 pv = {"raw": None, "mask": None, "pose": None, "aligned": None, "gei": None, "frames": 0,
                       "dropped": [], "error": str(exc)}
@@ -141,12 +145,13 @@ class Studio:
         return target
 
     # -- augmentation and curation ----------------------------------------------------------------
-    def start_augmentation(self, dataset_id: int, *, per_sequence: int = 2, seq_types=("nm-01",),
-                           kinds=None, seed: int = 0, sids=None, max_sequences: int | None = None) -> int:
-        return runner.submit(self.ws, "augment", {"dataset_id": dataset_id, "per_sequence": per_sequence,
-                                                  "seq_types": list(seq_types), "kinds": list(kinds) if kinds else None,
-                                                  "seed": seed, "sids": list(sids) if sids else None,
-                                                  "max_sequences": max_sequences})
+    def start_augmentation(self, dataset_id: int, **options: Any) -> int:
+        """Queue the DLCR chain; ``options`` are ChainOptions fields (model folders or fallbacks)."""
+        from core.augment.chain import ChainOptions
+
+        params = {k: (list(v) if isinstance(v, tuple) else v) for k, v in options.items() if v is not None}
+        ChainOptions.from_params(params).validate()     # a typo fails now, not in the worker
+        return runner.submit(self.ws, "augment", {"dataset_id": dataset_id, **params})
 
     def variants(self, dataset_id: int, *, status: str | None = None, sid: str | None = None,
                  text: str = "") -> list[dict]:

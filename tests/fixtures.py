@@ -36,3 +36,4 @@ def make_casia_b_silhouettes(root: Path, ids=(1, 2, 3, 4), views=("090", "144"),
                         img[:] = 0  # CASIA-B has empty frames; they must be dropped
                     cv2.imwrite(str(d / f"{sid:03d}-{typ}-{view}-{t + 1:03d}.png"), img)
     return root
+

@@ -223,7 +223,7 @@ def test_paging_and_arrow_keys(studio, tmp_path, monkeypatch):
 
 
 def test_augment_failure_reaches_the_ui(studio, raw):
-    """The hand-made fixture has no part labels: the job fails and the UI says why."""
+    """The hand-made fixture has silhouettes only, no colour frames: the job fails and the UI says why."""
     src = studio.open_dataset(raw)["dataset_id"]
     convert_tab.start(studio, src, "auto", "opengait", "")
     assert studio.wait(C.latest_job(studio, "convert")["id"], timeout=120)["state"] == "succeeded"
@@ -233,8 +233,8 @@ def test_augment_failure_reaches_the_ui(studio, raw):
     job = studio.wait(C.latest_job(studio, "augment")["id"], timeout=120)
     assert job["state"] == "failed"
     html = augment_tab.jobs_html(studio, conv)
-    assert "failed" in html and "part labels" in html
-    assert "part labels" in C.failures_md(studio)
+    assert "failed" in html and "needs colour frames" in html
+    assert "needs colour frames" in C.failures_md(studio)
     assert "no accepted variants" in augment_tab.merge(studio, conv)[0]
     assert "at least one sequence type" in augment_tab.start(studio, conv, 2, [], None)[0]
 

@@ -33,11 +33,8 @@ POOL = {"001": [Garment("upper", "t-shirt", "red"), Garment("lower", "jeans", "b
 
 
 @pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
+def one_thread(one_torch_thread):
     yield
-    torch.set_num_threads(before)
 
 
 def _walker(sid: str, frames: int):

@@ -39,13 +39,8 @@ def same_image(a: np.ndarray, b: np.ndarray) -> bool:
 
 
 @pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    # The tiny models are so small that thread hand-offs cost more than the maths, badly so on a
-    # busy 2-core machine; restore the setting for whatever runs after this module.
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
+def one_thread(one_torch_thread):
     yield
-    torch.set_num_threads(before)
 
 
 @pytest.fixture(scope="session")

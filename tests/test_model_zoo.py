@@ -26,13 +26,9 @@ REGISTRY_NAME = {"gaitgl-large": "gaitgl"}
 
 
 @pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    # Tiny convolutions gain nothing from threads, and on a shared, busy CPU the OpenMP workers
-    # spin waiting for each other (measured: 84 s with 2 threads vs 14 s with 1 for this file).
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
+def one_thread(one_torch_thread):
+    # measured: 84 s with 2 threads vs 14 s with 1 for this file on the shared, busy CPU
     yield
-    torch.set_num_threads(before)
 
 
 def tiny(key, num_classes=3):

@@ -1,28 +1,26 @@
 """Generate clothing variants of training sequences and record them in the catalog.
 
-This first generator is model-free (recolour, re-texture, coat shape edit on the part labels of
-the synthetic set) and says so in every record's ``method``. Variants draw garment colours only
-from *other training* identities, so nothing from test identities leaks into training.
+``generate_variants`` is the model-free entry (recolour, re-texture, coat shape edit on the part
+labels of the synthetic set), saying so in every record's ``method``; it runs the DLCR chain of
+:mod:`core.augment.chain` with every stage replaced by its model-free fallback. Variants draw
+garment colours only from *other training* identities, so nothing from test identities leaks
+into training.
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
-import cv2
 import numpy as np
 
-from core.atomic import atomic_dir, write_json
-from core.augment.score import LABEL as SCORE_LABEL, consistency_score
-from core.convert.align import align, gait_energy_image
-from core.errors import InputError, JobCancelled
-from core.layout import read_frames, read_manifest
+from core.layout import read_manifest
 from core.parts import LOWER, UPPER
 from core.records import Sequence
+
+if TYPE_CHECKING:
+    from core.augment.chain import ChainOptions
 
 METHOD = "model-free"
 
@@ -37,12 +35,10 @@ class AugmentOptions:
     max_sequences: int | None = None
 
 
-def _seed_for(*parts: object) -> int:
-    return int.from_bytes(hashlib.sha1("|".join(map(str, parts)).encode()).digest()[:4], "little")
-
-
 def variant_name(source_seq: str, kind: str, index: int) -> str:
-    return f"{source_seq}__aug-mf{index}-{kind}"
+    from core.augment.chain import model_free_name
+
+    return model_free_name(source_seq, kind, index)
 
 
 def candidate_sources(dataset_root: Path, options: AugmentOptions) -> list[tuple[Sequence, Path]]:
@@ -77,68 +73,32 @@ def garment_pool(sources: list[tuple[Sequence, Path]]) -> dict[str, list[tuple[i
 
 
 def generate_variants(dataset_root: str | Path, variants_root: str | Path, options: AugmentOptions, *,
-                      align_method: str = "opengait",
+                      align_method: str | None = None,
                       on_variant: Callable[[dict], None] | None = None,
                       progress: Callable[[int, int, str], None] | None = None,
                       should_stop: Callable[[], bool] | None = None) -> dict:
-    from core.augment.modelfree import apply_recipe, plan_variants
-    from core.augment.previews import side_by_side, write_animation, write_thumbnail
-    from core.demo.groundtruth import load_groundtruth
+    """The model-free generator: :func:`core.augment.chain.run_chain` with every stage a fallback.
 
-    dataset_root, variants_root = Path(dataset_root), Path(variants_root)
-    sources = candidate_sources(dataset_root, options)
-    if not sources:
-        raise InputError(dataset_root, "no training sequence with part labels to augment; the model-free generator "
-                                       "needs the synthetic set's ground-truth parts (model-backed parsing comes later)")
-    pools = garment_pool(sources)
-    made = 0
-    for i, (seq, gt_path) in enumerate(sources):
-        if should_stop and should_stop():
-            raise JobCancelled(f"augmentation stopped after {i} of {len(sources)} sequences; finished variants are kept")
-        gt = load_groundtruth(gt_path)
-        rgb = gt.rgb_all()
-        recipes = plan_variants(options.per_sequence, seed=_seed_for(options.seed, seq.sid, seq.seq),
-                                kinds=list(options.kinds) if options.kinds else None, garment_pool=pools.get(seq.sid))
-        original_aligned = read_frames(dataset_root, seq)
-        for k, recipe in enumerate(recipes):
-            name = variant_name(seq.seq, recipe.kind, k)
-            target = variants_root / seq.sid / name
-            if (target / "variant.json").is_file():
-                rec = json.loads((target / "variant.json").read_text())
-            else:
-                rec = _write_variant(target, seq, name, recipe, rgb, gt, original_aligned, align_method,
-                                     side_by_side, write_animation, write_thumbnail, apply_recipe)
-            made += 1
-            if on_variant:
-                on_variant(rec)
-        if progress:
-            progress(i + 1, len(sources), f"{seq.sid}/{seq.seq}: {len(recipes)} variants")
-    return {"sources": len(sources), "variants": made, "method": METHOD}
+    Parsing comes from the demo set's ground-truth parts and the variant silhouettes are the
+    outlines of the edited part maps (exact, as a ground-truth conversion's silhouettes are);
+    names, seeds and records are those this generator always wrote, so earlier runs resume.
+    ``align_method`` None means the dataset's own (its manifest's ``align``).
+    """
+    from core.augment.chain import run_chain
+
+    return run_chain(dataset_root, variants_root, chain_options(options), align_method=align_method,
+                     on_variant=on_variant, progress=progress, should_stop=should_stop)
 
 
-def _write_variant(target, seq, name, recipe, rgb, gt, original_aligned, align_method,
-                   side_by_side, write_animation, write_thumbnail, apply_recipe) -> dict:
-    var = apply_recipe(rgb, gt.parts, recipe, keypoints=gt.keypoints)
-    aligned = [a for a, _ in (align(s, align_method) for s in var.silhouettes) if a is not None]
-    if not aligned:
-        raise InputError(target, "variant has no usable silhouette frame")
-    aligned = np.stack(aligned)
-    mid = len(rgb) // 2
-    with atomic_dir(target) as tmp:
-        frames_dir = tmp / "frames"
-        frames_dir.mkdir()
-        for j, fr in enumerate(aligned):
-            cv2.imwrite(str(frames_dir / f"{j:05d}.png"), fr, [cv2.IMWRITE_PNG_COMPRESSION, 1])
-        strip = side_by_side([rgb[mid], var.rgb[mid], original_aligned[min(mid, len(original_aligned) - 1)],
-                              aligned[min(mid, len(aligned) - 1)]],
-                             ["original", "variant", "orig. silhouette", "variant silhouette"])
-        write_thumbnail(tmp / "compare.jpg", strip, max_side=720)
-        write_thumbnail(tmp / "thumb.jpg", var.rgb[mid], max_side=200)
-        write_animation(tmp / "variant.gif", var.rgb, fps=12, max_side=160)
-        cv2.imwrite(str(tmp / "gei.png"), gait_energy_image(aligned))
-        rec = {"name": name, "sid": seq.sid, "source_seq": seq.seq, "method": METHOD, "recipe": recipe.to_dict(),
-               "description": recipe.describe(), "seed": int(recipe.seed), "frames": int(len(aligned)),
-               "path": str(target), "thumb": str(target / "thumb.jpg"), "compare": str(target / "compare.jpg"),
-               "score": round(consistency_score(aligned, original_aligned), 4), "score_kind": SCORE_LABEL}
-        write_json(tmp / "variant.json", rec)
-    return rec
+def chain_options(options: AugmentOptions, **overrides) -> "ChainOptions":
+    """The chain options equivalent to ``options`` with all stages model-free (overridable)."""
+    from core.augment.chain import ChainOptions
+
+    base = dict(parsing="groundtruth", describe="colour", summarize="none", inpaint="model-free",
+                resilhouette="groundtruth-outline", per_sequence=options.per_sequence,
+                seq_types=tuple(options.seq_types) if options.seq_types else None,
+                sids=tuple(options.sids) if options.sids else None,
+                kinds=tuple(options.kinds) if options.kinds else None, seed=options.seed,
+                max_sequences=options.max_sequences)
+    base.update(overrides)
+    return ChainOptions(**base)

@@ -8,7 +8,7 @@ from typing import Callable
 
 from core.atomic import atomic_dir, write_json
 from core.catalog import Catalog
-from core.layout import SPLIT_DIRS, build_packed, read_manifest
+from core.layout import SPLIT_DIRS, build_packed, pose_files, read_manifest
 from core.records import Sequence
 
 
@@ -23,18 +23,26 @@ def merge_accepted(catalog: Catalog, dataset_id: int, *,
     for i, v in enumerate(todo):
         src = by_key.get((v["sid"], v["source_seq"]))
         frames = sorted((Path(v["path"]) / "frames").glob("*.png"))
-        if src is None or not frames:   # a variant without silhouettes would become an empty sequence
-            skipped.append({"variant_id": v["id"], "name": v["name"],
-                            "reason": "its source sequence is not in the dataset" if src is None
-                            else f"no silhouette frames in {Path(v['path']) / 'frames'}"})
+        why = ("its source sequence is not in the dataset" if src is None else
+               "made from a test query for refinement; test identities never enter training"
+               if src.get("split") != "train" else
+               f"no silhouette frames in {Path(v['path']) / 'frames'}" if not frames else "")
+        if why:   # an empty or test-identity sequence must never reach the training set
+            skipped.append({"variant_id": v["id"], "name": v["name"], "reason": why})
             continue
         seq = Sequence(sid=v["sid"], seq=v["name"], split="train", condition=src["condition"],
                        seq_type=src["seq_type"], view=src["view"], clothes=f"{v['sid']}_{v['name'].split('__')[-1]}",
                        frames=len(frames), source=v["path"], origin=src["seq"])
         target = root / SPLIT_DIRS["train"] / seq.sid / seq.seq
+        poses = pose_files(root, Sequence.from_dict(src)) or []
         with atomic_dir(target) as tmp:
             for f in frames:
                 shutil.copy2(f, tmp / f.name)
+            # A variant is the same walk in other clothes: the source's pose still holds frame for
+            # frame, and without it the whole dataset would lose its SkeletonGait++ heatmaps.
+            if len(poses) == len(frames):
+                for f, pose in zip(frames, poses):
+                    shutil.copy2(pose, tmp / f"{f.stem}_2d_pose.txt")
         gei = Path(v["path"]) / "gei.png"
         if gei.is_file():
             shutil.copy2(gei, root / SPLIT_DIRS["train"] / seq.sid / f"{seq.sid}_{seq.seq}_gei.png")

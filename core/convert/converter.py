@@ -21,7 +21,8 @@ import numpy as np
 from core import __version__
 from core.atomic import atomic_dir, sweep_temporaries, write_bytes, write_json
 from core.convert.align import METHODS, align, gait_energy_image
-from core.convert.extract import POSE_CHOICES, SILHOUETTE_CHOICES, Extracted, extract, parse_backend
+from core.convert.extract import (POSE_CHOICES, SILHOUETTE_CHOICES, Extracted, camera_key, extract,
+                                  fit_camera_backgrounds, parse_backend)
 from core.convert.splits import Split, default_spec, make_split, split_from_roles
 from core.procpool import worker_context
 from core.errors import InputError, JobCancelled
@@ -41,6 +42,7 @@ class ConvertOptions:
     pose: str = "none"            # none | given | groundtruth | transformers:MODEL
     stride: int = 1               # keep every stride-th frame of videos and frame folders
     max_frames: int | None = None
+    camera_background: bool = True   # bgsub: one background per camera from several of its videos
 
     def validate(self) -> None:
         if self.align not in METHODS:
@@ -53,7 +55,11 @@ class ConvertOptions:
     def params(self) -> dict[str, Any]:
         """What decides the output's pixels; a rerun into the same folder must use the same."""
         return {"align": self.align, "size": self.size, "silhouette": self.silhouette, "pose": self.pose,
-                "stride": self.stride, "max_frames": self.max_frames}
+                "stride": self.stride, "max_frames": self.max_frames, "camera_background": self.camera_background}
+
+    def uses_bgsub(self, raw: RawSequence) -> bool:
+        name, _ = parse_backend(self.silhouette, SILHOUETTE_CHOICES, "silhouette")
+        return name == "bgsub" or (name == "auto" and raw.media in ("video", "rgb"))
 
 
 @dataclass
@@ -148,10 +154,11 @@ class AlignedSequence:
     source: Extracted
 
 
-def align_sequence(raw: RawSequence, options: ConvertOptions, keep_rgb: bool = False) -> AlignedSequence:
+def align_sequence(raw: RawSequence, options: ConvertOptions, keep_rgb: bool = False,
+                   background: np.ndarray | None = None) -> AlignedSequence:
     """Masks of ``raw`` by the chosen backends, aligned; frames dropped are listed with the reason."""
     ext = extract(raw, silhouette=options.silhouette, pose=options.pose, stride=options.stride,
-                  max_frames=options.max_frames, keep_rgb=keep_rgb)
+                  max_frames=options.max_frames, keep_rgb=keep_rgb, background=background)
     dropped = [{"file": p.path, "reason": p.reason} for p in ext.problems]
     kept, frames = [], []
     for i, mask in enumerate(ext.masks):
@@ -173,9 +180,39 @@ def _frame_label(raw: RawSequence, name: str) -> str:
     return f"{raw.source}#frame {int(name) if name.isdigit() else name}"
 
 
-def preview_item(item: PlanItem, options: ConvertOptions) -> dict[str, Any]:
+def camera_backgrounds(plan: "ConversionPlan", items: list[PlanItem] | None = None, *, per_camera: int = 12,
+                       cache: Path | None = None, log=None) -> dict[str, np.ndarray]:
+    """Per-camera backgrounds for the items that background subtraction will segment (all of the
+    plan's by default). With ``cache`` (the output's ``.backgrounds/``) a rerun reuses them, so
+    resumed sequences are segmented against the very same images."""
+    if not plan.options.camera_background:
+        return {}
+    raws = [it.raw for it in (plan.items if items is None else items) if plan.options.uses_bgsub(it.raw)]
+    cams = sorted({camera_key(r) for r in raws})
+    found: dict[str, np.ndarray] = {}
+    if cache is not None:
+        for cam in cams:
+            f = cache / f"camera-{cam or 'any'}.png"
+            img = cv2.imread(str(f), cv2.IMREAD_COLOR) if f.is_file() else None
+            if img is not None:
+                found[cam] = cv2.cvtColor(img, cv2.COLOR_BGR2RGB)
+    missing = [r for r in raws if camera_key(r) not in found]
+    if missing:
+        wanted = {camera_key(r) for r in missing}
+        # the whole plan's sequences of those cameras vote, not only the previewed ones
+        pool = [it.raw for it in plan.items if plan.options.uses_bgsub(it.raw) and camera_key(it.raw) in wanted]
+        new = fit_camera_backgrounds(pool, stride=plan.options.stride, per_camera=per_camera, log=log)
+        for cam, img in new.items():
+            if cache is not None:
+                ok, buf = cv2.imencode(".png", cv2.cvtColor(img, cv2.COLOR_RGB2BGR))
+                write_bytes(cache / f"camera-{cam or 'any'}.png", buf.tobytes())
+        found.update(new)
+    return found
+
+
+def preview_item(item: PlanItem, options: ConvertOptions, background: np.ndarray | None = None) -> dict[str, Any]:
     """Images for the before/after strip: raw frame, mask, aligned frame, GEI and the pose overlay."""
-    seq = align_sequence(item.raw, options, keep_rgb=True)
+    seq = align_sequence(item.raw, options, keep_rgb=True, background=background)
     ext = seq.source
     mid = seq.kept[len(seq.kept) // 2] if seq.kept else len(ext.masks) // 2
     raw_img = ext.rgb[mid] if ext.rgb is not None else ext.masks[mid]
@@ -205,13 +242,14 @@ def _progress_path(out: Path, seq: Sequence) -> Path:
     return out / ".progress" / f"{seq.sid}__{seq.seq}.json"
 
 
-def convert_one(item: PlanItem, out: Path, options: ConvertOptions) -> dict[str, Any]:
+def convert_one(item: PlanItem, out: Path, options: ConvertOptions,
+                background: np.ndarray | None = None) -> dict[str, Any]:
     """Convert one sequence (runs in a pool worker). Returns its manifest record."""
     record = {**item.target.to_dict(), "groundtruth": str(item.raw.groundtruth) if item.raw.groundtruth else None,
               "media": item.raw.media}
     record.pop("extra", None)
     try:
-        seq = align_sequence(item.raw, options)
+        seq = align_sequence(item.raw, options, background=background)
     except InputError as exc:   # one unreadable sequence fails alone, with its reason
         record.update(status="failed", frames=0, dropped=[], error=str(exc))
         return record
@@ -288,9 +326,15 @@ def run_conversion(plan: ConversionPlan, *, progress: Callable[[int, int, str], 
     if progress:
         progress(len(records), total, f"{skipped} sequences already converted; {len(todo)} to do")
     workers = plan.options.workers or max(1, (os.cpu_count() or 1))
+    backgrounds = {}
+    if todo and any(plan.options.uses_bgsub(it.raw) for it in todo):
+        if progress:
+            progress(len(records), total, "estimating one background per camera")
+        backgrounds = camera_backgrounds(plan, todo, cache=out / ".backgrounds")
     if todo:
         with ProcessPoolExecutor(max_workers=workers, mp_context=worker_context()) as pool:
-            pending = {pool.submit(convert_one, it, out, plan.options) for it in todo}
+            pending = {pool.submit(convert_one, it, out, plan.options, backgrounds.get(camera_key(it.raw)))
+                       for it in todo}
             while pending:
                 done, pending = wait(pending, timeout=0.5, return_when=FIRST_COMPLETED)
                 for fut in done:
@@ -303,10 +347,11 @@ def run_conversion(plan: ConversionPlan, *, progress: Callable[[int, int, str], 
                                        "run it again to continue")
                 if done and progress:
                     progress(len(records), total, f"{len(records)}/{total} sequences")
-    return finalize(plan, records, params, skipped)
+    return finalize(plan, records, params, skipped, progress)
 
 
-def finalize(plan: ConversionPlan, records: dict, params: dict, skipped: int) -> dict[str, Any]:
+def finalize(plan: ConversionPlan, records: dict, params: dict, skipped: int,
+             progress: Callable[[int, int, str], None] | None = None) -> dict[str, Any]:
     from core.layout import build_packed
 
     out = plan.out
@@ -319,7 +364,8 @@ def finalize(plan: ConversionPlan, records: dict, params: dict, skipped: int) ->
     train_ids = sorted({r["sid"] for r in ok if r["split"] == "train"})
     test_ids = sorted({r["sid"] for r in ok if r["split"] != "train"})
     write_json(out / "partition.json", {"TRAIN_SET": train_ids, "TEST_SET": test_ids})
-    build_packed(out)
+    # Drawing pose heatmaps takes minutes on a big set: say so rather than sit at 100%.
+    build_packed(out, progress=progress)
     dropped = sum(len(r.get("dropped", [])) for r in records.values())
     return {"out": str(out), "sequences": len(ok), "failed": len(failed), "skipped_done": skipped,
             "frames": sum(r["frames"] for r in ok), "dropped_frames": dropped,

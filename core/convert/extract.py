@@ -113,9 +113,48 @@ def _given_keypoints(raw: RawSequence, names: list[str]) -> np.ndarray:
     return out
 
 
+def camera_key(raw: RawSequence) -> str:
+    """Sequences filmed by one static camera share a background: CCVID's camera id, else the view."""
+    return raw.camera or raw.view or ""
+
+
+def fit_camera_backgrounds(raws: list[RawSequence], *, stride: int = 1, per_camera: int = 12,
+                           log=None) -> dict[str, np.ndarray]:
+    """One background image per camera from up to ``per_camera`` of its colour sequences, each
+    voting once (measured on the demo set: mean IoU 0.95 against 0.83 for a background per video,
+    which fails where a walker never uncovers the wall). Cameras whose videos disagree in size are
+    left out: their videos fall back to a background of their own."""
+    from core.silhouette.bgsub import camera_background
+    from core.errors import StudioError
+
+    groups: dict[str, list[RawSequence]] = {}
+    for raw in raws:
+        if raw.media in ("video", "rgb"):
+            groups.setdefault(camera_key(raw), []).append(raw)
+    out = {}
+    for cam, group in sorted(groups.items()):
+        step = max(1, len(group) // per_camera)
+        chosen = group[::step][:per_camera]
+
+        def videos(chosen=chosen):
+            for raw in chosen:
+                try:
+                    yield read_frames(raw, stride=max(stride, 2)).images
+                except StudioError:   # an unreadable video is reported by its own conversion
+                    continue
+        try:
+            out[cam] = camera_background(videos())
+        except (StudioError, ValueError) as exc:
+            if log:
+                log(f"camera {cam or '?'}: no shared background ({exc}); each video gets its own")
+    return out
+
+
 def extract(raw: RawSequence, *, silhouette: str | None = "auto", pose: str | None = "none",
-            stride: int = 1, max_frames: int | None = None, keep_rgb: bool = False) -> Extracted:
-    """Decode ``raw`` and produce its masks (and keypoints) with the chosen backends."""
+            stride: int = 1, max_frames: int | None = None, keep_rgb: bool = False,
+            background: np.ndarray | None = None) -> Extracted:
+    """Decode ``raw`` and produce its masks (and keypoints) with the chosen backends.
+    ``background`` is the camera's background image for background subtraction, if known."""
     sil_name, sil_model = parse_backend(silhouette, SILHOUETTE_CHOICES, "silhouette")
     pose_name, pose_model = parse_backend(pose, POSE_CHOICES, "pose")
     batch = read_frames(raw, stride=stride, max_frames=max_frames)
@@ -136,7 +175,12 @@ def extract(raw: RawSequence, *, silhouette: str | None = "auto", pose: str | No
     else:
         if rgb is None:
             raise ConfigError(f"silhouette: {raw.source} holds masks already; '{sil_name}' needs colour frames")
-        masks = _silhouette_backend(sil_name, sil_model).masks(rgb)
+        if sil_name == "bgsub" and background is not None and background.shape == rgb.shape[1:]:
+            from core.silhouette.bgsub import BackgroundSubtraction
+
+            masks = BackgroundSubtraction(background_image=background).masks(rgb)
+        else:
+            masks = _silhouette_backend(sil_name, sil_model).masks(rgb)
     keypoints = None
     if pose_name == "given":
         if raw.pose:

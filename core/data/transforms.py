@@ -15,8 +15,12 @@ As in OpenGait every random choice is made once per sequence and applies to all 
 (``draw``, numpy, from the sampler's generator, so they are resumable and identical on every
 DDP rank) and applied to the whole batch at once (``apply``): one grid_sample per warp step.
 
-Frames may carry extra channels: ``apply`` takes (B, T, H, W) or (B, T, C, H, W) and transforms
-every channel of a frame the same way.
+Frames may carry extra channels: ``apply`` takes (B, T, H, W) or (B, T, C, H, W) and warps,
+flips and cuts every channel of a frame the same way, so a silhouette and the pose heatmaps
+stacked behind it stay registered. ``erase_channels`` limits erasing to the first channels: erasing
+stands for holes and occluders in the segmentation, which a pose estimator working on the colour
+frame does not share, so SkeletonGait++ batches erase the silhouette only and keep the heatmaps
+whole (the model can then lean on the pose branch where the silhouette is missing).
 """
 
 from __future__ import annotations
@@ -136,25 +140,27 @@ class Augmenter:
         return on.reshape(shape), rect.reshape(*shape, 4)
 
     # -- applying (device, torch) ----------------------------------------------------------------
-    def apply(self, x: Tensor, params: dict[str, Tensor], host: dict[str, np.ndarray] | None = None) -> Tensor:
+    def apply(self, x: Tensor, params: dict[str, Tensor], host: dict[str, np.ndarray] | None = None, *,
+              erase_channels: int | None = None) -> Tensor:
         """(B, T, [C,] H, W) float frames at read width -> augmented frames at cut width.
 
         ``host``, the drawn choices still on the host, lets flips and warps touch only the
         sequences they apply to (no device round trip to find out which ones).
+        ``erase_channels``: erase only the first that many channels (None: all of them).
         """
         lead = x.shape[:-2]
         x = x.reshape(x.shape[0], x.shape[1], -1, *x.shape[-2:])          # (B, T, C, H, W)
         for key, step in ((f"pre{i}", s) for i, s in enumerate(self.pre)):
-            x = self._step(x, step, key, params, host)
+            x = self._step(x, step, key, params, host, erase_channels)
         if self.pre and self.cut:
             x = x[..., self.cut:x.shape[-1] - self.cut]
         for key, step in ((f"post{i}", s) for i, s in enumerate(self.post)):
-            x = self._step(x, step, key, params, host)
+            x = self._step(x, step, key, params, host, erase_channels)
         return x.reshape(*lead, *x.shape[-2:])
 
     @staticmethod
     def _step(x: Tensor, step: AugmentStep, key: str, params: dict[str, Tensor],
-              host: dict[str, np.ndarray] | None) -> Tensor:
+              host: dict[str, np.ndarray] | None, erase_channels: int | None = None) -> Tensor:
         on = params[f"{key}.on"]
         if step.type in ("flip", "rotate", "perspective") and host is not None:
             rows = np.flatnonzero(host[f"{key}.on"])
@@ -175,6 +181,9 @@ class Augmenter:
             cols = torch.arange(x.shape[-1], device=x.device).view(1, 1, 1, 1, -1)
             top, eh, left, ew, on = (v[..., None, None, None] for v in (top, eh, left, ew, on))
             hole = (rows >= top) & (rows < top + eh) & (cols >= left) & (cols < left + ew) & on
+            if erase_channels is not None and erase_channels < x.shape[2]:
+                chans = torch.arange(x.shape[2], device=x.device).view(1, 1, -1, 1, 1)
+                hole = hole & (chans < erase_channels)
             return x.masked_fill(hole, 0.0)
         return warp(x, params[f"{key}.inv"], on)
 

@@ -1,4 +1,9 @@
-"""Embedding every frame of each sequence with a trained model (no frame sampling at test time)."""
+"""Embedding every frame of each sequence with a trained model (no frame sampling at test time).
+
+Models with pose heatmap channels (SkeletonGait++: ``heatmap_channels`` > 0) get each frame's
+heatmaps stacked behind its silhouette, (N, T, 1 + C, H, W), cut and resized like the silhouette
+exactly as in training.
+"""
 
 from __future__ import annotations
 
@@ -33,16 +38,24 @@ def extract_embeddings(model: nn.Module, dataset: PackedDataset, indices: Iterab
     """Embeddings (n, C, P) float32 in the order of ``indices`` plus labels/types/views/rows.
 
     Empty sequences have nothing to embed and are left out; ``rows`` says which ones remain.
-    The model is put in eval mode and left there.
+    The model is put in eval mode and left there. A model with ``heatmap_channels`` needs a
+    dataset with pose heatmaps (ConfigError naming the dataset otherwise).
     """
     device = torch.device(device)
+    channels = int(getattr(model, "heatmap_channels", 0) or 0)
+    if channels:
+        dataset.require_heatmaps(channels, type(model).__name__)
     rows = [int(i) for i in indices if dataset.entries[int(i)].length > 0]
     model.eval()
     out: dict[int, np.ndarray] = {}
-    batches = _length_batches(dataset, rows, max_frames)
+    # max_frames bounds memory; frames with heatmaps weigh 1 + C silhouettes.
+    batches = _length_batches(dataset, rows, max(1, max_frames // (1 + channels)))
     done = 0
     for batch in batches:
         frames = np.stack([cut_frames(dataset.frames(r)) for r in batch])
+        if channels:
+            maps = np.stack([cut_frames(dataset.heatmap_frames(r)) for r in batch])      # (N, T, C, H, W')
+            frames = np.concatenate([frames[:, :, None], maps], axis=2)
         x = to_model_input(torch.from_numpy(frames).to(device), resize_to)
         with torch.autocast(device.type, dtype=autocast_dtype, enabled=autocast_dtype is not None):
             emb = model(x)["embeddings"]

@@ -83,13 +83,17 @@ def save_embeddings(path: str | Path, emb: dict[str, Any], **meta: Any) -> Path:
 def evaluate_run(run_dir_or_checkpoint: str | Path, dataset_root: str | Path, protocol: str = "casia-b",
                  metric: str | None = None, progress: Callable[[int, int, str], Any] | None = None,
                  device: str = "auto", submission: str | Path | None = None,
-                 save_embeddings_to: str | Path | bool = True) -> dict[str, Any]:
+                 save_embeddings_to: str | Path | bool = True,
+                 refine: dict[tuple[str, str], list[str | Path]] | None = None) -> dict[str, Any]:
     """Results of a checkpoint on the gallery/probe split under ``protocol``, plus chance level.
 
     ``metric`` None takes the protocol's own (CASIA-B and GREW Euclidean, CCVID cosine).
     ``save_embeddings_to``: True keeps the test embeddings in the run folder's
     ``eval/embeddings.npz`` when the checkpoint is a run folder's ``latest.pt``; a path writes them
-    there instead; False keeps nothing. The file written is recorded as ``embeddings_file``."""
+    there instead; False keeps nothing. The file written is recorded as ``embeddings_file``.
+    ``refine`` maps query sequences (sid, seq) to folders of their generated variants: the results
+    then also hold ``refined``, the same protocol on queries averaged with their variants
+    (DLCR's test-time refinement)."""
     if protocol not in PROTOCOLS:
         raise ConfigError(f"protocol: unknown protocol {protocol!r}; available: {list(PROTOCOLS)}")
     path = resolve_checkpoint(run_dir_or_checkpoint)
@@ -118,11 +122,35 @@ def evaluate_run(run_dir_or_checkpoint: str | Path, dataset_root: str | Path, pr
         "checkpoint": str(path),
         "protocol": protocol,
     })
+    if refine:
+        res["refined"] = _refined_results(model, cfg, dev, prec, emb, dataset, protocol, metric, refine)
     target = _embeddings_target(path, save_embeddings_to)
     if target is not None:
         res["embeddings_file"] = str(save_embeddings(target, emb, protocol=protocol, metric=res.get("metric", ""),
                                                      step=res["step"]))
     return res
+
+
+def _refined_results(model, cfg, dev, prec, emb, dataset, protocol, metric, refine) -> dict[str, Any]:
+    from core.evaluate.refine import embed_arrays, read_variant_frames, refine_queries
+
+    if getattr(model, "heatmap_channels", 0):
+        return {"note": "test-time refinement needs silhouette-only models; this one also reads pose heatmaps"}
+    keys = [(dataset.entries[int(r)].sequence.sid, dataset.entries[int(r)].sequence.seq) for r in emb["rows"]]
+    queries = {k for k, role in zip(keys, emb["roles"]) if role == "probe"}
+    variant_emb = {}
+    for key, folders in refine.items():
+        if key not in queries:
+            continue        # only queries are refined; a gallery variant would change the gallery
+        arrays = [a for a in (read_variant_frames(f) for f in folders) if len(a)]
+        if arrays:
+            variant_emb[key] = embed_arrays(model, arrays, dev, resize_to=cfg.model_input_size,
+                                            autocast_dtype=prec.dtype)
+    refined, counts = refine_queries(emb["embeddings"], keys, emb["roles"], variant_emb)
+    out = protocols.evaluate(protocol, metric=metric, device=dev,
+                             **{**{k: emb[k] for k in protocols.REQUIRED[protocol]}, "embeddings": refined})
+    out.update(counts)
+    return out
 
 
 def _embeddings_target(checkpoint: Path, choice: str | Path | bool) -> Path | None:

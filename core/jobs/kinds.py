@@ -61,22 +61,25 @@ def register_converted(catalog, out: Path, *, name: str | None, source: str, res
 
 
 def job_augment(ctx: JobContext, p: dict[str, Any]) -> dict[str, Any]:
-    from core.augment.generate import AugmentOptions, generate_variants
+    """Variants by the DLCR chain: each stage a model folder or its labelled model-free fallback."""
+    from core.augment.chain import ChainOptions, run_chain
 
     ds = ctx.catalog.dataset(int(p["dataset_id"]))
-    opts = AugmentOptions(per_sequence=int(p.get("per_sequence", 2)), seq_types=tuple(p.get("seq_types", ("nm-01",))),
-                          sids=tuple(p["sids"]) if p.get("sids") else None,
-                          kinds=tuple(p["kinds"]) if p.get("kinds") else None, seed=int(p.get("seed", 0)),
-                          max_sequences=p.get("max_sequences"))
-    align_method = (ds["info"].get("conversion") or {}).get("align", "opengait") if isinstance(ds["info"], dict) else "opengait"
+    opts = ChainOptions.from_params(p)
+    if "seq_types" not in p and opts.purpose == "refine":
+        opts.seq_types = None        # every query, whatever its condition
 
     def record(rec: dict) -> None:
-        ctx.catalog.add_variant(ds["id"], rec["sid"], rec["source_seq"], rec["name"], rec["method"], rec["recipe"],
+        recipe = {**rec["recipe"], "purpose": opts.purpose}
+        for key in ("prompt", "models", "donors"):
+            if rec.get(key) is not None:
+                recipe.setdefault(key, rec[key])
+        ctx.catalog.add_variant(ds["id"], rec["sid"], rec["source_seq"], rec["name"], rec["method"], recipe,
                                 rec["description"], rec["seed"], rec["path"], rec["thumb"], ctx.job_id,
                                 score=rec.get("score"))
 
-    return generate_variants(ds["path"], ctx.workspace.variants_dir / ds["name"], opts, align_method=align_method,
-                             on_variant=record, progress=ctx.progress, should_stop=ctx.should_stop)
+    return run_chain(ds["path"], ctx.workspace.variants_dir / ds["name"], opts, on_variant=record,
+                     progress=ctx.progress, should_stop=ctx.should_stop, log=ctx.log)
 
 
 def job_merge(ctx: JobContext, p: dict[str, Any]) -> dict[str, Any]:
@@ -160,7 +163,8 @@ def job_train(ctx: JobContext, p: dict[str, Any]) -> dict[str, Any]:
         from core.errors import JobCancelled
         raise JobCancelled(f"training stopped at step {getattr(result, 'step', '?')}; checkpoint saved, resume to continue")
     ctx.progress(1, 1, "evaluating on the test identities", force=True)
-    results = evaluate_run(run_dir, cfg.dataset, protocol=protocol_for(cfg.dataset))
+    results = evaluate_run(run_dir, cfg.dataset, protocol=protocol_for(cfg.dataset),
+                           refine=refinement_variants(cat, cfg.dataset))
     cat.update_run(run["id"], state="finished", results=results)
     return {"run_id": run["id"], **headline(results)}
 
@@ -170,10 +174,23 @@ def job_eval(ctx: JobContext, p: dict[str, Any]) -> dict[str, Any]:
     from core.evaluate.run import evaluate_run
 
     results = evaluate_run(p["checkpoint"], p["dataset"], protocol=p.get("protocol") or protocol_for(p["dataset"]),
-                           metric=p.get("metric"))
+                           metric=p.get("metric"), refine=refinement_variants(ctx.catalog, p["dataset"]))
     if p.get("run_id"):
         ctx.catalog.update_run(int(p["run_id"]), results=results)
     return headline(results)
+
+
+def refinement_variants(catalog, dataset_root: str) -> dict[tuple[str, str], list[str]]:
+    """Query variants made for test-time refinement of this dataset: (sid, seq) -> variant folders.
+    Rejected ones are left out, so curation applies to refinement too."""
+    ds = catalog.dataset_by_path(Path(dataset_root).resolve())
+    if ds is None:
+        return {}
+    out: dict[tuple[str, str], list[str]] = {}
+    for v in catalog.query_variants(ds["id"])[0]:
+        if (v.get("recipe") or {}).get("purpose") == "refine" and v["status"] != "rejected":
+            out.setdefault((v["sid"], v["source_seq"]), []).append(v["path"])
+    return out
 
 
 def headline(results: dict[str, Any]) -> dict[str, Any]:

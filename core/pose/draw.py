@@ -5,9 +5,8 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-# COCO-17 limbs as (joint, joint) pairs, coloured by body side so left/right swaps are visible.
-COCO_LIMBS = ((15, 13), (13, 11), (16, 14), (14, 12), (11, 12), (5, 11), (6, 12), (5, 6), (5, 7), (6, 8),
-              (7, 9), (8, 10), (1, 2), (0, 1), (0, 2), (1, 3), (2, 4), (3, 5), (4, 6))
+from core.pose import COCO_LIMBS
+
 LEFT, RIGHT, CENTRE = (60, 160, 255), (255, 120, 40), (90, 220, 90)
 
 

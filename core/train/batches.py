@@ -9,7 +9,10 @@ Two ways to get the frames:
   pinned buffer and the copy to the device is asynchronous.
 
 Either way the device does the rest on the training thread: uint8 -> float, augmentation
-(core.data.transforms), area resize. On CPU that work stays on the training thread too: run
+(core.data.transforms), area resize.
+For models with pose heatmap channels (SkeletonGait++) each frame row brings its heatmaps along,
+stacked behind the silhouette as (B, T, 1 + C, H, W); cut, flips and warps treat the channels
+alike, erasing touches the silhouette only, and the resize covers all channels. On CPU that work stays on the training thread too: run
 from a second thread, torch's operations would contend with the model's for the same cores
 (two OpenMP teams on one machine), which measured slower than doing them in line.
 The plan of the next batch is drawn on the calling thread (the sampler's generator is never
@@ -28,6 +31,7 @@ import torch
 from torch import Tensor
 
 from core.data.transforms import params_to
+from core.errors import InputError
 from core.train.inputs import resize_frames
 from core.train.losses import TripletIndex, triplet_index
 from core.train.sampler import BatchPlan, PKSampler
@@ -38,7 +42,7 @@ RESIDENT_SHARE = 0.6
 
 @dataclass
 class Batch:
-    x: Tensor                  # (B, T, H, W) float in [0, 1], augmented and resized
+    x: Tensor                  # (B, T, H, W), or (B, T, 1 + C, H, W) with heatmaps; float in [0, 1], augmented, resized
     labels: Tensor             # (B,) this rank's labels (cross-entropy)
     lengths: Tensor | None     # (B,) real frame counts; None when every sequence has T frames
     loss_labels: Tensor        # labels of the batch all ranks together embed (triplet loss)
@@ -46,23 +50,29 @@ class Batch:
 
 
 class DeviceFrames:
-    """The frames of some dataset rows, copied contiguously into one device tensor."""
+    """The frames of some dataset rows (with their heatmaps, if asked), copied contiguously into
+    one device tensor: (N, H, W) or (N, 1 + C, H, W)."""
 
-    def __init__(self, sampler: PKSampler, device: torch.device, chunk_bytes: int = 64 << 20):
+    def __init__(self, sampler: PKSampler, device: torch.device, chunk_bytes: int = 64 << 20,
+                 heatmaps: bool = False):
         arr, c = sampler.dataset.array, sampler.read_cut
+        maps = sampler.dataset.heatmaps if heatmaps else None
         rows = sampler.rows
         lengths = sampler.lengths[rows]
         self.offsets = np.zeros(len(sampler.lengths), np.int64)
         self.offsets[rows] = np.concatenate([[0], np.cumsum(lengths)[:-1]])
         self.starts = sampler.starts
         h, w = arr.shape[1], arr.shape[2] - 2 * c
-        self.frames = torch.empty((int(lengths.sum()), h, w), dtype=torch.uint8, device=device)
-        per_chunk = max(chunk_bytes // (h * w), 1)
+        frame = (h, w) if maps is None else (1 + maps.shape[1], h, w)
+        self.frames = torch.empty((int(lengths.sum()), *frame), dtype=torch.uint8, device=device)
+        per_chunk = max(chunk_bytes // int(np.prod(frame)), 1)
         buf: list[np.ndarray] = []
         filled = pos = 0
         for r, n in zip(rows, lengths):
             s = int(self.starts[r])
-            buf.append(arr[s:s + int(n), :, c:arr.shape[2] - c])
+            sil = arr[s:s + int(n), :, c:arr.shape[2] - c]
+            buf.append(sil if maps is None else
+                       np.concatenate([sil[:, None], maps[s:s + int(n), :, :, c:arr.shape[2] - c]], 1))
             filled += int(n)
             if filled >= per_chunk or r == rows[-1]:
                 block = torch.from_numpy(np.ascontiguousarray(np.concatenate(buf)))
@@ -70,9 +80,10 @@ class DeviceFrames:
                 pos, filled, buf = pos + filled, 0, []
 
     @staticmethod
-    def nbytes(sampler: PKSampler) -> int:
+    def nbytes(sampler: PKSampler, heatmaps: bool = False) -> int:
         arr = sampler.dataset.array
-        return int(sampler.lengths[sampler.rows].sum()) * arr.shape[1] * (arr.shape[2] - 2 * sampler.read_cut)
+        channels = 1 + (sampler.dataset.heatmap_channels if heatmaps else 0)
+        return int(sampler.lengths[sampler.rows].sum()) * arr.shape[1] * (arr.shape[2] - 2 * sampler.read_cut) * channels
 
     def gather(self, plan: BatchPlan, device: torch.device) -> Tensor:
         rows = plan.frame_rows - self.starts[plan.seq_rows, None] + self.offsets[plan.seq_rows, None]
@@ -85,21 +96,28 @@ def _to(t: Tensor, device: torch.device) -> Tensor:
     return t.pin_memory().to(device, non_blocking=True) if device.type == "cuda" else t
 
 
-def wants_resident(mode: str, sampler: PKSampler, device: torch.device) -> bool:
+def wants_resident(mode: str, sampler: PKSampler, device: torch.device, heatmaps: bool = False) -> bool:
     if mode == "never" or (mode == "auto" and device.type != "cuda"):
         return False
     if mode == "always":
         return True
     free, _ = torch.cuda.mem_get_info(device)
-    return DeviceFrames.nbytes(sampler) <= RESIDENT_SHARE * free
+    return DeviceFrames.nbytes(sampler, heatmaps) <= RESIDENT_SHARE * free
 
 
 class BatchSource:
+    """Model-ready batches one ahead; ``heatmaps`` adds the dataset's pose heatmaps behind each
+    silhouette (the dataset must have them: ``PackedDataset.require_heatmaps``)."""
+
     def __init__(self, sampler: PKSampler, device: torch.device, resize_to: tuple[int, int] | None = None,
-                 on_device: str = "auto", rank: int = 0, world: int = 1):
+                 on_device: str = "auto", rank: int = 0, world: int = 1, heatmaps: bool = False):
         self.sampler, self.device, self.resize_to = sampler, device, resize_to
         self.rank, self.world = rank, world
-        self.store = DeviceFrames(sampler, device) if wants_resident(on_device, sampler, device) else None
+        self.heatmaps = bool(heatmaps)
+        if self.heatmaps and sampler.dataset.heatmaps is None:
+            raise InputError(sampler.dataset.root, f"no pose heatmaps: {sampler.dataset.heatmap_note}")
+        self.store = DeviceFrames(sampler, device, heatmaps=self.heatmaps) \
+            if wants_resident(on_device, sampler, device, self.heatmaps) else None
         self.pool = ThreadPoolExecutor(1, thread_name_prefix="batch-loader") if self.store is None else None
         self._pending: Any = None
         self._state: dict[str, Any] | None = None
@@ -145,7 +163,7 @@ class BatchSource:
             self._pending = ("read", plan, self.pool.submit(self._read, plan, host))
 
     def _read(self, plan: BatchPlan, host: dict[str, Any]) -> tuple[Tensor, dict[str, Any]]:
-        frames, _ = self.sampler.load(plan)       # numpy only: releases the GIL, no torch threads
+        frames, _ = self.sampler.load(plan, self.heatmaps)   # numpy only: releases the GIL, no torch threads
         t = torch.from_numpy(frames)
         return (t.pin_memory() if self.device.type == "cuda" else t), host
 
@@ -154,7 +172,7 @@ class BatchSource:
         x = frames.float().div_(255.0)
         aug = self.sampler.augmenter
         if aug is not None and (aug.pre or aug.post):      # a lone 'cut' already happened while reading
-            x = aug.apply(x, params_to(plan.aug, dev), host=plan.aug)
+            x = aug.apply(x, params_to(plan.aug, dev), host=plan.aug, erase_channels=1 if self.heatmaps else None)
         x = resize_frames(x, self.resize_to)
         lengths = None if host["fixed"] else _to(torch.from_numpy(plan.lengths), dev)
         tindex = host["tindex"].pin_memory().to(dev, non_blocking=True) if dev.type == "cuda" else host["tindex"]

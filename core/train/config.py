@@ -495,9 +495,12 @@ PRESETS: dict[str, Callable[[], TrainConfig]] = {
     "demo-cpu-gaitgl": _demo_cpu("gaitgl", {"channels": [8, 16, 32], "parts": 8}, "demo-cpu-gaitgl",
                                  sampling=SamplingConfig(type="fixed_ordered", frames=10)),
     "demo-cpu-deepgaitv2": _demo_cpu("deepgaitv2", {"channels": [8, 16, 32, 64], "parts": 8}, "demo-cpu-deepgaitv2"),
-    # Needs pose heatmaps beside the silhouettes, which the training data path does not load yet.
+    # Needs pose heatmaps beside the silhouettes: a dataset converted with a --pose option
+    # (the demo set: --pose groundtruth), whose packed form then holds packed/heatmaps.npy.
+    # One torch thread: its two branches of small convolutions measured 0.5-0.7 s a step with one
+    # thread and 3.5-6 s with two on a busy 2-core machine (OpenMP workers spinning on each other).
     "demo-cpu-skeletongait++": _demo_cpu("skeletongait++", {"channels": [8, 16, 32, 64], "layers": [1, 1, 1, 1],
-                                                            "parts": 8}, "demo-cpu-skeletongait++"),
+                                                            "parts": 8}, "demo-cpu-skeletongait++", threads=1),
     "casia-b-gaitbase": _casia_b_gaitbase,
     "ccvid-gaitbase": _ccvid_gaitbase,
     "grew-gaitbase": _grew_gaitbase,

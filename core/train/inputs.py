@@ -29,7 +29,8 @@ def resize_frames(x: Tensor, size: tuple[int, int] | None) -> Tensor:
 
 
 def to_model_input(batch: Tensor, resize_to: tuple[int, int] | None = None) -> Tensor:
-    """(N, T, H, W) uint8 (already cut) on any device -> float in [0, 1], optionally area-resized.
+    """(N, T, [C,] H, W) uint8 (already cut) on any device -> float in [0, 1], optionally area-resized
+    (every channel alike: a silhouette and the heatmaps stacked behind it stay registered).
 
     Conversion happens after the transfer so only uint8 crosses the host-device link.
     """

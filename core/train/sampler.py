@@ -102,12 +102,25 @@ class PKSampler:
         aug = self.augmenter.draw(rng, len(seq_rows_a), rel.shape[1]) if self.augmenter else {}
         return BatchPlan(seq_rows_a, np.concatenate(labels), self.starts[seq_rows_a, None] + rel, counts, aug)
 
-    def load(self, plan: BatchPlan) -> tuple[np.ndarray, np.ndarray]:
-        """Read a plan's frames: (B, T, H, W - 2*read_cut) uint8 and (B,) labels, one fancy index."""
+    def load(self, plan: BatchPlan, heatmaps: bool = False) -> tuple[np.ndarray, np.ndarray]:
+        """Read a plan's frames: (B, T, H, W - 2*read_cut) uint8 and (B,) labels, one fancy index.
+
+        With ``heatmaps`` the same rows of the dataset's pose heatmaps come along, stacked behind
+        the silhouette: (B, T, 1 + C, H, W - 2*read_cut).
+        """
         arr = self.dataset.array
         c = self.read_cut
+        rows = plan.frame_rows.ravel()
         # One mixed fancy/slice index: a single copy straight from the memmap, already cut.
-        frames = np.asarray(arr[plan.frame_rows.ravel(), :, c:arr.shape[2] - c])
+        frames = np.asarray(arr[rows, :, c:arr.shape[2] - c])
+        if heatmaps:
+            maps = self.dataset.heatmaps
+            if maps is None:
+                raise InputError(self.dataset.root, f"no pose heatmaps: {self.dataset.heatmap_note}")
+            out = np.empty((len(rows), 1 + maps.shape[1], *frames.shape[1:]), np.uint8)
+            out[:, 0] = frames
+            out[:, 1:] = maps[rows, :, :, c:arr.shape[2] - c]
+            frames = out
         return frames.reshape(*plan.frame_rows.shape, *frames.shape[1:]), plan.labels
 
     def next_batch(self) -> tuple[torch.Tensor, torch.Tensor]:

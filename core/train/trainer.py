@@ -116,9 +116,10 @@ class Trainer:
 
         self.model_args = {**cfg.model_args, "num_classes": self.sampler.num_classes}
         model = build_model(cfg.model, **self.model_args).to(self.device)
-        if getattr(model, "heatmap_channels", 0):
-            raise ConfigError(f"model {cfg.model!r} needs pose heatmaps beside the silhouettes; the training data "
-                              f"path reads silhouettes only so far")
+        # Pose-fusing models (SkeletonGait++) get the dataset's heatmaps stacked behind each silhouette.
+        self.heatmap_channels = int(getattr(model, "heatmap_channels", 0) or 0)
+        if self.heatmap_channels:
+            self.dataset.require_heatmaps(self.heatmap_channels, cfg.model)
         if self.device.type == "cuda" and cfg.channels_last:
             _channels_last(model)
         if self.dist and self.device.type == "cuda" and cfg.sync_bn:
@@ -139,7 +140,7 @@ class Trainer:
         if cfg.compile:
             self._compile()
         self.source = BatchSource(self.sampler, self.device, cfg.model_input_size, cfg.data_on_device,
-                                  rank=self.rank, world=self.world)
+                                  rank=self.rank, world=self.world, heatmaps=self.heatmap_channels > 0)
 
     def _compile(self) -> None:
         try:
