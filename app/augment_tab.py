@@ -434,9 +434,9 @@ def build(studio, timer: gr.Timer) -> dict:
                 acc_btn = gr.Button("Accept (a)", variant="primary", elem_id="accept-one")
                 rej_btn = gr.Button("Reject (r)", variant="stop", elem_id="reject-one")
                 undo_btn = gr.Button("Undo (u)", elem_id="undo-one")
-            with gr.Row(visible=False):
-                prev_one = gr.Button("previous variant", elem_id="prev-variant")
-                next_one = gr.Button("next variant", elem_id="next-variant")
+            with gr.Row():
+                prev_one = gr.Button("◀ previous (←)", size="sm", elem_id="prev-variant")
+                next_one = gr.Button("next (→) ▶", size="sm", elem_id="next-variant")
             gif = gr.Image(label="variant, playing", type="filepath", interactive=False, height=220,
                            elem_id="variant-gif")
             gr.Markdown(HOTKEYS, elem_id="hotkeys-help")
@@ -456,8 +456,9 @@ def build(studio, timer: gr.Timer) -> dict:
     stop_btn.click(lambda: stop(studio), outputs=msg)
     merge_btn.click(lambda d: merge(studio, d), inputs=dataset, outputs=[msg, progress])
 
-    def on_select(*a, evt: gr.SelectData):
-        return select(studio, *a, evt=evt)
+    # Explicit parameters: Gradio finds the event argument by annotation and counts the rest.
+    def on_select(ds_id, status_, sid_, text_, smin_, smax_, sort_, page_, evt: gr.SelectData):
+        return select(studio, ds_id, status_, sid_, text_, smin_, smax_, sort_, page_, evt=evt)
 
     gallery.select(on_select, inputs=filters, outputs=detail_out)
     for delta, btn in ((1, next_one), (-1, prev_one)):

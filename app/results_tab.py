@@ -22,7 +22,7 @@ from typing import Any
 import gradio as gr
 import pandas as pd
 
-from app import common as C
+from app import common as C, experiment
 from app import runs_figures as F
 
 CONDS = ("NM", "BG", "CL")
@@ -528,12 +528,14 @@ def refresh(studio, current, sig, compare=None, method="pca", fmt="JSON"):
     rid = C.as_int(current)
     if rid not in ids:
         rid = _default_run(studio)
-    first = not sig
-    chosen = [i for i in _ids(compare) if i in ids]
-    if first and not chosen:
-        chosen = ids[:DEFAULT_COMPARE]
     old = _load_sig(sig)
+    chosen = [i for i in _ids(compare) if i in ids]
     new = signature(studio, rid, chosen, method or "pca", fmt or "JSON")
+    # On first load, and when runs appear or change while none is compared, show the newest
+    # runs' curves rather than empty plots.
+    if not chosen and ids and (not sig or new["choices"] != old.get("choices")):
+        chosen = ids[:DEFAULT_COMPARE]
+        new = signature(studio, rid, chosen, method or "pca", fmt or "JSON")
     progress = _progress(studio, rid)
     if new["choices"] != old.get("choices") or rid != C.as_int(current):
         run_dd = gr.update(choices=choices, value=rid)
@@ -573,6 +575,8 @@ def build(studio, timer: gr.Timer) -> dict:
     empty = gr.HTML(NO_RUNS if not choices else "", visible=not choices, elem_id="results-empty")
     table = gr.Dataframe(headers=RUN_HEADERS, interactive=False, max_height=320, wrap=True,
                          label="Runs (click a row to show it below)", elem_id="results-table")
+
+    experiment.build(studio, timer)
 
     gr.Markdown("#### Training curves")
     compare = gr.Dropdown(label="Compare runs", choices=choices, value=[v for _, v in choices[:DEFAULT_COMPARE]],

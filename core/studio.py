@@ -204,6 +204,47 @@ class Studio:
         job_id = runner.submit(self.ws, "train", {"run_id": run_id}, run_id=run_id)
         return job_id, run_id
 
+    WITH, WITHOUT = "--with-variants", "--without-variants"   # run-name suffixes pairing an experiment
+
+    def start_experiment(self, dataset_id: int, *, preset: str = "demo-cpu", name: str | None = None,
+                         **overrides: Any) -> list[int]:
+        """The augmentation experiment: the same model, config and seed trained twice on one dataset,
+        with and without its merged clothing variants. Returns the two run ids."""
+        ds = self.catalog.dataset(dataset_id)
+        if ds is None:
+            raise InputError(None, f"no dataset #{dataset_id} in this workspace")
+        if not any(s.origin for s in self.catalog.sequences(dataset_id, "train")):
+            raise InputError(ds["path"], "has no merged variants yet: accept some in step 3 and merge them first")
+        taken = {r["name"] for r in self.catalog.runs()}
+        bases = {n[: -len(sfx)] for n in taken for sfx in (self.WITH, self.WITHOUT) if n.endswith(sfx)}
+        base = self.ws.unique_name(name or f"{preset}-{ds['name']}", bases | taken)
+        runs = []
+        for suffix, use in ((self.WITH, True), (self.WITHOUT, False)):
+            runs.append(self.start_training(dataset_id, preset=preset, name=base + suffix, use_variants=use,
+                                            **overrides)[1])
+        return runs
+
+    def experiment_rows(self) -> list[dict[str, Any]]:
+        """Finished or running with/without pairs, side by side, with the differences."""
+        by_name = {r["name"]: r for r in self.catalog.runs()}
+        rows = []
+        for name, with_run in sorted(by_name.items()):
+            if not name.endswith(self.WITH):
+                continue
+            base = name[: -len(self.WITH)]
+            without = by_name.get(base + self.WITHOUT)
+            if without is None:
+                continue
+            row: dict[str, Any] = {"experiment": base, "state": f"{with_run.get('state')} / {without.get('state')}"}
+            a, b = with_run.get("results") or {}, without.get("results") or {}
+            for c in ("NM", "BG", "CL"):
+                x, y = a.get(c), b.get(c)
+                row[f"{c} with"] = None if x is None else round(x, 2)
+                row[f"{c} without"] = None if y is None else round(y, 2)
+                row[f"{c} Δ"] = None if x is None or y is None else round(x - y, 2)
+            rows.append(row)
+        return rows
+
     def start_eval(self, run_id: int, *, protocol: str | None = None) -> int:
         """Evaluate a run's latest checkpoint again, as a background job (results land on the run).
         ``protocol`` None uses the dataset's own (CASIA-B, CCVID or GREW)."""

@@ -129,7 +129,8 @@ def test_five_steps_in_browser(app_url):
             # raw | mask | aligned | GEI | pose for each of 4 samples
             expect(page.locator("#convert-gallery img")).to_have_count(20, timeout=15_000)
             expect(page.locator("#convert-validation")).to_contain_text("severity", timeout=10_000)
-            expect(page.locator("#convert-report")).to_contain_text("validation.json", timeout=10_000)
+            expect(page.locator("#convert-report a").first).to_have_attribute("href", re.compile(r"validation\.json$"),
+                                                              timeout=10_000)
             assert not (ws / "datasets" / "demo-grew").exists(), "preview must not write anything"
             _shot(page, "2a-preview")
             page.locator("#convert-start").click()
@@ -207,6 +208,10 @@ def test_five_steps_in_browser(app_url):
                 expect(page.locator("#results-cond")).to_contain_text(cond, timeout=15_000)
             expect(page.locator("#results-view")).to_contain_text("090")
             expect(page.locator("#results-chart .plot-container").first).to_be_visible(timeout=10_000)
+            # the newest run's curves are compared by default; the per-view heatmap and CMC are drawn
+            expect(page.locator("#results-loss .scatterlayer .trace").first).to_be_attached(timeout=15_000)
+            expect(page.locator("#results-cmc .scatterlayer .trace").first).to_be_attached(timeout=15_000)
+            expect(page.locator("#results-heatmap .plot-container").first).to_be_visible(timeout=15_000)
             _shot(page, "5-results")
 
             # A reload keeps everything: the Train tab finds the finished run from the catalog.

@@ -120,6 +120,7 @@ class TrainConfig:
     channels_last: bool = True  # CUDA only: NHWC convolutions (much faster with bf16)
     sync_bn: bool = True        # CUDA multi-process only: BatchNorm statistics over the global batch
     data_on_device: str = "auto"   # keep the training frames in device memory ('auto': if they fit)
+    use_variants: bool = True      # train on merged clothing variants too (False: the real sequences only)
     seed: int = 0
     log_every: int = 100
     checkpoint_every: int = 1000
@@ -429,7 +430,7 @@ def _validate(d: dict[str, Any], given: dict[str, set[str]] | None = None) -> Tr
     out["augment"] = _augment(d["augment"])
     out["amp"] = _choice("amp", d["amp"], AMP_MODES)
     out["device"] = _choice("device", d["device"], DEVICES)
-    for k in ("compile", "channels_last", "sync_bn"):
+    for k in ("compile", "channels_last", "sync_bn", "use_variants"):
         out[k] = _bool(k, d[k])
     out["data_on_device"] = _choice("data_on_device", d["data_on_device"], ON_DEVICE)
     out["eval_metric"] = _choice("eval_metric", d["eval_metric"], ("euc", "cos"))

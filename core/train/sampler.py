@@ -51,8 +51,9 @@ class PKSampler:
 
     def __init__(self, dataset: PackedDataset, batch_ids: int, batch_seqs: int, frames: int = 30,
                  seed: int = 0, split: str = "train", sampling: SamplingConfig | None = None,
-                 augmenter: Augmenter | None = None):
-        rows = [i for i in dataset.indices(split) if dataset.entries[i].length > 0]
+                 augmenter: Augmenter | None = None, use_variants: bool = True):
+        rows = [i for i in dataset.indices(split) if dataset.entries[i].length > 0
+                and (use_variants or not dataset.entries[i].sequence.origin)]
         if not rows:
             raise InputError(dataset.root, f"no non-empty sequences in split {split!r} to train on")
         self.dataset = dataset

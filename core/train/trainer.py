@@ -106,7 +106,7 @@ class Trainer:
         self.dataset = PackedDataset(cfg.dataset)
         self.augmenter = Augmenter(cfg.augment, self.dataset.frame_shape)
         self.sampler = PKSampler(self.dataset, cfg.batch_ids, cfg.batch_seqs, seed=cfg.seed, sampling=cfg.sampling,
-                                 augmenter=self.augmenter)
+                                 augmenter=self.augmenter, use_variants=cfg.use_variants)
         if self.sampler.num_classes < 2:
             raise StudioError(f"{cfg.dataset}: training needs at least 2 identities in the train split, "
                               f"found {self.sampler.num_classes}")
