@@ -230,12 +230,17 @@ def cmd_eval(args, studio) -> dict:
             if not run:
                 raise StudioError("--dataset DIR is needed when evaluating a checkpoint file")
             args.dataset = run["config"]["dataset"]
+        from core.jobs.kinds import refinement_variants
+
         res = evaluate_run(target, args.dataset, protocol=args.protocol, metric=args.metric,
-                           submission=args.submission)
+                           submission=args.submission, refine=refinement_variants(studio.catalog, args.dataset))
         if run:
             studio.catalog.update_run(run["id"], results=res)
     if not args.json:
         print(results_line(args.protocol, res))
+        if isinstance(res.get("refined"), dict) and "metric" in res["refined"]:
+            print("refined " + results_line(args.protocol, res["refined"]) +
+                  f"  ({res['refined']['refined_queries']} of {res['refined']['queries']} queries had variants)")
     return res
 
 
