@@ -35,6 +35,8 @@ def main(argv=None) -> int:
         job_id = studio.create_demo(**demo_kwargs())
         print(f"creating the demo dataset (job #{job_id})")
     roots = [Path(r).expanduser().resolve() for r in (args.data_root or [os.getcwd()])]
+    if studio.ws.root.resolve() not in roots:   # the workspace's own datasets are always browsable
+        roots.append(studio.ws.root.resolve())
     missing = [str(r) for r in roots if not r.is_dir()]
     if missing:
         ap.error(f"--data-root: not a folder: {', '.join(missing)}")

@@ -199,8 +199,10 @@ def build(studio, timer: gr.Timer, roots: list[Path] | None = None) -> dict:
     with gr.Accordion("Browse folders", open=False, elem_id="browse"):
         root = gr.Dropdown(roots, value=roots[0], label="Browse under", info="start the studio with --data-root DIR "
                            "to browse other places; nothing outside these folders is listed", elem_id="browse-root")
-        explorer = gr.FileExplorer(root_dir=roots[0], file_count="single", label="Pick a dataset folder (or any file "
-                                   "inside it)", height=260, elem_id="browse-explorer")
+        # Hidden entries (.git, the converter's .progress) are never datasets; matched on the full path.
+        explorer = gr.FileExplorer(root_dir=roots[0], file_count="single", ignore_glob="*/.*",
+                                   label="Pick a dataset folder (or any file inside it)", height=260,
+                                   elem_id="browse-explorer")
     with gr.Accordion("Video folder: file-name pattern", open=False, elem_id="pattern-box"):
         gr.Markdown("For a folder of clips, say where the identity, condition, sequence and view sit in each name, "
                     "e.g. `{sid}_{condition}-{seq}_{view}` for `017_nm-01_090.mp4`. Check it on the real names first.")
