@@ -20,7 +20,7 @@ def main(argv=None) -> int:
     ap.add_argument("--port", type=int, default=7860)
     ap.add_argument("--demo", action="store_true", help="create the synthetic demo set if the workspace has none")
     ap.add_argument("--data-root", action="append", default=None, metavar="DIR",
-                    help="a folder the dataset browser may list (repeatable; default: the current directory)")
+                    help="a folder the dataset browser may list (repeatable; default: the current directory; the workspace is always listed)")
     args = ap.parse_args(argv)
 
     from app.dataset_tab import demo_kwargs
