@@ -493,8 +493,12 @@ PRESETS: dict[str, Callable[[], TrainConfig]] = {
     "demo-cpu-gaitset": _demo_cpu("gaitset", {"channels": [8, 16, 32], "bins": [8, 4, 2, 1], "embed_dim": 64},
                                   "demo-cpu-gaitset", loss=LossConfig(ce_weight=0.0)),
     # GaitGL's temporal convolutions want frames in order, as OpenGait's fixed_ordered config.
+    # GaitGL's classifier gives plain linear logits: OpenGait trains it with Adam and an unscaled,
+    # unsmoothed cross-entropy; scale 16 on such logits stalls it near chance.
     "demo-cpu-gaitgl": _demo_cpu("gaitgl", {"channels": [8, 16, 32], "parts": 8}, "demo-cpu-gaitgl",
-                                 sampling=SamplingConfig(type="fixed_ordered", frames=10)),
+                                 sampling=SamplingConfig(type="fixed_ordered", frames=10),
+                                 optimizer=OptimizerConfig(name="adam", lr=1e-3, weight_decay=5e-4),
+                                 loss=LossConfig(ce_scale=1.0, label_smoothing=0.0), threads=1),
     "demo-cpu-deepgaitv2": _demo_cpu("deepgaitv2", {"channels": [8, 16, 32, 64], "parts": 8}, "demo-cpu-deepgaitv2"),
     # Needs pose heatmaps beside the silhouettes: a dataset converted with a --pose option
     # (the demo set: --pose groundtruth), whose packed form then holds packed/heatmaps.npy.
