@@ -440,7 +440,8 @@ def build(studio, timer: gr.Timer) -> dict:
             gif = gr.Image(label="variant, playing", type="filepath", interactive=False, height=220,
                            elem_id="variant-gif")
             gr.Markdown(HOTKEYS, elem_id="hotkeys-help")
-    compare = gr.Image(label="original | variant | orig. silhouette | variant silhouette", type="filepath",
+    compare = gr.Image(label="original | variant | orig. silhouette | variant silhouette (and, with guidance: source | "
+                       "unguided | guided, same seed)", type="filepath",
                        interactive=False, height=340, elem_id="variant-compare")
 
     filters = [dataset, status, sid, text, smin, smax, sort, page]

@@ -318,3 +318,31 @@ def test_options_are_checked():
         ChainOptions.from_dict({"colour": "red"})
     o = ChainOptions.from_params({"dataset_id": 3, "inpaint": "/m/sd", "seq_types": "nm-01,nm-02", "steps": 5})
     assert o.is_model("inpaint") and not o.is_model("parsing") and o.seq_types == ("nm-01", "nm-02")
+
+
+def test_guided_chain_keeps_an_unguided_frame_beside_the_guided_one(demo, tiny, tmp_path):
+    """With discriminator guidance on, each variant folder also holds source | unguided | guided
+    for one frame (same seed and prompt), which the workbench shows under the comparison."""
+    from core.dlcr.guidance import train_latent_discriminator
+    from core.dlcr.inpaint import InpaintConfig, Inpainter
+
+    inp = Inpainter(tiny["inpaint"], config=InpaintConfig(steps=2, batch_size=4, height=64, width=32))
+    rng = np.random.default_rng(0)
+    real = rng.integers(0, 256, (6, 64, 32, 3)).astype(np.uint8)
+    masks = np.zeros((6, 64, 32), bool)
+    masks[:, 16:48, 8:24] = True
+    fake = real.copy()
+    fake[masks] = 0
+    disc = train_latent_discriminator(inp.pipe, real, fake, masks, steps=4, batch_size=4)
+    disc_path = tmp_path / "latent_discriminator.pt"
+    disc.save(disc_path)
+    out = tmp_path / "variants"
+    res = run_chain(demo, out, model_options(tiny, per_sequence=1, max_sequences=1, guidance_weight=5.0,
+                                             guidance_discriminator=str(disc_path)))
+    assert res["new"] == 1 and res["failed"] == []
+    (d,) = variant_dirs(out)
+    rec = json.loads((d / "variant.json").read_text())
+    assert rec["recipe"]["guidance_weight"] == 5.0 and rec["recipe"]["guidance_t_min"] == 200
+    strip = cv2.imread(str(d / "guidance.jpg"))
+    compare = cv2.imread(str(d / "compare.jpg"))
+    assert strip is not None and compare.shape[0] > strip.shape[0] * 0.9    # stacked under the comparison

@@ -487,6 +487,7 @@ class Generated:
     rgb: np.ndarray                      # (T, H, W, 3) generated colour frames
     outline: np.ndarray                  # (T, H, W) bool: the outline the generator itself knows
     fields: dict[str, Any] = field(default_factory=dict)   # record fields of this generator
+    guidance_strip: np.ndarray | None = None   # source | unguided | guided, when guidance is on
 
 
 def _model_free(work: SequenceWork, planned: Planned, pool: dict, o: ChainOptions) -> Generated:
@@ -518,6 +519,16 @@ def _inpaint(work: SequenceWork, planned: Planned, outfit, o: ChainOptions, stag
                                      seq=work.record["seq"], should_stop=should_stop, progress=progress_frames)
     rec = dict(res.record)
     rec.pop("model", None)
+    strip = None
+    if rec.get("guidance_weight"):
+        # The workbench shows the same source with and without guidance: one frame again, same seed
+        # and prompt, unguided (batch position changes a pixel by at most 2/255).
+        from core.dlcr.guidance import comparison_strip, pick_preview_frame
+
+        i = pick_preview_frame(res.masks)
+        plain = inpainter.inpaint_sequence(work.src.rgb[i:i + 1], masks[i:i + 1], outfit, source_id=work.record["sid"],
+                                           seq=work.record["seq"], should_stop=should_stop, guidance_weight=0.0)
+        strip = comparison_strip(work.src.rgb[i], plain.frames[0], res.frames[i], weight=rec["guidance_weight"])
     recipe = {"kind": "dlcr-inpaint", **{k: rec[k] for k in (
         "prompt", "negative_prompt", "seed", "steps", "guidance", "strength", "height", "width", "mask_dilate_px",
         "crop_margin", "donors", "garments", "guidance_weight", "guidance_t_min", "discriminator",
@@ -530,7 +541,7 @@ def _inpaint(work: SequenceWork, planned: Planned, outfit, o: ChainOptions, stag
         "prompt": rec["prompt"], "negative_prompt": rec["negative_prompt"], "steps": rec["steps"],
         "guidance": rec["guidance"], "strength": rec["strength"], "donors": rec["donors"],
         "garments": rec["garments"], "frames_repainted": rec["frames_repainted"],
-        "inpaint_seconds": rec["seconds"], "canvas": [rec["height"], rec["width"]]})
+        "inpaint_seconds": rec["seconds"], "canvas": [rec["height"], rec["width"]]}, guidance_strip=strip)
 
 
 def _resilhouette(gen: Generated, work: SequenceWork, resil: tuple[str, str | None], stages: Stages
@@ -589,6 +600,12 @@ def _write_variant(target: Path, rec: dict, work: SequenceWork, gen: Generated, 
         strip = side_by_side([src[mid], gen.rgb[mid], original[min(mid, len(original) - 1)],
                               aligned[min(mid, len(aligned) - 1)]],
                              ["original", "variant", "orig. silhouette", "variant silhouette"])
+        if gen.guidance_strip is not None:   # shown under the comparison in the workbench
+            g = side_by_side([gen.guidance_strip], height=strip.shape[0])
+            width = max(strip.shape[1], g.shape[1])
+            pad = lambda a: np.pad(a, ((0, 0), (0, width - a.shape[1]), (0, 0)))  # noqa: E731
+            strip = np.concatenate([pad(strip), pad(g)], axis=0)
+            write_thumbnail(tmp / "guidance.jpg", gen.guidance_strip, max_side=720)
         write_thumbnail(tmp / "compare.jpg", strip, max_side=720)
         write_thumbnail(tmp / "thumb.jpg", gen.rgb[mid], max_side=200)
         write_animation(tmp / "variant.gif", gen.rgb, fps=12, max_side=160)
