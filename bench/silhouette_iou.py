@@ -77,14 +77,17 @@ def run(seqs, modes, options):
 
     results = {m: {} for m in modes}          # mode -> key -> mean IoU
     timing = {m: {"frames": 0, "seconds": 0.0, "fit_seconds": 0.0} for m in modes}
-    if "per-video" in modes:
-        b = BackgroundSubtraction(**options)
-        for key, _, _, _, rgb, gt in seqs:
+
+    def score(mode, backend, group):
+        for key, _, _, _, rgb, gt in group:
             t0 = time.perf_counter()
-            pred = b.masks(rgb)
-            timing["per-video"]["seconds"] += time.perf_counter() - t0
-            timing["per-video"]["frames"] += len(rgb)
-            results["per-video"][key] = float(frame_iou(pred, gt).mean())
+            pred = backend.masks(rgb)
+            timing[mode]["seconds"] += time.perf_counter() - t0
+            timing[mode]["frames"] += len(rgb)
+            results[mode][key] = float(frame_iou(pred, gt).mean())
+
+    if "per-video" in modes:
+        score("per-video", BackgroundSubtraction(**options), seqs)
     if "camera" in modes:
         by_cam = defaultdict(list)
         for s in seqs:
@@ -94,12 +97,7 @@ def run(seqs, modes, options):
             t0 = time.perf_counter()
             b.fit_background([s[4] for s in group])
             timing["camera"]["fit_seconds"] += time.perf_counter() - t0
-            for key, _, _, _, rgb, gt in group:
-                t0 = time.perf_counter()
-                pred = b.masks(rgb)
-                timing["camera"]["seconds"] += time.perf_counter() - t0
-                timing["camera"]["frames"] += len(rgb)
-                results["camera"][key] = float(frame_iou(pred, gt).mean())
+            score("camera", b, group)
     return results, timing
 
 

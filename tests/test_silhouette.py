@@ -16,6 +16,7 @@ from core.silhouette import make_silhouette_backend
 from core.silhouette.bgsub import (BackgroundSubtraction, camera_background, fill_holes, keep_largest,
                                    temporal_mode)
 from core.silhouette.segmentation import choose_person_classes
+from tests.tiny_models import write_tiny_segformer
 
 
 def render(sid: str, seq_type: str, view: str, frames: int = 36, seed: int = 0):
@@ -169,23 +170,9 @@ def test_keep_largest_and_fill_holes():
 # segmentation network (tiny Segformer, random weights, saved and loaded by path)
 # ------------------------------------------------------------------------------------------------
 
-def _save_tiny_segformer(folder, id2label):
-    import torch
-    from transformers import SegformerConfig, SegformerForSemanticSegmentation, SegformerImageProcessor
-
-    cfg = SegformerConfig(num_encoder_blocks=2, depths=[1, 1], sr_ratios=[2, 1], hidden_sizes=[8, 16],
-                          patch_sizes=[7, 3], strides=[4, 2], num_attention_heads=[1, 1], mlp_ratios=[2, 2],
-                          decoder_hidden_size=16, id2label=id2label,
-                          label2id={v: k for k, v in id2label.items()})
-    torch.manual_seed(0)
-    SegformerForSemanticSegmentation(cfg).save_pretrained(folder)
-    SegformerImageProcessor(size={"height": 64, "width": 64}).save_pretrained(folder)
-    return folder
-
-
 @pytest.fixture(scope="module")
 def segformer_dir(tmp_path_factory):
-    return _save_tiny_segformer(tmp_path_factory.mktemp("segformer"), {0: "background", 1: "person"})
+    return write_tiny_segformer(tmp_path_factory.mktemp("segformer"), labels=["background", "person"])
 
 
 def _force_classes(backend, bias):
@@ -214,7 +201,7 @@ def test_segmentation_backend_loads_by_path(segformer_dir):
 
 def test_parsing_model_sums_body_parts(tmp_path):
     """Background is the single likeliest class, but hair + upper-clothes + pants together outweigh it."""
-    folder = _save_tiny_segformer(tmp_path / "parsing", {0: "Background", 1: "Hair", 2: "Upper-clothes", 3: "Pants"})
+    folder = write_tiny_segformer(tmp_path / "parsing", labels=["Background", "Hair", "Upper-clothes", "Pants"])
     b = make_silhouette_backend("segmentation", model=str(folder), device="cpu")
     assert b.person_ids == [1, 2, 3] and "parsing" in b.person_rule
     _force_classes(b, [1.0, 0.4, 0.4, 0.4])          # p(bg) 0.38, each part 0.21, parts 0.62
