@@ -197,6 +197,15 @@ def test_model_free_chain_coat_changes_silhouettes_recolour_does_not(demo, tmp_p
     assert iou(recolour, src) > 0.97
 
 
+def test_missing_resilhouette_model_fails_the_job_before_any_variant(demo, tmp_path):
+    """A bad re-extraction model is the job's error, not one swallowed failure per variant."""
+    missing = tmp_path / "no-such-segformer"
+    with pytest.raises(InputError, match="no-such-segformer.*does not exist"):
+        run_chain(demo, tmp_path / "v", ChainOptions(kinds=("coat",), per_sequence=1, max_sequences=1,
+                                                     resilhouette=f"segmentation:{missing}"))
+    assert not (tmp_path / "v").exists() or not any((tmp_path / "v").rglob("*.png"))
+
+
 def test_discriminator_scores_held_out_and_reports_after_scoring(demo, tmp_path):
     seen = []
     res = run_chain(demo, tmp_path / "v", ChainOptions(kinds=("coat", "retexture"), per_sequence=2, max_sequences=2,

@@ -783,6 +783,10 @@ def run_chain(dataset_root: str | Path, variants_root: str | Path, options: Chai
     method = METHOD_INPAINT if o.is_model("inpaint") else METHOD_MODEL_FREE
     todo = [r for r in sources if any(not p.done for p in plans[(r["sid"], r["seq"])])]
     pool = None
+    if todo and resil[0] == "segmentation":
+        # Loaded before anything is generated: a bad model folder fails the job here, instead of
+        # inside every variant, where an unusable input is only that variant's failure.
+        stages.segmenter(resil[1])
     if todo:
         pool = build_pool(root, params, pool_records, o, stages, vroot, progress=progress,
                           should_stop=should_stop)
