@@ -21,7 +21,7 @@ from core.demo.render import render_rgb, render_sequence
 from core.dlcr.describe import ClothingDescriber, GenerateOptions, person_crop, pick_frames
 from core.dlcr.discriminator import DiscriminatorConfig, VariantDiscriminator, identity_score
 from core.dlcr.inpaint import InpaintConfig, Inpainter, crop_box
-from core.dlcr.loading import resolve_source
+from core.hub import resolve_source
 from core.dlcr.parsing import HumanParser, ParsingConfig, build_label_table, dilate
 from core.dlcr.prompts import Garment, choose_outfits
 from core.dlcr.summarize import GarmentSummarizer, SummaryConfig, parse_garments
@@ -82,11 +82,11 @@ POOL = {
 
 def test_missing_model_dir_and_uncached_hub_id_fail_fast_and_clearly(tmp_path, tiny):
     missing = tmp_path / "no-such-model"
-    with pytest.raises(ConfigError, match="no-such-model.*does not exist"):
+    with pytest.raises(InputError, match="no-such-model.*does not exist"):
         HumanParser(missing)
     empty = tmp_path / "empty"
     empty.mkdir()
-    with pytest.raises(ConfigError, match="not a saved"):
+    with pytest.raises(InputError, match=f"{empty}: not a saved model folder"):
         resolve_source(empty)
     t0 = time.perf_counter()
     with pytest.raises(ConfigError, match=r"'nobody-here/tiny-inpainting-xyz'.*local folder"):

@@ -200,7 +200,7 @@ def colour_pool(colours_by_sid: dict[str, dict[str, list[int]]], source_sid: str
 
 
 def stage_provenance(role: str, method: str, label: str, **extra: Any) -> dict[str, Any]:
-    """The provenance record of a model-free stage, shaped like core.dlcr.loading.provenance's."""
+    """The provenance record of a model-free stage, shaped like core.hub.provenance's."""
     return {"role": role, "method": method, "model_free": True, "label": label, **extra}
 
 

@@ -17,7 +17,7 @@ from core.dlcr.discriminator import DiscriminatorConfig, VariantDiscriminator, V
 from core.dlcr.describe import ClothingDescriber, GenerateOptions, person_crop, pick_frames
 from core.dlcr.guidance import DiscriminatorGuidance, LatentDiscriminator, train_latent_discriminator
 from core.dlcr.inpaint import InpaintConfig, Inpainter, InpaintResult, guidance_preview
-from core.dlcr.loading import ModelSource, resolve_source
+from core.hub import ModelSource, resolve_source
 from core.dlcr.parsing import HumanParser, ParsedFrames, ParsingConfig
 from core.dlcr.prompts import Garment, OutfitChoice, choose_outfits, outfit_prompt
 from core.dlcr.summarize import GarmentSummarizer, Summary, SummaryConfig, parse_garments

@@ -14,7 +14,7 @@ from typing import Callable, Sequence
 import numpy as np
 import torch
 
-from core.dlcr.loading import go_offline, pick_device, pick_dtype, provenance, quiet_progress_bars, resolve_source
+from core.hub import pick_device, pick_dtype, provenance, quiet_progress_bars, resolve_source
 from core.dlcr.prompts import DESCRIBE_PROMPT, stable_seed
 from core.errors import ConfigError, InputError, JobCancelled
 
@@ -74,8 +74,6 @@ class ClothingDescriber:
                  prompt: str = DESCRIBE_PROMPT, allow_download: bool = False):
         from transformers import AutoModelForImageTextToText, AutoProcessor
 
-        if not allow_download:
-            go_offline()
         quiet_progress_bars()
         self.config = config or GenerateOptions()
         self.prompt = prompt

@@ -27,7 +27,7 @@ import numpy as np
 import torch
 
 from core.dlcr.guidance import DiscriminatorGuidance, LatentDiscriminator, comparison_strip, pick_preview_frame
-from core.dlcr.loading import ModelSource, go_offline, pick_device, pick_dtype, provenance, quiet_progress_bars, resolve_source
+from core.hub import ModelSource, pick_device, pick_dtype, provenance, quiet_progress_bars, resolve_source
 from core.dlcr.parsing import as_frames, dilate
 from core.dlcr.prompts import NEGATIVE_PROMPT, OutfitChoice
 from core.errors import ConfigError, InputError, JobCancelled
@@ -110,8 +110,6 @@ class Inpainter:
                  allow_download: bool = False):
         import diffusers
 
-        if not allow_download:
-            go_offline()
         quiet_progress_bars()
         self.config = config or InpaintConfig()
         self.config.check()

@@ -16,7 +16,7 @@ import cv2
 import numpy as np
 import torch
 
-from core.dlcr.loading import go_offline, pick_device, pick_dtype, provenance, quiet_progress_bars, resolve_source
+from core.hub import pick_device, pick_dtype, provenance, quiet_progress_bars, resolve_source
 from core.errors import ConfigError, InputError, JobCancelled
 from core.parts import ARMS, BACKGROUND, BAG, COAT, HEAD, LEGS, LOWER, NAMES, SHOES, UPPER
 
@@ -124,8 +124,6 @@ class HumanParser:
                  allow_download: bool = False):
         from transformers import AutoImageProcessor, AutoModelForSemanticSegmentation
 
-        if not allow_download:
-            go_offline()
         quiet_progress_bars()
         self.config = config or ParsingConfig()
         self.source = resolve_source(source, role="human-parsing model", allow_download=allow_download)

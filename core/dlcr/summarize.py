@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from typing import Callable, Mapping, Sequence
 
 from core.dlcr.describe import GenerateOptions, generate_text
-from core.dlcr.loading import go_offline, pick_device, pick_dtype, provenance, quiet_progress_bars, resolve_source
+from core.hub import pick_device, pick_dtype, provenance, quiet_progress_bars, resolve_source
 from core.dlcr.prompts import SUMMARY_PROMPT, Garment
 from core.errors import ConfigError, JobCancelled
 
@@ -164,8 +164,6 @@ class GarmentSummarizer:
                  template: str = SUMMARY_PROMPT, allow_download: bool = False):
         from transformers import AutoModelForCausalLM, AutoTokenizer
 
-        if not allow_download:
-            go_offline()
         quiet_progress_bars()
         self.config = config or SummaryConfig()
         self.template = template

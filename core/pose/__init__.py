@@ -39,7 +39,7 @@ class PoseBackend(Protocol):
 
 def _transformers(**options: Any) -> PoseBackend:
     from core.pose.vitpose import VitPoseBackend
-    from core.silhouette.hub import build_model_backend
+    from core.hub import build_model_backend
 
     return build_model_backend(VitPoseBackend, "pose", options)
 

@@ -19,7 +19,7 @@ import cv2
 
 from core.errors import ConfigError, InputError
 from core.silhouette.bgsub import check_frames
-from core.silhouette.hub import load_failed, pick_device, resolve_model
+from core.hub import load_failed, pick_device, quiet_progress_bars, resolve_source
 
 PADDING = 1.25          # box enlargement of ViTPose's top-down pipeline
 DARK_KERNEL = 11        # Gaussian modulation window of the DARK step (transformers' default)
@@ -110,14 +110,15 @@ class VitPoseBackend:
 
         if int(batch_size) < 1:
             raise ConfigError(f"batch_size must be >= 1, got {batch_size}")
-        self.source = resolve_model(model, what="pose model", allow_download=allow_download)
+        quiet_progress_bars()
+        self.source = resolve_source(model, role="pose model", allow_download=allow_download)
         self.device = pick_device(device)
         try:
-            self.model = VitPoseForPoseEstimation.from_pretrained(self.source.ref, **self.source.kwargs)
+            self.model = VitPoseForPoseEstimation.from_pretrained(self.source.path, local_files_only=True)
         except (OSError, ValueError, KeyError) as exc:
             raise load_failed(self.source, "pose model", exc) from exc
         try:
-            proc = AutoImageProcessor.from_pretrained(self.source.ref, **self.source.kwargs)
+            proc = AutoImageProcessor.from_pretrained(self.source.path, local_files_only=True)
             self.processor_note = type(proc).__name__
         except (OSError, ValueError, KeyError):
             # a folder with weights only: ViTPose's standard ImageNet normalisation
@@ -125,7 +126,7 @@ class VitPoseBackend:
             self.processor_note = "no processor config; ImageNet normalisation assumed"
         cfg = self.model.config
         if int(cfg.num_labels) != 17:
-            raise ConfigError(f"pose model {self.source.ref}: predicts {cfg.num_labels} keypoints; COCO-17 is needed")
+            raise ConfigError(f"pose model {self.source.spec}: predicts {cfg.num_labels} keypoints; COCO-17 is needed")
         self.in_h, self.in_w = (int(v) for v in cfg.backbone_config.image_size)
         mean = getattr(proc, "image_mean", None) or (0.485, 0.456, 0.406)
         std = getattr(proc, "image_std", None) or (0.229, 0.224, 0.225)
@@ -135,7 +136,7 @@ class VitPoseBackend:
         if not 0 <= int(dataset_index) < self.experts:
             raise ConfigError(f"dataset_index {dataset_index} out of range for {self.experts} expert(s)")
         self.dataset_index = int(dataset_index)
-        self.dtype = torch.float16 if (half and self.device.startswith("cuda")) else torch.float32
+        self.dtype = torch.float16 if (half and self.device.type == "cuda") else torch.float32
         self.model.to(self.device, dtype=self.dtype).eval()
         self.batch_size = int(batch_size)
 
@@ -144,7 +145,7 @@ class VitPoseBackend:
         return f"pose network {self.source.describe()} (ViTPose, COCO-17, {self.in_w}x{self.in_h} input)"
 
     def __repr__(self) -> str:
-        return f"VitPoseBackend({self.source.ref!r}, device={self.device!r})"
+        return f"VitPoseBackend({self.source.spec!r}, device='{self.device}')"
 
     def _boxes(self, frames: np.ndarray, boxes, masks) -> tuple[np.ndarray, np.ndarray]:
         t, h, w = frames.shape[:3]

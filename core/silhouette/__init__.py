@@ -36,7 +36,7 @@ def _bgsub(**options: Any) -> SilhouetteBackend:
 
 
 def _segmentation(**options: Any) -> SilhouetteBackend:
-    from core.silhouette.hub import build_model_backend
+    from core.hub import build_model_backend
     from core.silhouette.segmentation import SegmentationBackend
 
     return build_model_backend(SegmentationBackend, "segmentation", options)

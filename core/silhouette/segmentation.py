@@ -28,7 +28,7 @@ import numpy as np
 
 from core.errors import ConfigError
 from core.silhouette.bgsub import check_frames, fill_holes, keep_largest
-from core.silhouette.hub import load_failed, pick_device, resolve_model
+from core.hub import load_failed, pick_device, quiet_progress_bars, resolve_source
 
 PERSON_WORDS = ("person", "persons", "people", "human", "humans", "pedestrian", "pedestrians")
 BACKGROUND_WORDS = ("background", "bg", "null", "void", "unlabeled", "unlabelled", "__background__", "others")
@@ -90,14 +90,15 @@ class SegmentationBackend:
             raise ConfigError(f"batch_size must be >= 1, got {batch_size}")
         if not 0.0 < float(threshold) < 1.0:
             raise ConfigError(f"threshold must be between 0 and 1, got {threshold}")
-        self.source = resolve_model(model, what="segmentation model", allow_download=allow_download)
+        quiet_progress_bars()
+        self.source = resolve_source(model, role="segmentation model", allow_download=allow_download)
         self.device = pick_device(device)
         try:
-            self.processor = AutoImageProcessor.from_pretrained(self.source.ref, **self.source.kwargs)
-            self.model = AutoModelForSemanticSegmentation.from_pretrained(self.source.ref, **self.source.kwargs)
+            self.processor = AutoImageProcessor.from_pretrained(self.source.path, local_files_only=True)
+            self.model = AutoModelForSemanticSegmentation.from_pretrained(self.source.path, local_files_only=True)
         except (OSError, ValueError, KeyError) as exc:
             raise load_failed(self.source, "segmentation model", exc) from exc
-        self.dtype = torch.float16 if (half and self.device.startswith("cuda")) else torch.float32
+        self.dtype = torch.float16 if (half and self.device.type == "cuda") else torch.float32
         self.model.to(self.device, dtype=self.dtype).eval()
         self.person_ids, self.person_labels, self.person_rule = choose_person_classes(
             self.model.config.id2label, person_labels)
@@ -112,7 +113,7 @@ class SegmentationBackend:
         return f"semantic segmentation network {self.source.describe()} (person = {names}; {self.person_rule})"
 
     def __repr__(self) -> str:
-        return f"SegmentationBackend({self.source.ref!r}, person_ids={self.person_ids}, device={self.device!r})"
+        return f"SegmentationBackend({self.source.spec!r}, person_ids={self.person_ids}, device='{self.device}')"
 
     def _probabilities(self, frames: np.ndarray):
         """(B, H, W) float person probability for a batch of RGB frames."""

@@ -1,9 +1,11 @@
 """Where a model comes from, how it is placed on a device, and the provenance record of what ran.
 
-A model source is either a local folder (what ``save_pretrained`` writes, or a snapshot folder of
-the Hugging Face cache) or a hub id. The studio runs offline by default: a hub id is accepted only
-when it is already in the local cache; otherwise loading fails at once with a ConfigError that
-names the id and asks for a local folder, instead of transformers retrying the network for ~20 s.
+Every model-backed stage (silhouette and pose backends, the DLCR chain) loads through here. A model
+source is either a local folder (what ``save_pretrained`` writes, or a snapshot folder of the
+Hugging Face cache) or a hub id. The studio runs offline by default: a hub id is accepted only when
+it is already in the local cache; otherwise loading fails at once with a ConfigError that names the
+id and asks for a local folder, instead of transformers retrying the network for ~20 s. A folder
+that is missing or holds no saved model is an InputError naming it.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from typing import Any
 
 import torch
 
-from core.errors import ConfigError
+from core.errors import ConfigError, InputError
 
 # Files whose presence marks a folder as a saved model (transformers model / processor, diffusers pipeline).
 MODEL_MARKERS = ("config.json", "model_index.json", "preprocessor_config.json", "processor_config.json")
@@ -32,6 +34,9 @@ class ModelSource:
     path: Path                # local folder that is actually loaded
     hub_id: str | None        # the hub id when ``spec`` was one (resolved from the local cache)
     revision: str | None      # commit hash when known (cache snapshot name, refs file, config)
+
+    def describe(self) -> str:
+        return f"{self.hub_id} (Hugging Face hub id)" if self.hub_id else self.spec
 
 
 def go_offline() -> None:
@@ -48,7 +53,9 @@ def go_offline() -> None:
 
 def _looks_like_path(spec: str) -> bool:
     # Hub ids are "name" or "org/name"; anything else can only be meant as a folder.
-    return spec.startswith(("/", ".", "~")) or "\\" in spec or spec.count("/") > 1 or not _HUB_ID.match(spec)
+    if spec.startswith(("/", ".", "~")) or "\\" in spec or spec.count("/") > 1 or not _HUB_ID.match(spec):
+        return True
+    return len(spec) > 1 and spec[1] == ":"          # a Windows drive letter
 
 
 def _revision_of(folder: Path) -> str | None:
@@ -74,17 +81,25 @@ def _refs_revision(folder: Path) -> str | None:
 
 
 def resolve_source(spec: str | os.PathLike, *, role: str = "model", allow_download: bool = False) -> ModelSource:
-    """Turn a user's model setting into a local folder, or raise ConfigError saying what to do."""
-    text = str(spec).strip()
+    """Turn a user's model setting into a local folder, or raise an error saying what to do.
+
+    Unless downloads are allowed, the process is switched to offline mode first, so that nothing
+    loaded from the returned folder reaches for the network either."""
+    text = str(spec if spec is not None else "").strip()
     if not text:
         raise ConfigError(f"no {role} given: set it to a local model folder")
+    if not allow_download:
+        go_offline()
     local = Path(text).expanduser()
     if local.is_dir():
         if not any((local / m).is_file() for m in MODEL_MARKERS):
-            raise ConfigError(f"{local}: not a saved {role} folder (expected one of {', '.join(MODEL_MARKERS)})")
+            raise InputError(local, f"not a saved {role} folder (expected one of {', '.join(MODEL_MARKERS)}; "
+                                    f"is it a save_pretrained folder?)")
         return ModelSource(text, local.resolve(), None, _revision_of(local.resolve()) or _refs_revision(local))
-    if _looks_like_path(text) or local.exists():
-        raise ConfigError(f"{local}: {role} folder does not exist")
+    if local.exists():
+        raise InputError(local, f"expected a {role} folder, found a file")
+    if _looks_like_path(text):
+        raise InputError(local, f"{role} folder does not exist")
     # A hub id: only the local cache is consulted unless downloads were explicitly allowed.
     try:
         from huggingface_hub import snapshot_download
@@ -93,16 +108,31 @@ def resolve_source(spec: str | os.PathLike, *, role: str = "model", allow_downlo
         if allow_download:
             raise ConfigError(f"{role} {text!r} could not be downloaded ({type(exc).__name__}: {exc}); "
                               f"give a local folder that holds the model instead") from exc
-        raise ConfigError(f"{role} {text!r} is a hub id that is not in the local cache, and the studio does not "
-                          f"download models (no network); give a local folder holding the saved model "
-                          f"(save_pretrained output) instead") from exc
+        raise ConfigError(f"{role} {text!r}: there is no such folder here, and as a hub id it is not in the local "
+                          f"Hugging Face cache; the studio does not download models (no network): download it "
+                          f"once on a connected machine (huggingface-cli download ID) and give its local folder "
+                          f"instead") from exc
     return ModelSource(text, folder, text, _revision_of(folder) or _refs_revision(folder))
 
 
+def load_failed(source: ModelSource, role: str, exc: Exception) -> InputError:
+    """A clear error for a from_pretrained that failed on a resolved folder, naming that folder."""
+    return InputError(source.path, f"cannot load the {role} from this folder ({type(exc).__name__}: {exc})")
+
+
 def pick_device(device: str | torch.device | None = None) -> torch.device:
-    if device is None:
+    """None / 'auto' -> CUDA when available, else CPU; anything else is checked, not passed on blindly."""
+    if isinstance(device, torch.device):
+        return device
+    d = str(device or "auto").strip().lower()
+    if d == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(device)
+    if d.startswith("cuda") and not torch.cuda.is_available():
+        raise ConfigError(f"device {device!r} asked for, but no CUDA device is available here")
+    try:
+        return torch.device(d)
+    except RuntimeError:
+        raise ConfigError(f"unknown device {device!r}; use auto, cpu, cuda or cuda:N") from None
 
 
 def pick_dtype(device: torch.device, dtype: str | torch.dtype | None = None, *, prefer: str = "float16") -> torch.dtype:
@@ -179,3 +209,17 @@ def quiet_progress_bars() -> None:
         tlog.disable_progress_bar()
     except Exception:   # pragma: no cover
         pass
+
+
+def build_model_backend(cls, what: str, options: dict):
+    """``cls(**options)`` for a model-backed backend, after checking that a model is named and that
+    every option is one ``cls`` accepts (a misspelt option must not be silently ignored)."""
+    import inspect
+
+    if not options.get("model"):
+        raise ConfigError(f"the {what} backend needs model=FOLDER_OR_HUB_ID")
+    known = set(inspect.signature(cls.__init__).parameters) - {"self"}
+    bad = sorted(set(options) - known)
+    if bad:
+        raise ConfigError(f"unknown {what} option(s) {', '.join(bad)}; known: {', '.join(sorted(known))}")
+    return cls(**options)
