@@ -38,6 +38,8 @@ def test_failed_job_records_reason_and_traceback(studio, tmp_path):
     assert job["state"] == "failed"
     assert str(empty) in job["message"] and "not a recognised dataset" in job["message"]
     assert "Traceback" in job["error"]
+    log = studio.job_log_tail(job_id)
+    assert f"job {job_id} failed: {empty}" in log and "Traceback" not in log
 
 
 def test_recover_marks_dead_workers_interrupted_and_resume(studio, tmp_path):

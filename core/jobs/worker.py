@@ -89,7 +89,9 @@ def run_job(ws: Workspace, job_id: int) -> str:
         tb = traceback.format_exc()
         msg = str(exc) if isinstance(exc, StudioError) else f"{type(exc).__name__}: {exc}"
         cat.transition_job(job_id, ("queued", "running"), "failed", finished=now_iso(), error=tb, message=msg)
-        ctx.log(tb)
+        # A StudioError already names the file and what is wrong; its traceback stays in the catalog
+        # for whoever debugs the studio, while the log (what the CLI and the UI show) gets the reason.
+        ctx.log(f"job {job_id} failed: {msg}" if isinstance(exc, StudioError) else tb)
         state = "failed"
     finally:
         done.set()
