@@ -157,6 +157,21 @@ def test_conversion_refuses_unsafe_outputs(tmp_path):
     assert (other / "thesis.tex").read_text() == "precious"
 
 
+def test_missing_model_backend_fails_the_plan_not_every_sequence(tmp_path):
+    src = make_casia_b_silhouettes(tmp_path / "raw", ids=(1, 2), views=("090",), frames=6)
+    report = scan(src)
+    missing = tmp_path / "no-such-segformer"
+    with pytest.raises(InputError, match=f"{missing}: silhouette model folder does not exist"):
+        plan_conversion(report, tmp_path / "out", ConvertOptions(silhouette=f"segmentation:{missing}"))
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    with pytest.raises(InputError, match=f"{empty}: not a saved pose model folder"):
+        plan_conversion(report, tmp_path / "out", ConvertOptions(pose=f"transformers:{empty}"))
+    with pytest.raises(ConfigError, match="'nobody/uncached-vitpose'.*not in the local Hugging Face cache"):
+        plan_conversion(report, tmp_path / "out", ConvertOptions(pose="transformers:nobody/uncached-vitpose"))
+    assert not (tmp_path / "out").exists()
+
+
 def test_sequence_without_foreground_is_reported(tmp_path):
     src = make_casia_b_silhouettes(tmp_path / "raw", ids=(1, 2), views=("090",), frames=6)
     for f in (src / "002" / "bg-01" / "090").glob("*.png"):

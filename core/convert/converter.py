@@ -47,8 +47,13 @@ class ConvertOptions:
     def validate(self) -> None:
         if self.align not in METHODS:
             raise InputError(None, f"unknown alignment {self.align!r}; choose one of {', '.join(METHODS)}")
-        parse_backend(self.silhouette, SILHOUETTE_CHOICES, "silhouette")
-        parse_backend(self.pose, POSE_CHOICES, "pose")
+        from core.hub import resolve_source
+
+        for spec, choices, what in ((self.silhouette, SILHOUETTE_CHOICES, "silhouette"),
+                                    (self.pose, POSE_CHOICES, "pose")):
+            _, model = parse_backend(spec, choices, what)
+            if model:   # a missing folder or an uncached hub id fails here, not once per sequence
+                resolve_source(model, role=f"{what} model")
         if isinstance(self.stride, bool) or not isinstance(self.stride, int) or self.stride < 1:
             raise InputError(None, f"stride must be a whole number >= 1, got {self.stride!r}")
 
