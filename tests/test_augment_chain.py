@@ -203,6 +203,12 @@ def test_missing_resilhouette_model_fails_the_job_before_any_variant(demo, tmp_p
     with pytest.raises(InputError, match="no-such-segformer.*does not exist"):
         run_chain(demo, tmp_path / "v", ChainOptions(kinds=("coat",), per_sequence=1, max_sequences=1,
                                                      resilhouette=f"segmentation:{missing}"))
+    broken = tmp_path / "broken-segformer"          # looks like a saved model, cannot be loaded
+    broken.mkdir()
+    (broken / "config.json").write_text("{not json")
+    with pytest.raises(InputError, match="broken-segformer: cannot load the segmentation model"):
+        run_chain(demo, tmp_path / "v", ChainOptions(kinds=("coat",), per_sequence=1, max_sequences=1,
+                                                     resilhouette=f"segmentation:{broken}"))
     assert not (tmp_path / "v").exists() or not any((tmp_path / "v").rglob("*.png"))
 
 
@@ -323,6 +329,10 @@ def test_options_are_checked():
         ChainOptions(resilhouette="segmentation").validate()
     with pytest.raises(ConfigError, match="unknown augmentation kind"):
         ChainOptions(kinds=("cape",)).validate()
+    with pytest.raises(InputError, match="/nonexistent/sd-inpaint: inpaint model folder does not exist"):
+        ChainOptions(inpaint="/nonexistent/sd-inpaint").validate()
+    with pytest.raises(ConfigError, match="'nobody/uncached-llava'.*not in the local Hugging Face cache"):
+        ChainOptions(describe="nobody/uncached-llava").validate()
     with pytest.raises(ConfigError, match="unknown augmentation option"):
         ChainOptions.from_dict({"colour": "red"})
     o = ChainOptions.from_params({"dataset_id": 3, "inpaint": "/m/sd", "seq_types": "nm-01,nm-02", "steps": 5})

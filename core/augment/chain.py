@@ -132,7 +132,15 @@ class ChainOptions:
         for stage in FALLBACKS:
             if not str(getattr(self, stage)).strip():
                 raise ConfigError(f"{stage}: give {' or '.join(FALLBACKS[stage])}, or a model folder")
-        self.resilhouette_spec()
+        from core.hub import resolve_source
+
+        # A missing model folder or an uncached hub id fails here, before a job is queued.
+        for stage in FALLBACKS:
+            if self.is_model(stage):
+                resolve_source(getattr(self, stage), role=f"{stage} model")
+        _, resil_model = self.resilhouette_spec()
+        if resil_model:
+            resolve_source(resil_model, role="segmentation model")
         for name in ("steps", "batch_size", "per_sequence", "describe_frames", "max_new_tokens"):
             if int(getattr(self, name)) < 1:
                 raise ConfigError(f"{name} must be at least 1, got {getattr(self, name)}")
