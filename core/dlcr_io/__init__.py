@@ -16,7 +16,10 @@ first bad line. ``import_into_catalog`` is the one place that writes to the cata
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
+from pathlib import Path
 from typing import Any, Iterable
+
+from core.errors import InputError
 
 
 @dataclass(frozen=True)
@@ -42,6 +45,24 @@ def problem_rows(problems: Iterable[Problem]) -> list[dict[str, Any]]:
     """Errors first, then warnings, each as a plain dict for a table or JSON output."""
     order = {"error": 0, "warning": 1}
     return [p.to_dict() for p in sorted(problems, key=lambda p: (order.get(p.severity, 2), p.path, p.line or 0))]
+
+
+def visible_files(root: Path, suffixes: Iterable[str]) -> list[Path]:
+    """Files under ``root`` (recursively) with one of ``suffixes``, sorted; hidden files (OS and
+    editor litter such as ``._x.png``) are not artifacts."""
+    suffixes = set(suffixes)
+    return sorted(p for p in root.rglob("*") if p.is_file() and p.suffix.lower() in suffixes
+                  and not p.name.startswith("."))
+
+
+def input_files(paths: str | Path | Iterable[str | Path], suffixes: Iterable[str]) -> list[Path]:
+    """A folder (its visible files with ``suffixes``), one file, or an explicit list of files."""
+    if isinstance(paths, (str, Path)):
+        root = Path(paths)
+        if not root.exists():
+            raise InputError(root, "does not exist")
+        return visible_files(root, suffixes) if root.is_dir() else [root]
+    return [Path(p) for p in paths]
 
 
 def import_into_catalog(catalog, dataset_id: int, records: Iterable[dict], *, job_id: int | None = None,
@@ -73,4 +94,4 @@ def import_into_catalog(catalog, dataset_id: int, records: Iterable[dict], *, jo
     return ids, problems
 
 
-__all__ = ["Problem", "problem_rows", "import_into_catalog"]
+__all__ = ["Problem", "problem_rows", "import_into_catalog", "input_files", "visible_files"]

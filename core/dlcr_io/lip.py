@@ -19,7 +19,7 @@ from PIL import Image
 
 from core import parts as P
 from core.atomic import atomic_dir, write_bytes
-from core.dlcr_io import Problem
+from core.dlcr_io import Problem, input_files
 from core.errors import InputError
 
 LIP_LABELS = (
@@ -142,14 +142,7 @@ def read_lip_mask(path: str | Path, num_classes: int = NUM_LIP) -> LipMask:
 
 def read_lip_masks(paths: str | Path | Iterable[str | Path]) -> tuple[list[LipMask], list[Problem]]:
     """Every ``.png`` under a folder (or the given files); bad files become problems, not exceptions."""
-    if isinstance(paths, (str, Path)):
-        root = Path(paths)
-        if not root.exists():
-            raise InputError(root, "does not exist")
-        files = sorted(p for p in root.rglob("*") if p.is_file() and p.suffix.lower() in MASK_SUFFIXES
-                       and not p.name.startswith(".")) if root.is_dir() else [root]
-    else:
-        files = [Path(p) for p in paths]
+    files = input_files(paths, MASK_SUFFIXES)
     masks, problems = [], []
     for f in files:
         try:

@@ -32,7 +32,7 @@ import numpy as np
 from PIL import Image
 
 from core.atomic import atomic_dir, write_json
-from core.dlcr_io import Problem
+from core.dlcr_io import Problem, visible_files
 from core.errors import InputError
 
 METHOD = "dlcr-import"
@@ -179,11 +179,6 @@ def ccvid_key(folder: str) -> tuple[str, str] | None:
     return None
 
 
-def _images(root: Path) -> list[Path]:
-    return sorted(p for p in root.rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES
-                  and not p.name.startswith("."))
-
-
 def image_size(path: Path) -> tuple[int, int]:
     """(width, height) from the header only."""
     try:
@@ -208,7 +203,7 @@ def plan_strips(root: str | Path, keep: int, *, k: int | None = None, tile_aspec
         raise InputError(root, f"keep must be at least 1, got {keep}")
     plan = ImportPlan(str(root))
     by_folder: dict[str, list[tuple[Path, int, int, int]]] = defaultdict(list)
-    for f in (_images(root) if files is None else sorted(Path(p) for p in files)):
+    for f in (visible_files(root, IMAGE_SUFFIXES) if files is None else sorted(Path(p) for p in files)):
         plan.images += 1
         try:
             w, h = image_size(f)
@@ -257,7 +252,7 @@ def plan_generated(root: str | Path, *, key_of: KeyFn = ccvid_key,
         raise InputError(root, "not a folder of generated images")
     plan = ImportPlan(str(root))
     groups: dict[tuple[str, str], list[Path]] = defaultdict(list)
-    for f in (_images(root) if files is None else sorted(Path(p) for p in files)):
+    for f in (visible_files(root, IMAGE_SUFFIXES) if files is None else sorted(Path(p) for p in files)):
         plan.images += 1
         rel = f.relative_to(root).parts
         if "prcc" in rel[:-1]:

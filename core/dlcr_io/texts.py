@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterable
 
 from core.atomic import atomic_dir, write_text
-from core.dlcr_io import Problem
+from core.dlcr_io import Problem, input_files
 from core.errors import InputError
 
 QUESTIONS = "llava-questions"
@@ -366,14 +366,7 @@ def read_texts(paths: str | Path | Iterable[str | Path], kinds: dict[str, str] |
 
     ``kinds`` maps a file name to its kind where guessing from name and content is not wanted.
     """
-    if isinstance(paths, (str, Path)):
-        root = Path(paths)
-        if not root.exists():
-            raise InputError(root, "does not exist")
-        files = sorted(p for p in root.rglob("*") if p.is_file() and p.suffix.lower() in TEXT_SUFFIXES
-                       and not p.name.startswith(".")) if root.is_dir() else [root]
-    else:
-        files = [Path(p) for p in paths]
+    files = input_files(paths, TEXT_SUFFIXES)
     kinds = kinds or {}
     out = TextArtifacts()
     for f in files:
