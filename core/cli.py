@@ -171,17 +171,17 @@ def cmd_curate(args, studio) -> dict:
 
 
 def cmd_train(args, studio) -> dict:
-    from core.train import distributed
+    from core.train import launch
     from core.train.config import load_config, preset
 
     # Under torchrun, ranks > 0 only train what rank 0 announces: one run, one catalog record.
-    if distributed.is_follower():
-        return distributed.follow_leader()
+    if launch.is_follower():
+        return launch.follow_leader()
     if args.resume:
         run = studio.catalog.run(int(args.resume) if args.resume.isdigit() else args.resume)
         if run is None:
             raise StudioError(f"no run {args.resume!r} in {studio.ws.root}")
-        distributed.announce(load_config(run["config"]), run["dir"])
+        launch.announce(load_config(run["config"]), run["dir"])
         return run_job_here(studio, "train", {"run_id": run["id"], "resume": True}, run_id=run["id"], quiet=args.json)
     if args.opengait:
         from core.train.opengait_config import import_opengait
@@ -207,7 +207,7 @@ def cmd_train(args, studio) -> dict:
     run_dir = studio.ws.runs_dir / name
     run_dir.mkdir(parents=True, exist_ok=True)
     run_id = studio.catalog.create_run(name, cfg.model, asdict(cfg), run_dir, ds_id)
-    distributed.announce(cfg, run_dir)
+    launch.announce(cfg, run_dir)
     res = run_job_here(studio, "train", {"run_id": run_id}, run_id=run_id, quiet=args.json)
     return {**res, "run": name, "run_dir": str(run_dir)}
 

@@ -24,7 +24,7 @@ WORKER = textwrap.dedent("""
     import json, sys
     from pathlib import Path
     import torch
-    from core.train import distributed as D
+    from core.train import launch as D
     from core.train import trainer as T
 
     cfg, run_dir, out = json.loads(sys.argv[1]), Path(sys.argv[2]), Path(sys.argv[3])

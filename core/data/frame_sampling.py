@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from core.train.config import SamplingConfig
+from core.data.settings import SamplingConfig
 
 
 def frame_count(rng: np.random.Generator, cfg: SamplingConfig, length: int) -> int:

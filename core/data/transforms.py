@@ -32,8 +32,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from core.train.config import AugmentStep
-from core.train.inputs import side_cut
+from core.data.settings import AugmentStep, side_cut
 
 ERASE_TRIES = 100
 

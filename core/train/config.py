@@ -25,6 +25,7 @@ from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any, Callable
 
+from core.data.settings import AUGMENT_PARAMS, SAMPLE_TYPES, AugmentStep, SamplingConfig
 from core.errors import ConfigError
 
 AMP_MODES = ("auto", "off", "bf16", "fp16")
@@ -32,7 +33,6 @@ DEVICES = ("auto", "cpu", "cuda")
 OPTIMIZERS = ("sgd", "adam", "adamw")
 SCHEDULERS = ("multistep", "cosine")
 MINING = ("all", "hard")
-SAMPLE_TYPES = ("fixed_unordered", "fixed_ordered", "unfixed_unordered", "unfixed_ordered", "all_ordered")
 ON_DEVICE = ("auto", "always", "never")
 
 
@@ -64,41 +64,6 @@ class LossConfig:
     ce_weight: float = 1.0
     ce_scale: float = 16.0
     label_smoothing: float = 0.1
-
-
-@dataclass
-class SamplingConfig:
-    """Frames taken from each sequence of a training batch; names follow OpenGait's CollateFn."""
-
-    type: str = "fixed_unordered"
-    frames: int = 30          # frames_num_fixed
-    frames_min: int = 20      # frames_num_min (unfixed)
-    frames_max: int = 40      # frames_num_max (unfixed)
-    skip: int = 0             # frames_skip_num (ordered): window of frames + skip to pick from
-    all_limit: int = 0        # frames_all_limit (all): keep at most this many, 0 = no limit
-
-
-# Parameters each augmentation takes, with OpenGait's defaults.
-AUGMENT_PARAMS: dict[str, dict[str, Any]] = {
-    "cut": {},
-    "flip": {"prob": 0.5},
-    "rotate": {"prob": 0.5, "degree": 10.0},
-    "erase": {"prob": 0.5, "sl": 0.05, "sh": 0.2, "r1": 0.3, "per_frame": False},
-    "perspective": {"prob": 0.5},
-}
-
-
-@dataclass(frozen=True)
-class AugmentStep:
-    """One step of the ordered augmentation list. Fields a type does not use stay at their defaults."""
-
-    type: str
-    prob: float = 0.5
-    degree: float = 10.0
-    sl: float = 0.05
-    sh: float = 0.2
-    r1: float = 0.3
-    per_frame: bool = False
 
 
 @dataclass

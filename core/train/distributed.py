@@ -8,17 +8,14 @@ metrics and the run's files. ``torchrun --nproc_per_node=1`` (WORLD_SIZE=1), lik
 ``python -m core train``, runs as a single process without a process group (OpenGait needs one
 even then; we do not).
 
-The CLI's train verb must let only rank 0 create the run in the catalog: ``announce`` (rank 0)
-sends the config and run folder to the others, which call ``follow_leader`` instead.
+This module is the process group only (the trainer uses it); starting a run on every rank is
+``core.train.launch``, which sits above the trainer.
 """
 
 from __future__ import annotations
 
-import atexit
 import os
 from dataclasses import dataclass
-from pathlib import Path
-from typing import Any
 
 import torch
 import torch.distributed as dist
@@ -128,46 +125,3 @@ class Distributed:
     def close(self) -> None:
         if self.owns_group and dist.is_initialized():
             dist.destroy_process_group()
-
-
-# -- CLI support ------------------------------------------------------------------------------------
-
-def _destroy_at_exit() -> None:
-    if dist.is_initialized():
-        dist.destroy_process_group()
-
-
-def is_follower() -> bool:
-    """True on ranks > 0 of a multi-process launch: they must not create runs or touch the catalog."""
-    env = launch_env()
-    return env.distributed and not env.is_main
-
-
-def announce(cfg: Any, run_dir: str | Path) -> None:
-    """Rank 0: send the run's config and folder to the other ranks (no-op for one process)."""
-    env = launch_env()
-    if not env.distributed:
-        return
-    if ensure_process_group(env):
-        atexit.register(_destroy_at_exit)
-    data = cfg.to_dict() if hasattr(cfg, "to_dict") else dict(cfg)
-    dist.broadcast_object_list([data, str(run_dir)], src=0, device=torch.device("cpu"))
-
-
-def follow_leader(on_trained: Any = None) -> dict[str, Any]:
-    """Ranks > 0: receive rank 0's run and train it alongside; returns a small summary.
-    ``on_trained`` is passed to ``train``."""
-    from core.train.trainer import train
-
-    env = launch_env()
-    created = ensure_process_group(env)
-    box: list[Any] = [None, None]
-    dist.broadcast_object_list(box, src=0, device=torch.device("cpu"))
-    cfg, run_dir = box
-    try:
-        res = train(cfg, run_dir, resume=True, on_trained=on_trained)
-    finally:
-        if created and dist.is_initialized():
-            dist.destroy_process_group()
-    return {"rank": env.rank, "world_size": env.world_size, "run_dir": str(run_dir), "step": res.step,
-            "stopped": res.stopped}

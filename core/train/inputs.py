@@ -7,10 +7,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-
-def side_cut(width: int) -> int:
-    """Columns dropped on each side: 10 per 64 of width, as aligned silhouettes are padded there."""
-    return width // 64 * 10
+from core.data.settings import side_cut
 
 
 def cut_frames(frames: np.ndarray) -> np.ndarray:
