@@ -6,24 +6,20 @@
 2. the same pair including PNG decoding (what a whole pretreatment pass pays per frame);
 3. end-to-end CASIA-B-style videos -> GREW-style layout with the process pool, sequences/s.
 
-    python bench/convert.py                 # writes a small demo set to a temp folder
-    python bench/convert.py --ids 8 --workers 2 --silhouette bgsub
+    python -m bench.convert                 # writes a small demo set to a temp folder
+    python -m bench.convert --ids 8 --workers 2 --silhouette bgsub
 """
 
 from __future__ import annotations
 
 import argparse
 import shutil
-import sys
 import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-
-import cv2  # noqa: E402
-import numpy as np  # noqa: E402
+import cv2
+import numpy as np
 
 
 def _time(fn, items, repeat: int) -> float:
@@ -38,7 +34,7 @@ def _time(fn, items, repeat: int) -> float:
 
 def alignment(sil_root: Path, limit: int, repeat: int) -> None:
     from core.convert.align import align_opengait
-    from tests.opengait_reference import opengait_reference
+    from bench.opengait_reference import opengait_reference
 
     files = sorted(sil_root.glob("*/*/*/*.png"))[:limit]
     frames = [cv2.imread(str(f), cv2.IMREAD_GRAYSCALE) for f in files]

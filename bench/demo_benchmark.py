@@ -4,8 +4,8 @@ once on the converted set and once after model-free clothing augmentation of the
 Runs the real CLI verbs in a temporary workspace and prints rank-1 NM/BG/CL with wall times, so the
 README's figures can be reproduced with one command:
 
-    python bench/demo_benchmark.py            # default demo set, both arms
-    python bench/demo_benchmark.py --no-augment --ids 12
+    python -m bench.demo_benchmark            # default demo set, both arms
+    python -m bench.demo_benchmark --no-augment --ids 12
 """
 
 from __future__ import annotations
@@ -20,7 +20,6 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))  # run as a script from anywhere
 
 
 def cli(ws: Path, *args: str) -> tuple[dict, float]:

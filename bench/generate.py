@@ -5,8 +5,8 @@ batches the frames of a sequence (one seed and prompt per variant), in fp16 on C
 the same demo frames, the same garment masks, canvas, steps and guidance; frames/s counts whole
 frames in and out (crop, model, paste back), after one warm-up call each.
 
-    python bench/generate.py                 # --tiny: tiny random pipeline (the only choice on CPU)
-    python bench/generate.py --sd15          # SD 1.5 inpainting architecture, random weights, 512x512,
+    python -m bench.generate                 # --tiny: tiny random pipeline (the only choice on CPU)
+    python -m bench.generate --sd15          # SD 1.5 inpainting architecture, random weights, 512x512,
                                              # 25 steps, GPU only (SPEC 7: 1.40 s/frame naive fp32 vs
                                              # 0.208 s/frame fp16 batches of 8 on one H100)
 """
@@ -20,11 +20,8 @@ import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))  # run as a script from anywhere
-
-import numpy as np  # noqa: E402
-import torch  # noqa: E402
+import numpy as np
+import torch
 
 
 def demo_frames(count: int, size: tuple[int, int] | None = None) -> tuple[np.ndarray, np.ndarray]:
@@ -52,7 +49,7 @@ def sd15_pipeline():
     from diffusers import AutoencoderKL, PNDMScheduler, StableDiffusionInpaintPipeline, UNet2DConditionModel
     from transformers import CLIPTextConfig, CLIPTextModel, CLIPTokenizer
 
-    from tests.tiny_models import _write_clip_bpe_files
+    from bench.tiny_models import write_clip_bpe_files
 
     unet = UNet2DConditionModel(
         sample_size=64, in_channels=9, out_channels=4, layers_per_block=2, block_out_channels=(320, 640, 1280, 1280),
@@ -66,7 +63,7 @@ def sd15_pipeline():
                                         num_hidden_layers=12, num_attention_heads=12, max_position_embeddings=77,
                                         hidden_act="quick_gelu", projection_dim=768))
     with tempfile.TemporaryDirectory() as tmp:   # a small local BPE stands in for CLIP's 49,408-entry one
-        vocab, merges = _write_clip_bpe_files(Path(tmp))
+        vocab, merges = write_clip_bpe_files(Path(tmp))
         tokenizer = CLIPTokenizer(vocab=str(vocab), merges=str(merges), model_max_length=77)
     sched = PNDMScheduler(beta_start=0.00085, beta_end=0.012, beta_schedule="scaled_linear", skip_prk_steps=True,
                           steps_offset=1, set_alpha_to_one=False)
@@ -158,12 +155,12 @@ def main() -> None:
     else:
         from diffusers import StableDiffusionInpaintPipeline
 
-        from tests.tiny_models import write_tiny_sd_inpaint
+        from bench.tiny_models import write_tiny_sd_inpaint
         with tempfile.TemporaryDirectory(prefix="tiny-sd-") as tmp:
             folder = write_tiny_sd_inpaint(Path(tmp) / "sd")
             pipe = StableDiffusionInpaintPipeline.from_pretrained(folder, safety_checker=None,
                                                                   requires_safety_checker=False).to(device)
-        label = "tiny random StableDiffusionInpaintPipeline (tests/tiny_models.py)"
+        label = "tiny random StableDiffusionInpaintPipeline (bench/tiny_models.py)"
     pipe.set_progress_bar_config(disable=True)
     t_build = time.perf_counter() - t_build
     unet_params = sum(p.numel() for p in pipe.unet.parameters())

@@ -7,9 +7,9 @@ Two ways to get the background are measured:
 * ``camera``: one background per camera (same view and session), voted by all of its videos
   (``core.silhouette.bgsub.camera_background``), then the same subtraction.
 
-    python bench/silhouette_iou.py                      # writes a small casia-b-video demo set to a temp dir
-    python bench/silhouette_iou.py --ids 2 --views 090 --frames 24
-    python bench/silhouette_iou.py --demo data/demo-videos --json
+    python -m bench.silhouette_iou                      # writes a small casia-b-video demo set to a temp dir
+    python -m bench.silhouette_iou --ids 2 --views 090 --frames 24
+    python -m bench.silhouette_iou --demo data/demo-videos --json
 
 The demo frames go through the real file formats (MJPG video for casia-b-video, JPEG for ccvid),
 so compression noise is part of the measurement. IoU per frame is |A & B| / |A | B| (1 when both
@@ -27,9 +27,6 @@ from collections import defaultdict
 from pathlib import Path
 
 import numpy as np
-
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))  # run as a script from anywhere
 
 
 def frame_iou(pred: np.ndarray, gt: np.ndarray) -> np.ndarray:

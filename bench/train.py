@@ -10,8 +10,8 @@ For GaitBase at OpenGait's batch (8 ids x 16 sequences x 30 frames, 64x44 input)
 and the ratios b/a (target <= 1.10 on a GPU) and c/b (target >= 2). All three use the CASIA-B
 preset's augmentation (cut, rotate 0.3, erase 0.3) except (a), which reuses one finished batch.
 
-    python bench/train.py                     # GPU: the reference batch and model
-    python bench/train.py --small             # CPU: 4x4x10 frames at 32x22, narrow GaitBase
+    python -m bench.train                     # GPU: the reference batch and model
+    python -m bench.train --small             # CPU: 4x4x10 frames at 32x22, narrow GaitBase
 """
 
 from __future__ import annotations
@@ -21,26 +21,22 @@ from dataclasses import asdict
 import math
 import pickle
 import random
-import sys
 import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))  # run as a script from anywhere
+import cv2
+import numpy as np
+import torch
+import torch.utils.data as tud
 
-import cv2  # noqa: E402
-import numpy as np  # noqa: E402
-import torch  # noqa: E402
-import torch.utils.data as tud  # noqa: E402
-
-from core.data.packed import write_packed  # noqa: E402
-from core.records import Sequence  # noqa: E402
-from core.train.batches import Batch  # noqa: E402
-from core.train.config import preset  # noqa: E402
-from core.train.inputs import resize_frames  # noqa: E402
-from core.train.losses import triplet_index  # noqa: E402
-from core.train.trainer import Trainer  # noqa: E402
+from core.data.packed import write_packed
+from core.records import Sequence
+from core.train.batches import Batch
+from core.train.config import preset
+from core.train.inputs import resize_frames
+from core.train.losses import triplet_index
+from core.train.trainer import Trainer
 
 
 # -- synthetic data, written both ways ---------------------------------------------------------------

@@ -53,7 +53,7 @@ def demo(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def tiny(tmp_path_factory):
-    from tests.tiny_models import write_tiny_causal_lm, write_tiny_llava, write_tiny_sd_inpaint, write_tiny_segformer
+    from bench.tiny_models import write_tiny_causal_lm, write_tiny_llava, write_tiny_sd_inpaint, write_tiny_segformer
 
     root = tmp_path_factory.mktemp("tiny-models")
     return {"parsing": write_tiny_segformer(root / "segformer"), "describe": write_tiny_llava(root / "llava"),

@@ -12,7 +12,7 @@ from core.data.packed import PackedDataset
 from core.errors import ConfigError, InputError, JobCancelled
 from core.readers import detect, scan
 from tests.fixtures import make_casia_b_silhouettes, walker_frame
-from tests.opengait_reference import opengait_reference, opengait_sequence
+from bench.opengait_reference import opengait_reference, opengait_sequence
 
 
 @pytest.mark.parametrize("t,sid,view", [(0, 1, 90), (5, 3, 144), (9, 2, 0)])

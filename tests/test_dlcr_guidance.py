@@ -24,7 +24,7 @@ from core.dlcr.inpaint import InpaintConfig, Inpainter, guidance_preview
 from core.dlcr.prompts import Garment, choose_outfits
 from core.errors import ConfigError, InputError, JobCancelled
 from core.parts import COAT, LOWER, UPPER
-from tests.tiny_models import write_tiny_sd_inpaint
+from bench.tiny_models import write_tiny_sd_inpaint
 
 SIZE = dict(height=64, width=32)
 STEPS = 6            # DDIM "leading" timesteps 831, 665, 499, 333, 167, 1 on the tiny scheduler

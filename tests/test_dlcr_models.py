@@ -27,7 +27,7 @@ from core.dlcr.prompts import Garment, choose_outfits
 from core.dlcr.summarize import GarmentSummarizer, SummaryConfig, parse_garments
 from core.errors import ConfigError, InputError, JobCancelled
 from core.parts import ARMS, BACKGROUND, COAT, LOWER, UPPER
-from tests.tiny_models import LIP_LABELS, build_all
+from bench.tiny_models import LIP_LABELS, build_all
 
 SIZE = dict(height=64, width=32)   # the tiny pipeline's canvas
 

@@ -16,7 +16,7 @@ from core.silhouette import make_silhouette_backend
 from core.silhouette.bgsub import (BackgroundSubtraction, camera_background, fill_holes, keep_largest,
                                    temporal_mode)
 from core.silhouette.segmentation import choose_person_classes
-from tests.tiny_models import write_tiny_segformer
+from bench.tiny_models import write_tiny_segformer
 
 
 def render(sid: str, seq_type: str, view: str, frames: int = 36, seed: int = 0):

@@ -38,12 +38,11 @@ def submit(ws: Workspace, kind: str, params: dict, *, run_id: int | None = None,
 
 def start_worker(ws: Workspace, job_id: int) -> int:
     log = open(ws.job_log(job_id), "ab")
-    env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(PROJECT_ROOT), env.get("PYTHONPATH", "")]))
-    env["PYTHONUNBUFFERED"] = "1"
-    proc = subprocess.Popen([sys.executable, "-m", "core.jobs.worker", "--workspace", str(ws.root), "--job", str(job_id)],
+    # ``-m`` from the project root makes ``core`` importable with or without an install; ``-u`` keeps
+    # the log current while the job runs.
+    proc = subprocess.Popen([sys.executable, "-u", "-m", "core.jobs.worker", "--workspace", str(ws.root), "--job", str(job_id)],
                             cwd=PROJECT_ROOT, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                            env=env, start_new_session=True)
+                            start_new_session=True)
     log.close()
     ws.catalog.update_job(job_id, pid=proc.pid, pid_start=process_start(proc.pid))
     return proc.pid

@@ -1,13 +1,13 @@
 """Tiny randomly initialised models written to disk in the exact layouts the real ones use.
 
-Each builder saves with ``save_pretrained`` into a folder and returns it, so tests load them back
-by path through ``core.dlcr`` loaders exactly as a user's downloaded model would be loaded. No
+Each builder saves with ``save_pretrained`` into a folder and returns it, so tests (and
+``bench.generate``) load them back by path through ``core.dlcr`` loaders exactly as a user's downloaded model would be loaded. No
 file is fetched from anywhere: tokenizers are trained here on a few sentences, configs are built
 in code, weights are random (seeded, so outputs are reproducible).
 
 Reuse from another test module::
 
-    from tests.tiny_models import build_all
+    from bench.tiny_models import build_all
     @pytest.fixture(scope="session")
     def tiny(tmp_path_factory):
         return build_all(tmp_path_factory.mktemp("tiny-models"))
@@ -142,7 +142,7 @@ def write_tiny_llava(out: str | Path, seed: int = 0) -> Path:
     return out
 
 
-def _write_clip_bpe_files(out: Path) -> tuple[Path, Path]:
+def write_clip_bpe_files(out: Path) -> tuple[Path, Path]:
     """vocab.json + merges.txt in CLIP's format (byte-level symbols, ``</w>`` ending each word).
 
     Merges are written by hand, joining each prompt word left to right, so a prompt costs words,
@@ -182,7 +182,7 @@ def write_tiny_sd_inpaint(out: str | Path, seed: int = 0) -> Path:
 
     out = Path(out)
     with tempfile.TemporaryDirectory() as tmp:
-        vocab, merges = _write_clip_bpe_files(Path(tmp))
+        vocab, merges = write_clip_bpe_files(Path(tmp))
         tokenizer = CLIPTokenizer(vocab=str(vocab), merges=str(merges), model_max_length=77)
     _seed(seed)
     unet = UNet2DConditionModel(block_out_channels=(16, 32), layers_per_block=1, sample_size=16, in_channels=9,
@@ -214,7 +214,7 @@ def write_tiny_sdxl_inpaint(out: str | Path, seed: int = 0) -> Path:
 
     out = Path(out)
     with tempfile.TemporaryDirectory() as tmp:
-        vocab, merges = _write_clip_bpe_files(Path(tmp))
+        vocab, merges = write_clip_bpe_files(Path(tmp))
         tokenizer = CLIPTokenizer(vocab=str(vocab), merges=str(merges), model_max_length=77)
     _seed(seed)
     text_cfg = dict(bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id,
