@@ -7,7 +7,8 @@ import os
 import sys
 from pathlib import Path
 
-# No network on our machines: keep gradio from phoning home before it is imported.
+# The studio never needs the network: keep gradio from phoning home, and the hub from retrying
+# for seconds before failing, from before either is imported.
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 

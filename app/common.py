@@ -293,18 +293,3 @@ def md_table(rows: Iterable[dict], columns: list[str] | None = None) -> str:
     body = "\n".join("| " + " | ".join(str(r.get(c, "")) for c in columns) + " |" for r in rows)
     return head + "\n" + body
 
-
-CSS = """
-.hg-error {background:#fef2f2;border:1px solid #fecaca;color:#991b1b;padding:8px 12px;border-radius:6px;}
-.hg-ok {background:#f0fdf4;border:1px solid #bbf7d0;color:#166534;padding:8px 12px;border-radius:6px;}
-.hg-note {background:#eff6ff;border:1px solid #bfdbfe;color:#1e3a8a;padding:8px 12px;border-radius:6px;}
-.hg-empty {border:2px dashed #cbd5e1;border-radius:10px;padding:18px;text-align:center;}
-.hg-job {border:1px solid #e5e7eb;border-radius:8px;padding:8px 10px;margin:4px 0;background:#fff;color:#111827;}
-.hg-job-head {display:flex;gap:10px;align-items:center;}
-.hg-state {color:#fff;border-radius:10px;padding:0 8px;font-size:0.8em;}
-.hg-pct {margin-left:auto;font-variant-numeric:tabular-nums;}
-.hg-bar {height:10px;background:#e5e7eb;border-radius:5px;overflow:hidden;margin:6px 0;}
-.hg-bar > div {height:100%;transition:width .4s;}
-.hg-job-foot {display:flex;justify-content:space-between;font-size:0.85em;color:#4b5563;gap:12px;}
-.hg-counts span {display:inline-block;margin-right:14px;padding:2px 10px;border-radius:10px;background:#f3f4f6;color:#111827;}
-"""

@@ -10,7 +10,7 @@ from pathlib import Path
 import gradio as gr
 import pandas as pd
 
-from app import common as C
+from app import assets, common as C
 
 DEMO_ARGS_ENV = "HYBRIDGAIT_DEMO_ARGS"
 EMPTY_COUNTS = pd.DataFrame({"condition": []})
@@ -204,10 +204,13 @@ def build(studio, timer: gr.Timer, roots: list[Path] | None = None) -> dict:
                                    label="Pick a dataset folder (or any file inside it)", height=260,
                                    elem_id="browse-explorer")
     with gr.Accordion("Video folder: file-name pattern", open=False, elem_id="pattern-box"):
+        examples = assets.file_patterns()
         gr.Markdown("For a folder of clips, say where the identity, condition, sequence and view sit in each name, "
-                    "e.g. `{sid}_{condition}-{seq}_{view}` for `017_nm-01_090.mp4`. Check it on the real names first.")
+                    "for example:\n\n" + "\n".join(f"- `{e['pattern']}` for `{e['example']}` ({e['note']})"
+                                                    for e in examples)
+                    + "\n\nCheck it on the real names first.")
         with gr.Row():
-            pattern = gr.Textbox(label="Pattern", placeholder="{sid}_{condition}-{seq}_{view}", scale=4,
+            pattern = gr.Textbox(label="Pattern", placeholder=examples[0]["pattern"], scale=4,
                                  elem_id="open-pattern")
             check_btn = gr.Button("Check pattern", scale=1, elem_id="pattern-check")
         pattern_table = gr.Dataframe(value=EMPTY_PATTERN, interactive=False, max_height=240, wrap=True,

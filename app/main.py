@@ -6,7 +6,7 @@ from pathlib import Path
 
 import gradio as gr
 
-from app import augment_tab, common as C, convert_tab, dataset_tab, results_tab, train_tab
+from app import assets, augment_tab, common as C, convert_tab, dataset_tab, results_tab, train_tab
 
 POLL_SECONDS = 2.0
 
@@ -52,5 +52,6 @@ def launch(studio, *, host: str = "127.0.0.1", port: int = 7860, quiet: bool = F
     demo = build_app(studio, data_roots)
     demo.queue(default_concurrency_limit=1)
     root = str(Path(studio.ws.root).resolve())
-    return demo.launch(server_name=host, server_port=port, allowed_paths=[root], css=C.CSS, js=augment_tab.HOTKEYS_JS,
-                       theme=gr.themes.Soft(), quiet=quiet, footer_links=[], **kwargs)
+    return demo.launch(server_name=host, server_port=port, allowed_paths=[root], css=assets.text(assets.THEME_CSS),
+                       js=assets.text(assets.HOTKEYS_JS), favicon_path=str(assets.LOGO), theme=gr.themes.Soft(),
+                       quiet=quiet, footer_links=[], **kwargs)

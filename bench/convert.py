@@ -1,4 +1,4 @@
-"""Conversion benchmark (issue #3):
+"""Conversion benchmark:
 
 1. alignment throughput: our OpenGait-method aligner against a faithful re-statement of OpenGait's
    per-frame ``pretreatment.py`` code, on the same silhouettes in memory, one process each with

@@ -1,4 +1,6 @@
-"""The demo benchmark (SPEC §8): demo set -> conversion -> GaitBase (demo-cpu) -> CASIA-B protocol,
+"""The demo benchmark (docs/contracts.md, "The demo benchmark").
+
+Demo set -> conversion -> GaitBase (demo-cpu) -> CASIA-B protocol,
 once on the converted set and once after model-free clothing augmentation of the training ids.
 
 Runs the real CLI verbs in a temporary workspace and prints rank-1 NM/BG/CL with wall times, so the

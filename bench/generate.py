@@ -7,8 +7,9 @@ frames in and out (crop, model, paste back), after one warm-up call each.
 
     python -m bench.generate                 # --tiny: tiny random pipeline (the only choice on CPU)
     python -m bench.generate --sd15          # SD 1.5 inpainting architecture, random weights, 512x512,
-                                             # 25 steps, GPU only (SPEC 7: 1.40 s/frame naive fp32 vs
-                                             # 0.208 s/frame fp16 batches of 8 on one H100)
+                                             # 25 steps, GPU only (1.40 s/frame naive fp32 vs 0.208 s/frame
+                                             # fp16 batches of 8 on one H100: docs/contracts.md,
+                                             # "Reference timings")
 """
 
 from __future__ import annotations

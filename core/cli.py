@@ -1,4 +1,4 @@
-"""Headless entry point: ``python -m core <verb> [options]`` (SPEC §6).
+"""Headless entry point: ``python -m core <verb> [options]`` (docs/contracts.md, "Command line").
 
 Long verbs run as catalog jobs in this process (the same code path the app's workers use), so a
 CLI conversion or training run shows up in the studio and can be resumed from either side.

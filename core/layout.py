@@ -1,4 +1,4 @@
-"""Reading the GREW-style layout we write (SPEC §2) and deriving its packed training form."""
+"""Reading the GREW-style layout we write (docs/contracts.md, "Output layout") and deriving its packed training form."""
 
 from __future__ import annotations
 

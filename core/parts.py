@@ -1,8 +1,8 @@
 """Body-part / garment label ids shared by the synthetic generator, parsing and augmentation.
 
-Label maps are uint8 arrays (H x W) with one of these ids per pixel. The set follows the
-issue's list (head, upper clothes, lower clothes, arms, legs, shoes, bag) plus ``COAT`` as an
-outer garment, mirroring LIP's separate coat class so real parsers map onto it cleanly.
+Label maps are uint8 arrays (H x W) with one of these ids per pixel. The set covers the
+body and what it wears (head, upper clothes, lower clothes, arms, legs, shoes, bag) plus ``COAT`` as
+an outer garment, mirroring LIP's separate coat class so real parsers map onto it cleanly.
 """
 
 BACKGROUND = 0

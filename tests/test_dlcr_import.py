@@ -1,5 +1,5 @@
 """DLCR artifacts through the studio: preview, import job into the catalog and the workbench,
-curation, export back to strips and re-import giving the same records (issue #6)."""
+curation, export back to strips and re-import giving the same records."""
 
 import hashlib
 import json

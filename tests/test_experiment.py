@@ -1,5 +1,5 @@
 """The augmentation experiment: one dataset, the same model trained with and without its merged
-variants, compared side by side (issue #5's experiment, run from the Runs page)."""
+variants, compared side by side (the Runs page's *Augmentation experiment*)."""
 
 from __future__ import annotations
 

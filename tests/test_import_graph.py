@@ -48,8 +48,8 @@ LAYERS: list[tuple[str, set[str]]] = [
     ("cli", {"cli", "__main__"}),
 ]
 
-# Back-edges being removed on other branches of issue 11 (importer, imported). Empty this set as
-# each fix lands; an entry whose import no longer exists fails the test so it cannot linger.
+# Known back-edges whose removal is under way (importer, imported). Empty this set as each fix
+# lands; an entry whose import no longer exists fails the test so it cannot linger.
 KNOWN_PENDING: set[tuple[str, str]] = {
     # train -> evaluate: periodic evaluation; the trainer is to receive an evaluator callable.
     ("core.train.trainer", "core.evaluate.casia_b"),

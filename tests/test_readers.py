@@ -1,5 +1,5 @@
-"""Readers for every raw layout (SPEC §1), format detection, scan dispatch and dataset validation,
-on real files written in tmp_path."""
+"""Readers for every raw layout (docs/contracts.md, "Raw inputs"), format detection, scan dispatch
+and dataset validation, on real files written in tmp_path."""
 
 import os
 import pickle

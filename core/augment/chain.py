@@ -7,7 +7,7 @@ as real sequences do: their silhouettes are re-extracted from the *generated col
 silhouette backend and aligned with the dataset's own alignment, so a coat that widens the
 outline, or an inpainting that spills over it, shows in the silhouettes a gait model learns from.
 
-Rules that hold whatever the stages (SPEC 5, 8):
+Rules that hold whatever the stages (docs/contracts.md, "DLCR stages" and "Leakage"):
 
 * only training sequences are augmented, and outfits come only from *other training* identities;
 * one (prompt, seed) per (sequence, variant): every frame of a variant wears the same outfit;
@@ -799,7 +799,7 @@ def run_chain(dataset_root: str | Path, variants_root: str | Path, options: Chai
         pool = build_pool(root, params, pool_records, o, stages, vroot, progress=progress,
                           should_stop=should_stop)
         leaked = set(pool["entries"]) - train_ids
-        if leaked:   # SPEC 8: never dress anyone in a test identity's clothes
+        if leaked:   # "Leakage" in docs/contracts.md: never dress anyone in a test identity's clothes
             raise ConfigError(f"garment pool holds non-training identities {sorted(leaked)}")
     models = dict(pool["models"]) if pool else {}
     pool_ids = sorted(pool["entries"]) if pool else []

@@ -1,4 +1,4 @@
-"""Raw dataset -> GREW-style layout (SPEC §2): plan, preview, and a resumable parallel run.
+"""Raw dataset -> GREW-style layout (docs/contracts.md, "Output layout"): plan, preview, and a resumable parallel run.
 
 Each sequence is written under a temporary folder and renamed into place, then recorded in
 ``<out>/.progress/``; a rerun verifies those records by checksum and skips finished work.

@@ -1,4 +1,4 @@
-"""Model-backed DLCR clothing augmentation, one module per stage (SPEC 5).
+"""Model-backed DLCR clothing augmentation, one module per stage (docs/contracts.md, "DLCR stages").
 
 ``parsing``       human parsing -> part labels in core.parts ids + dilated clothes mask
 ``describe``      LLaVA-family clothing descriptions (batched, chat template)

@@ -1,7 +1,7 @@
 """Variant scoring (DLCR stage 5): does a variant look real, and does it keep the person?
 
 DLCR's own discriminator only steers denoising and never filters; curation needs a score per
-variant instead (SPEC 5.5), so this one is trained inside the studio on the data at hand:
+variant instead (docs/contracts.md, "DLCR stages"), so this one is trained inside the studio on the data at hand:
 
 * realism: a small CNN told real frames from generated ones, applied to person crops, averaged
   over a variant's frames;
@@ -116,7 +116,8 @@ def _as_parts(e: np.ndarray) -> np.ndarray:
 
 
 def _part_cosine(a: np.ndarray, b: np.ndarray) -> float:
-    """Mean over parts of the cosine similarity of per-part L2-normalised vectors (SPEC 3)."""
+    """Mean over parts of the cosine similarity of per-part L2-normalised vectors, as the
+    evaluation protocols define it (docs/contracts.md, "Evaluation protocols")."""
     a, b = _as_parts(a), _as_parts(b)
     if a.shape != b.shape:
         raise InputError(None, f"embeddings differ in shape: {a.shape} vs {b.shape}")

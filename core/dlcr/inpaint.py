@@ -125,7 +125,8 @@ class Inpainter:
                               f"{'unset' if self.config.sdxl else 'set'} the SDXL option to load it")
         kwargs: dict[str, Any] = {"local_files_only": True, "dtype": self.dtype}
         if not self.config.sdxl:
-            # The checker blanks frames it flags; variants are curated by a person instead (SPEC 5.6).
+            # The checker blanks frames it flags; variants are curated by a person instead
+            # (docs/contracts.md, "DLCR stages").
             kwargs.update(safety_checker=None, requires_safety_checker=False)
         try:
             pipe = cls.from_pretrained(self.source.path, **kwargs)

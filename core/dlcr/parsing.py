@@ -35,7 +35,8 @@ DEFAULT_LABEL_MAP: dict[str, int] = {
     "left-shoe": SHOES, "right-shoe": SHOES, "shoe": SHOES, "shoes": SHOES,
     "bag": BAG,
 }
-# SPEC 5.1: the clothes mask is the union of these model classes (plus LIP's one-piece jumpsuit).
+# The clothes mask is the union of these model classes (plus LIP's one-piece jumpsuit);
+# docs/contracts.md, "DLCR stages".
 DEFAULT_CLOTHES = ("upper-clothes", "coat", "dress", "skirt", "pants", "jumpsuits")
 
 

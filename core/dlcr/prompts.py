@@ -1,10 +1,11 @@
 """Prompts of every DLCR stage, the garment record they exchange, and outfit choice for inpainting.
 
-The describe and summary prompts follow the DLCR recipe (SPEC 5): a vision-language model is asked
-what the person wears, an LLM lists the clothing items as a numbered list. Inpainting prompts are
-built from the garments of *other* identities, so a variant puts a person in someone else's
-clothes. The pool must hold training identities only (SPEC 8: nothing from test identities may
-leak into training); choosing it is the caller's job, this module never looks at splits.
+The describe and summary prompts follow the DLCR recipe (docs/contracts.md, "DLCR stages"): a
+vision-language model is asked what the person wears, an LLM lists the clothing items as a numbered
+list. Inpainting prompts are built from the garments of *other* identities, so a variant puts a
+person in someone else's clothes. The pool must hold training identities only (docs/contracts.md,
+"Leakage": nothing from test identities may leak into training); choosing it is the caller's job,
+this module never looks at splits.
 """
 
 from __future__ import annotations

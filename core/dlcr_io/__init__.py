@@ -70,7 +70,7 @@ def import_into_catalog(catalog, dataset_id: int, records: Iterable[dict], *, jo
     """Record variant records (the shape ``core.augment.generate`` writes) as pending variants.
 
     Only variants of the dataset's *training* sequences go in: a variant of a gallery or probe
-    sequence would leak test identities into training (SPEC §8), and a variant of a sequence
+    sequence would leak test identities into training (docs/contracts.md, "Leakage"), and a variant of a sequence
     the dataset does not have could never be merged. Those are returned as problems instead.
     Re-importing the same record updates it in place (``add_variant`` upserts on sid + name).
     """

@@ -30,7 +30,7 @@ LIP_LABELS = (
 NUM_LIP = len(LIP_LABELS)
 LIP = {name: i for i, name in enumerate(LIP_LABELS)}
 
-# DLCR's clothes mask: glove .. skirt (3-12) and both shoes (18, 19); SPEC §5.
+# DLCR's clothes mask: glove .. skirt (3-12) and both shoes (18, 19); docs/contracts.md, "DLCR stages".
 DLCR_CLOTHES = tuple(range(3, 13)) + (18, 19)
 
 # LIP -> our classes. One-piece garments (dress, jumpsuit) go to UPPER: they hang from the

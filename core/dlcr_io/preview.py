@@ -17,7 +17,8 @@ import numpy as np
 from core.dlcr_io import Problem, problem_rows
 from core.errors import InputError
 
-# The kinds the CLI's ``import --kind`` names (SPEC §6); 'variants' is DLCR's generated tree.
+# The kinds the CLI's ``import --kind`` names; 'variants' is DLCR's generated tree
+# (docs/contracts.md, "DLCR artifacts").
 STRIPS, TEXTS, MASKS, GENERATED = "dlcr-strips", "dlcr-texts", "lip-masks", "variants"
 KINDS = (STRIPS, TEXTS, MASKS, GENERATED)
 MASK_FOLDER_HINTS = ("mask", "parsing", "schp")

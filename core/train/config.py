@@ -413,7 +413,8 @@ CASIA_B_DA = (AugmentStep("cut"), AugmentStep("rotate", prob=0.3), AugmentStep("
 
 
 def _casia_b_gaitbase() -> TrainConfig:
-    # OpenGait's GaitBase on CASIA-B (SPEC §4): 8x16x30, SGD 0.1, steps at 20k/40k/50k of 60k.
+    # OpenGait's GaitBase on CASIA-B: 8x16x30, SGD 0.1, steps at 20k/40k/50k of 60k
+    # (docs/contracts.md, "Training reference").
     return TrainConfig(model="gaitbase", model_args=dict(GAITBASE_REF), augment=CASIA_B_DA, preset="casia-b-gaitbase")
 
 
