@@ -188,8 +188,9 @@ def test_vitpose_errors(tmp_path):
     with pytest.raises(ConfigError, match="not in the local Hugging Face cache"):
         make_pose_backend("transformers", model="hybridgait-test/not-cached-vitpose")
     folder = _save_tiny_vitpose(tmp_path / "five", num_labels=5)
-    with pytest.raises(ConfigError, match="predicts 5 keypoints"):
+    with pytest.raises(InputError, match="predicts 5 keypoints") as err:
         make_pose_backend("transformers", model=str(folder))
+    assert err.value.path == str(folder.resolve())
 
 
 # ------------------------------------------------------------------------------------------------

@@ -21,7 +21,7 @@ from core.evaluate.embed import extract_embeddings
 from core.models import build_model
 from core.train.checkpoint import checkpoint_dir, load_checkpoint
 from core.train.config import load_config
-from core.train.device import resolve_device, resolve_precision
+from core.device import resolve_device, resolve_precision
 
 PROTOCOLS = protocols.PROTOCOLS
 EMBEDDINGS_FILE = Path("eval") / "embeddings.npz"
