@@ -79,6 +79,13 @@ def resolve_dtype(device: torch.device, dtype: str | torch.dtype | None = None, 
     return torch.float16
 
 
+def resolve_placement(device: str | torch.device | None = None, dtype: str | torch.dtype | None = None, *,
+                      prefer: str = "float16") -> tuple[torch.device, torch.dtype]:
+    """(device, dtype) for a model stage: :func:`resolve_device`, then :func:`resolve_dtype` on it."""
+    dev = resolve_device(device)
+    return dev, resolve_dtype(dev, dtype, prefer=prefer)
+
+
 @dataclass(frozen=True)
 class Precision:
     dtype: torch.dtype | None     # autocast dtype, None = full fp32

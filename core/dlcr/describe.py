@@ -14,7 +14,7 @@ from typing import Callable, Sequence
 import numpy as np
 import torch
 
-from core.device import resolve_device, resolve_dtype
+from core.device import resolve_placement
 from core.hub import load_pretrained, provenance
 from core.dlcr.prompts import DESCRIBE_PROMPT, stable_seed
 from core.errors import ConfigError, InputError, JobCancelled
@@ -77,8 +77,7 @@ class ClothingDescriber:
 
         self.config = config or GenerateOptions()
         self.prompt = prompt
-        self.device = resolve_device(device)
-        self.dtype = resolve_dtype(self.device, dtype, prefer="bfloat16")
+        self.device, self.dtype = resolve_placement(device, dtype, prefer="bfloat16")
 
         def load(folder):
             processor = AutoProcessor.from_pretrained(folder, local_files_only=True)

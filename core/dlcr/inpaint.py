@@ -27,7 +27,7 @@ import numpy as np
 import torch
 
 from core.dlcr.guidance import DiscriminatorGuidance, LatentDiscriminator, comparison_strip, pick_preview_frame
-from core.device import resolve_device, resolve_dtype
+from core.device import resolve_placement
 from core.hub import ModelSource, load_pretrained, provenance
 from core.dlcr.parsing import as_frames, dilate
 from core.dlcr.prompts import NEGATIVE_PROMPT, OutfitChoice
@@ -113,8 +113,7 @@ class Inpainter:
 
         self.config = config or InpaintConfig()
         self.config.check()
-        self.device = resolve_device(device)
-        self.dtype = resolve_dtype(self.device, dtype)
+        self.device, self.dtype = resolve_placement(device, dtype)
         cls = diffusers.StableDiffusionXLInpaintPipeline if self.config.sdxl else diffusers.StableDiffusionInpaintPipeline
         kwargs: dict[str, Any] = {"local_files_only": True, "dtype": self.dtype}
         if not self.config.sdxl:
@@ -142,8 +141,7 @@ class Inpainter:
         self.config = config or InpaintConfig()
         self.config.check()
         self.source = ModelSource(label, Path(label), None, None)
-        self.device = resolve_device(device)
-        self.dtype = resolve_dtype(self.device, dtype)
+        self.device, self.dtype = resolve_placement(device, dtype)
         self._attach(pipe.to(dtype=self.dtype))
         return self
 

@@ -16,7 +16,7 @@ import cv2
 import numpy as np
 import torch
 
-from core.device import resolve_device, resolve_dtype
+from core.device import resolve_placement
 from core.hub import load_pretrained, provenance
 from core.errors import ConfigError, InputError, JobCancelled
 from core.parts import ARMS, BACKGROUND, BAG, COAT, HEAD, LEGS, LOWER, NAMES, SHOES, UPPER
@@ -126,8 +126,7 @@ class HumanParser:
         from transformers import AutoImageProcessor, AutoModelForSemanticSegmentation
 
         self.config = config or ParsingConfig()
-        self.device = resolve_device(device)
-        self.dtype = resolve_dtype(self.device, dtype)
+        self.device, self.dtype = resolve_placement(device, dtype)
 
         def load(folder):
             processor = AutoImageProcessor.from_pretrained(folder, local_files_only=True)

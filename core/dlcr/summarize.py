@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from typing import Callable, Mapping, Sequence
 
 from core.dlcr.describe import GenerateOptions, generate_text
-from core.device import resolve_device, resolve_dtype
+from core.device import resolve_placement
 from core.hub import load_pretrained, provenance
 from core.dlcr.prompts import SUMMARY_PROMPT, Garment
 from core.errors import ConfigError, InputError, JobCancelled
@@ -167,8 +167,7 @@ class GarmentSummarizer:
 
         self.config = config or SummaryConfig()
         self.template = template
-        self.device = resolve_device(device)
-        self.dtype = resolve_dtype(self.device, dtype, prefer="bfloat16")
+        self.device, self.dtype = resolve_placement(device, dtype, prefer="bfloat16")
 
         def load(folder):
             tokenizer = AutoTokenizer.from_pretrained(folder, local_files_only=True)
