@@ -5,7 +5,9 @@ source is either a local folder (what ``save_pretrained`` writes, or a snapshot 
 Hugging Face cache) or a hub id. The studio runs offline by default: a hub id is accepted only when
 it is already in the local cache; otherwise loading fails at once with a ConfigError that names the
 id and asks for a local folder, instead of transformers retrying the network for ~20 s. A folder
-that is missing or holds no saved model is an InputError naming it.
+that is missing, holds no saved model or does not load is an InputError naming it; every stage
+loads through :func:`load_pretrained` so that this holds for all of them. Devices and dtypes are
+read by :mod:`core.device`.
 """
 
 from __future__ import annotations
