@@ -1,4 +1,12 @@
-"""Errors that carry the file they concern, so every layer can report *which* input is bad."""
+"""The studio's one rule for errors.
+
+A :class:`StudioError` is something the user can fix: its message is the whole story, and a job
+that fails with one logs that one line. :class:`InputError` is a file or folder (or a record in
+the workspace) that is unusable whatever the settings, and carries its path so every layer can say
+*which*; :class:`ConfigError` is a setting that is unknown, out of range, or does not fit its
+input. Anything else is a bug: it is never wrapped into a StudioError, and propagates with its
+traceback into the job's log.
+"""
 
 from __future__ import annotations
 

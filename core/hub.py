@@ -5,7 +5,9 @@ source is either a local folder (what ``save_pretrained`` writes, or a snapshot 
 Hugging Face cache) or a hub id. The studio runs offline by default: a hub id is accepted only when
 it is already in the local cache; otherwise loading fails at once with a ConfigError that names the
 id and asks for a local folder, instead of transformers retrying the network for ~20 s. A folder
-that is missing or holds no saved model is an InputError naming it.
+that is missing, holds no saved model or does not load is an InputError naming it; every stage
+loads through :func:`load_pretrained` so that this holds for all of them. Devices and dtypes are
+read by :mod:`core.device`.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable, TypeVar
 
 import torch
 
@@ -115,41 +117,33 @@ def resolve_source(spec: str | os.PathLike, *, role: str = "model", allow_downlo
     return ModelSource(text, folder, text, _revision_of(folder) or _refs_revision(folder))
 
 
+# What a from_pretrained raises for a folder it cannot read: missing or corrupt files (OSError),
+# a config it cannot parse or does not know (ValueError, KeyError), a config whose fields do not
+# fit the class (TypeError).
+LOAD_ERRORS = (OSError, ValueError, KeyError, TypeError)
+
+T = TypeVar("T")
+
+
 def load_failed(source: ModelSource, role: str, exc: Exception) -> InputError:
     """A clear error for a from_pretrained that failed on a resolved folder, naming that folder."""
     return InputError(source.path, f"cannot load the {role} from this folder ({type(exc).__name__}: {exc})")
 
 
-def pick_device(device: str | torch.device | None = None) -> torch.device:
-    """None / 'auto' -> CUDA when available, else CPU; anything else is checked, not passed on blindly."""
-    if isinstance(device, torch.device):
-        return device
-    d = str(device or "auto").strip().lower()
-    if d == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if d.startswith("cuda") and not torch.cuda.is_available():
-        raise ConfigError(f"device {device!r} asked for, but no CUDA device is available here")
+def load_pretrained(role: str, loader: Callable[[Path], T], spec: str | os.PathLike, *,
+                    allow_download: bool = False) -> tuple[ModelSource, T]:
+    """Resolve ``spec`` to a local folder and return it with ``loader(folder)``.
+
+    Every model stage loads through here, so each failure reads the same: no model given or an
+    uncached hub id is a ConfigError, a missing folder or one that does not load is an InputError
+    naming the folder. Errors ``loader`` raises itself (a StudioError for a folder of the wrong
+    kind) pass unchanged."""
+    quiet_progress_bars()
+    source = resolve_source(spec, role=role, allow_download=allow_download)
     try:
-        return torch.device(d)
-    except RuntimeError:
-        raise ConfigError(f"unknown device {device!r}; use auto, cpu, cuda or cuda:N") from None
-
-
-def pick_dtype(device: torch.device, dtype: str | torch.dtype | None = None, *, prefer: str = "float16") -> torch.dtype:
-    """fp32 on CPU (half precision is slow and lossy there); fp16 or bf16 on CUDA as asked."""
-    if isinstance(dtype, torch.dtype):
-        return dtype
-    if dtype is not None:
-        try:
-            return {"float32": torch.float32, "fp32": torch.float32, "float16": torch.float16, "fp16": torch.float16,
-                    "bfloat16": torch.bfloat16, "bf16": torch.bfloat16}[str(dtype)]
-        except KeyError:
-            raise ConfigError(f"unknown dtype {dtype!r}; choose float32, float16 or bfloat16") from None
-    if device.type != "cuda":
-        return torch.float32
-    if prefer in ("bfloat16", "bf16") and torch.cuda.is_bf16_supported():
-        return torch.bfloat16
-    return torch.float16
+        return source, loader(source.path)
+    except LOAD_ERRORS as exc:
+        raise load_failed(source, role, exc) from exc
 
 
 def count_parameters(obj: Any) -> int:

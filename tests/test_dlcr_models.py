@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import time
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -93,8 +94,9 @@ def test_missing_model_dir_and_uncached_hub_id_fail_fast_and_clearly(tmp_path, t
         Inpainter("nobody-here/tiny-inpainting-xyz")
     assert time.perf_counter() - t0 < 10, "an uncached hub id must not wait on the network"
     # A folder holding another kind of model is refused with its path named.
-    with pytest.raises(ConfigError, match="model_index.json"):
+    with pytest.raises(InputError, match="model_index.json") as err:
         Inpainter(tiny["segformer"])
+    assert err.value.path == str(Path(tiny["segformer"]).resolve())
     with pytest.raises(ConfigError, match="StableDiffusionInpaintPipeline.*unset the SDXL option"):
         Inpainter(tiny["sd_inpaint"], config=InpaintConfig(sdxl=True, **SIZE))
 

@@ -5,6 +5,7 @@ import time
 
 import pytest
 
+from core.errors import InputError
 from core.jobs import runner
 from core.studio import Studio
 from tests.fixtures import make_casia_b_silhouettes
@@ -40,6 +41,32 @@ def test_failed_job_records_reason_and_traceback(studio, tmp_path):
     assert "Traceback" in job["error"]
     log = studio.job_log_tail(job_id)
     assert f"job {job_id} failed: {empty}" in log and "Traceback" not in log
+
+
+def test_a_bug_in_a_job_keeps_its_traceback_in_the_log(studio, monkeypatch, capsys):
+    """Only a StudioError is shortened to its reason; anything else is a bug and is logged whole."""
+    from core.jobs import kinds, worker
+
+    def buggy_kind(ctx, params):
+        return {}["missing"]
+
+    monkeypatch.setitem(kinds.KINDS, "convert", buggy_kind)
+    job_id = studio.catalog.create_job("convert", {}, slot="cpu")
+    try:
+        assert worker.run_job(studio.ws, job_id) == "failed"   # in this process: the log is its stdout
+    finally:
+        studio.catalog.update_job(job_id, pid=None)             # so the fixture does not signal us
+    job = studio.catalog.job(job_id)
+    assert job["message"] == "KeyError: 'missing'" and "buggy_kind" in job["error"]
+    log = capsys.readouterr().out
+    assert "Traceback" in log and "buggy_kind" in log and "KeyError: 'missing'" in log
+
+
+def test_unknown_job_is_a_user_error_naming_the_workspace(studio):
+    for act in (runner.cancel, runner.resume):
+        with pytest.raises(InputError, match="no job 999") as err:
+            act(studio.ws, 999)
+        assert err.value.path == str(studio.ws.root)
 
 
 def test_recover_marks_dead_workers_interrupted_and_resume(studio, tmp_path):

@@ -188,8 +188,9 @@ def test_vitpose_errors(tmp_path):
     with pytest.raises(ConfigError, match="not in the local Hugging Face cache"):
         make_pose_backend("transformers", model="hybridgait-test/not-cached-vitpose")
     folder = _save_tiny_vitpose(tmp_path / "five", num_labels=5)
-    with pytest.raises(ConfigError, match="predicts 5 keypoints"):
+    with pytest.raises(InputError, match="predicts 5 keypoints") as err:
         make_pose_backend("transformers", model=str(folder))
+    assert err.value.path == str(folder.resolve())
 
 
 # ------------------------------------------------------------------------------------------------
@@ -287,6 +288,40 @@ def test_silhouette_alignment_matches_the_aligner():
     empty = np.zeros_like(mask)
     assert silhouette_transform(empty, 64) is None
     assert pose_heatmaps(kp[None], align="silhouette", masks=empty[None]).max() == 0   # dropped frame: zeros
+
+
+def test_keypoints_land_exactly_on_the_pixels_the_aligner_moved():
+    """The heatmaps' transform is the aligner's own: where the scale is 1 the alignment only moves
+    pixels, and a keypoint mapped through the transform lands on exactly the pixel it marked."""
+    from core.alignment import align_frame
+
+    rng = np.random.default_rng(7)
+    # opengait: 64 foreground rows (scale 1: the bicubic resize copies them); letterbox: a 64-row box
+    for method, top, (bx0, bx1) in (("opengait", 37, (30, 100)), ("opengait", 5, (70, 120)),
+                                    ("letterbox", 20, (61, 101))):
+        mask = np.zeros((140, 150), np.uint8)
+        mask[top:top + 64, bx0:bx1] = 200
+        # marks in the box's middle, inside the 64-wide window around the box's centre
+        xs = rng.choice(np.arange((bx0 + bx1) // 2 - 15, (bx0 + bx1) // 2 + 15), 12, replace=False)
+        marks = np.stack([xs, rng.integers(top + 1, top + 63, 12)], -1)
+        for i, (x, y) in enumerate(marks):
+            mask[y, x] = 10 + i                          # each mark a grey value found nowhere else
+        aligned, why, tf = align_frame(mask, method, 64)
+        assert aligned is not None, why
+        assert silhouette_transform(mask, 64, method) == tf
+        assert (tf.sx, tf.sy) == (1.0, 1.0)
+        for i, (x, y) in enumerate(tf.apply(marks)):
+            assert x == round(x) and y == round(y), (method, x, y)
+            assert aligned[int(y), int(x)] == 10 + i, (method, i)
+    # scaled frames: the transform is None exactly where the aligner drops the frame
+    for t in range(40):
+        mask = np.zeros((120, 90), np.uint8)
+        h, w = rng.integers(1, 100), rng.integers(1, 80)
+        y, x = rng.integers(0, 120 - h), rng.integers(0, 90 - w)
+        mask[y:y + h, x:x + w] = 255
+        for method in ("opengait", "letterbox"):
+            aligned, _, tf = align_frame(mask, method, 64)
+            assert (aligned is None) == (tf is None) == (silhouette_transform(mask, 64, method) is None)
 
 
 def test_heatmap_options_and_errors():

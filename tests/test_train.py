@@ -296,3 +296,30 @@ def test_resume_matches_uninterrupted_run_and_should_stop_checkpoints(data, tmp_
     assert a["sampler"] == b["sampler"]
     again = train(cfg, tmp_path / "split")   # already finished: nothing to do
     assert again.step == 6 and again.resumed_from == 6
+
+
+def test_one_reading_of_device_and_dtype_settings_for_every_stage():
+    from core.device import device_name, resolve_device, resolve_dtype, resolve_placement, resolve_precision
+
+    cpu = torch.device("cpu")
+    assert resolve_device(" CPU ") == cpu and resolve_device(cpu) is cpu
+    assert resolve_device(None).type == resolve_device("auto").type in ("cpu", "cuda")
+    assert device_name(None) == "auto" and device_name("cuda:1") == "cuda:1" and device_name("mps") == "mps"
+    with pytest.raises(ConfigError, match="unknown device 'gpu'"):
+        resolve_device("gpu")
+    for names, dtype in ((("fp32", "float32", "float"), torch.float32), (("fp16", "float16", "half"), torch.float16),
+                         (("bf16", "bfloat16", "BF16"), torch.bfloat16)):
+        for name in names:
+            assert resolve_dtype(cpu, name) is dtype, name
+    assert resolve_dtype(cpu) is resolve_dtype(cpu, "auto") is torch.float32    # half precision only on CUDA
+    assert resolve_placement("cpu", None, prefer="bfloat16") == (cpu, torch.float32)
+    with pytest.raises(ConfigError, match="unknown dtype 'fp8'"):
+        resolve_dtype(cpu, "fp8")
+    for amp in ("auto", "off", "bf16", "fp16", "float16", "bfloat16", "fp32"):
+        assert resolve_precision(amp, cpu).dtype is None, amp                   # AMP only on CUDA
+    with pytest.raises(ConfigError, match="amp"):
+        resolve_precision("fp8", cpu)
+    if not torch.cuda.is_available():
+        for name in ("cuda", "cuda:0"):
+            with pytest.raises(ConfigError, match="no CUDA device"):
+                resolve_device(name)

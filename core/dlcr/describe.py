@@ -14,7 +14,8 @@ from typing import Callable, Sequence
 import numpy as np
 import torch
 
-from core.hub import pick_device, pick_dtype, provenance, quiet_progress_bars, resolve_source
+from core.device import resolve_placement
+from core.hub import load_pretrained, provenance
 from core.dlcr.prompts import DESCRIBE_PROMPT, stable_seed
 from core.errors import ConfigError, InputError, JobCancelled
 
@@ -74,29 +75,26 @@ class ClothingDescriber:
                  prompt: str = DESCRIBE_PROMPT, allow_download: bool = False):
         from transformers import AutoModelForImageTextToText, AutoProcessor
 
-        quiet_progress_bars()
         self.config = config or GenerateOptions()
         self.prompt = prompt
-        self.source = resolve_source(source, role="vision-language model", allow_download=allow_download)
-        self.device = pick_device(device)
-        self.dtype = pick_dtype(self.device, dtype, prefer="bfloat16")
-        try:
-            self.processor = AutoProcessor.from_pretrained(self.source.path, local_files_only=True)
+        self.device, self.dtype = resolve_placement(device, dtype, prefer="bfloat16")
+
+        def load(folder):
+            processor = AutoProcessor.from_pretrained(folder, local_files_only=True)
             try:
-                model = AutoModelForImageTextToText.from_pretrained(self.source.path, local_files_only=True,
-                                                                    dtype=self.dtype)
+                model = AutoModelForImageTextToText.from_pretrained(folder, local_files_only=True, dtype=self.dtype)
             except ValueError:
                 # Older LLaVA checkpoints are registered only under their own class.
                 from transformers import LlavaForConditionalGeneration
-                model = LlavaForConditionalGeneration.from_pretrained(self.source.path, local_files_only=True,
-                                                                      dtype=self.dtype)
-        except (OSError, ValueError, KeyError) as exc:
-            raise ConfigError(f"{self.source.path}: cannot load an image-text-to-text model and its processor "
-                              f"({exc})") from exc
+                model = LlavaForConditionalGeneration.from_pretrained(folder, local_files_only=True, dtype=self.dtype)
+            return processor, model
+
+        self.source, (self.processor, model) = load_pretrained("vision-language model", load, source,
+                                                               allow_download=allow_download)
         self.model = model.to(self.device).eval()
         self.tokenizer = getattr(self.processor, "tokenizer", None)
         if self.tokenizer is None:
-            raise ConfigError(f"{self.source.path}: the processor has no tokenizer")
+            raise InputError(self.source.path, "the processor has no tokenizer")
         self.tokenizer.padding_side = "left"
         self.text = self._prompt_text()
         self.provenance = provenance("describe", self.source, self.model, device=self.device, dtype=self.dtype,

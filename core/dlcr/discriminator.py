@@ -24,6 +24,7 @@ import torch
 from torch import nn
 
 from core.atomic import atomic_path
+from core.device import resolve_device
 from core.errors import ConfigError, InputError, JobCancelled
 
 FORMAT = "hybridgait-dlcr-discriminator"
@@ -159,7 +160,7 @@ class VariantDiscriminator:
         self.config = config or DiscriminatorConfig()
         if not 0.0 <= self.config.weight_realism <= 1.0:
             raise ConfigError(f"weight_realism {self.config.weight_realism} must be within [0, 1]")
-        self.device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+        self.device = resolve_device(device)
         torch.manual_seed(self.config.seed)
         self.net = RealismNet(self.config.channels).to(self.device)
         self.metrics: dict[str, Any] = {}

@@ -27,7 +27,8 @@ import numpy as np
 import torch
 
 from core.dlcr.guidance import DiscriminatorGuidance, LatentDiscriminator, comparison_strip, pick_preview_frame
-from core.hub import ModelSource, pick_device, pick_dtype, provenance, quiet_progress_bars, resolve_source
+from core.device import resolve_placement
+from core.hub import ModelSource, load_pretrained, provenance
 from core.dlcr.parsing import as_frames, dilate
 from core.dlcr.prompts import NEGATIVE_PROMPT, OutfitChoice
 from core.errors import ConfigError, InputError, JobCancelled
@@ -110,28 +111,27 @@ class Inpainter:
                  allow_download: bool = False):
         import diffusers
 
-        quiet_progress_bars()
         self.config = config or InpaintConfig()
         self.config.check()
-        self.source = resolve_source(source, role="inpainting pipeline", allow_download=allow_download)
-        if not (self.source.path / "model_index.json").is_file():
-            raise ConfigError(f"{self.source.path}: not a diffusers pipeline folder (no model_index.json)")
-        self.device = pick_device(device)
-        self.dtype = pick_dtype(self.device, dtype)
+        self.device, self.dtype = resolve_placement(device, dtype)
         cls = diffusers.StableDiffusionXLInpaintPipeline if self.config.sdxl else diffusers.StableDiffusionInpaintPipeline
-        saved = _class_name(self.source.path) or ""
-        if ("XL" in saved) != self.config.sdxl:
-            raise ConfigError(f"{self.source.path}: holds a {saved or 'unknown'} pipeline; "
-                              f"{'unset' if self.config.sdxl else 'set'} the SDXL option to load it")
         kwargs: dict[str, Any] = {"local_files_only": True, "dtype": self.dtype}
         if not self.config.sdxl:
             # The checker blanks frames it flags; variants are curated by a person instead
             # (docs/contracts.md, "DLCR stages").
             kwargs.update(safety_checker=None, requires_safety_checker=False)
-        try:
-            pipe = cls.from_pretrained(self.source.path, **kwargs)
-        except (OSError, ValueError, KeyError, TypeError) as exc:
-            raise ConfigError(f"{self.source.path}: cannot load {cls.__name__} ({exc})") from exc
+
+        def load(folder):
+            if not (folder / "model_index.json").is_file():
+                raise InputError(folder, "not a diffusers pipeline folder (no model_index.json)")
+            saved = _class_name(folder) or ""
+            if ("XL" in saved) != self.config.sdxl:   # the folder is fine; the option does not fit it
+                raise ConfigError(f"{folder}: holds a {saved or 'unknown'} pipeline; "
+                                  f"{'unset' if self.config.sdxl else 'set'} the SDXL option to load it")
+            return cls.from_pretrained(folder, **kwargs)
+
+        self.source, pipe = load_pretrained("inpainting pipeline", load, source,
+                                            allow_download=allow_download)
         self._attach(pipe)
 
     @classmethod
@@ -142,8 +142,7 @@ class Inpainter:
         self.config = config or InpaintConfig()
         self.config.check()
         self.source = ModelSource(label, Path(label), None, None)
-        self.device = pick_device(device)
-        self.dtype = pick_dtype(self.device, dtype)
+        self.device, self.dtype = resolve_placement(device, dtype)
         self._attach(pipe.to(dtype=self.dtype))
         return self
 

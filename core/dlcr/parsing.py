@@ -16,7 +16,8 @@ import cv2
 import numpy as np
 import torch
 
-from core.hub import pick_device, pick_dtype, provenance, quiet_progress_bars, resolve_source
+from core.device import resolve_placement
+from core.hub import load_pretrained, provenance
 from core.errors import ConfigError, InputError, JobCancelled
 from core.parts import ARMS, BACKGROUND, BAG, COAT, HEAD, LEGS, LOWER, NAMES, SHOES, UPPER
 
@@ -125,18 +126,17 @@ class HumanParser:
                  allow_download: bool = False):
         from transformers import AutoImageProcessor, AutoModelForSemanticSegmentation
 
-        quiet_progress_bars()
         self.config = config or ParsingConfig()
-        self.source = resolve_source(source, role="human-parsing model", allow_download=allow_download)
-        self.device = pick_device(device)
-        self.dtype = pick_dtype(self.device, dtype)
-        try:
-            self.processor = AutoImageProcessor.from_pretrained(self.source.path, local_files_only=True)
-            self.model = AutoModelForSemanticSegmentation.from_pretrained(
-                self.source.path, local_files_only=True, dtype=self.dtype).to(self.device).eval()
-        except (OSError, ValueError, KeyError) as exc:
-            raise ConfigError(f"{self.source.path}: cannot load a semantic-segmentation model and its image "
-                              f"processor ({exc})") from exc
+        self.device, self.dtype = resolve_placement(device, dtype)
+
+        def load(folder):
+            processor = AutoImageProcessor.from_pretrained(folder, local_files_only=True)
+            model = AutoModelForSemanticSegmentation.from_pretrained(folder, local_files_only=True, dtype=self.dtype)
+            return processor, model
+
+        self.source, (self.processor, model) = load_pretrained("human-parsing model", load, source,
+                                                               allow_download=allow_download)
+        self.model = model.to(self.device).eval()
         self.table = build_label_table(self.model.config.id2label, self.config)
         self.provenance = provenance("parsing", self.source, self.model, device=self.device, dtype=self.dtype,
                                      extra={"clothes_labels": [self.model.config.id2label[i]
@@ -151,8 +151,8 @@ class HumanParser:
         out = self.model(pixel_values=pixels)
         logits = getattr(out, "logits", None)
         if logits is None or logits.ndim != 4:
-            raise ConfigError(f"{self.source.path}: the model gives no per-pixel class logits; use a semantic "
-                              f"segmentation model such as Segformer")
+            raise InputError(self.source.path, "the model gives no per-pixel class logits; use a semantic "
+                                               "segmentation model such as Segformer")
         h, w = batch.shape[1:3]
         # Upsample scores, not labels, so boundaries land between pixels as the model meant them.
         logits = torch.nn.functional.interpolate(logits.float(), size=(h, w), mode="bilinear", align_corners=False)

@@ -15,9 +15,10 @@ from dataclasses import dataclass, field
 from typing import Callable, Mapping, Sequence
 
 from core.dlcr.describe import GenerateOptions, generate_text
-from core.hub import pick_device, pick_dtype, provenance, quiet_progress_bars, resolve_source
+from core.device import resolve_placement
+from core.hub import load_pretrained, provenance
 from core.dlcr.prompts import SUMMARY_PROMPT, Garment
-from core.errors import ConfigError, JobCancelled
+from core.errors import ConfigError, InputError, JobCancelled
 
 GARMENT_TYPES: dict[str, tuple[str, ...]] = {
     "upper": ("t-shirt", "tshirt", "t shirt", "tee", "shirt", "blouse", "top", "tank top", "sweater", "jumper",
@@ -164,21 +165,19 @@ class GarmentSummarizer:
                  template: str = SUMMARY_PROMPT, allow_download: bool = False):
         from transformers import AutoModelForCausalLM, AutoTokenizer
 
-        quiet_progress_bars()
         self.config = config or SummaryConfig()
         self.template = template
-        self.source = resolve_source(source, role="language model", allow_download=allow_download)
-        self.device = pick_device(device)
-        self.dtype = pick_dtype(self.device, dtype, prefer="bfloat16")
-        try:
-            self.tokenizer = AutoTokenizer.from_pretrained(self.source.path, local_files_only=True)
-            self.model = AutoModelForCausalLM.from_pretrained(self.source.path, local_files_only=True,
-                                                              dtype=self.dtype).to(self.device).eval()
-        except (OSError, ValueError, KeyError) as exc:
-            raise ConfigError(f"{self.source.path}: cannot load a causal language model and its tokenizer "
-                              f"({exc})") from exc
+        self.device, self.dtype = resolve_placement(device, dtype, prefer="bfloat16")
+
+        def load(folder):
+            tokenizer = AutoTokenizer.from_pretrained(folder, local_files_only=True)
+            return tokenizer, AutoModelForCausalLM.from_pretrained(folder, local_files_only=True, dtype=self.dtype)
+
+        self.source, (self.tokenizer, model) = load_pretrained("language model", load, source,
+                                                               allow_download=allow_download)
+        self.model = model.to(self.device).eval()
         if not getattr(self.tokenizer, "chat_template", None):
-            raise ConfigError(f"{self.source.path}: the tokenizer has no chat template; use a chat/instruct model")
+            raise InputError(self.source.path, "the tokenizer has no chat template; use a chat/instruct model")
         self.tokenizer.padding_side = "left"
         if self.tokenizer.pad_token is None:
             self.tokenizer.pad_token = self.tokenizer.eos_token

@@ -21,7 +21,7 @@ from core.evaluate.embed import extract_embeddings
 from core.models import build_model
 from core.train.checkpoint import checkpoint_dir, load_checkpoint
 from core.train.config import load_config
-from core.train.device import resolve_device, resolve_precision
+from core.device import resolve_device, resolve_precision
 
 PROTOCOLS = protocols.PROTOCOLS
 EMBEDDINGS_FILE = Path("eval") / "embeddings.npz"
@@ -179,19 +179,23 @@ def export_opengait(run_dir_or_checkpoint: str | Path, out: str | Path | None = 
         out = run_dir / OPENGAIT_EXPORT_FILE
     try:
         from core.models.opengait_keys import export_opengait_state_dict
-    except ImportError as exc:
-        raise StudioError(f"OpenGait export is not available in this installation ({exc})") from None
+    except ModuleNotFoundError as exc:
+        # Only the module's absence (a partial installation) is reported as such; an ImportError
+        # raised inside it is a bug and propagates with its traceback.
+        if exc.name != "core.models.opengait_keys":
+            raise
+        raise StudioError(f"OpenGait export is not available in this installation ({exc})") from exc
+
     ckpt = load_checkpoint(path)
     if "model" not in ckpt:
         raise InputError(path, "not a HybridGait training checkpoint (no model weights)")
     model_name = ckpt.get("model_name", "gaitbase")
+    # Only what the user can fix (weights with no OpenGait counterpart) is a StudioError; a bug in
+    # the mapping propagates with its traceback, into the job log.
     try:
         theirs = export_opengait_state_dict(model_name, ckpt["model"])
     except StudioError as exc:
-        raise StudioError(f"{path}: cannot map {model_name} weights to OpenGait: {exc}") from None
-    except Exception as exc:  # noqa: BLE001 - a mapping bug must not look like a crash of the page
-        raise StudioError(f"{path}: OpenGait key mapping failed for {model_name} "
-                          f"({type(exc).__name__}: {exc})") from None
+        raise InputError(path, f"cannot map {model_name} weights to OpenGait: {exc}") from exc
     with atomic_path(out) as tmp:
         torch.save({"model": theirs, "iteration": int(ckpt.get("step", 0))}, tmp)
     return Path(out)

@@ -14,6 +14,7 @@ import sys
 import time
 from pathlib import Path
 
+from core.errors import InputError
 from core.workspace import Workspace
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
@@ -119,7 +120,7 @@ def cancel(ws: Workspace, job_id: int) -> str:
     """Ask a job to stop; it saves what it has (a checkpoint, finished sequences) and ends."""
     job = ws.catalog.job(job_id)
     if job is None:
-        raise ValueError(f"no job {job_id}")
+        raise InputError(ws.root, f"no job {job_id} in this workspace")
     if job["state"] not in ("queued", "running"):
         return job["state"]
     ws.catalog.update_job(job_id, cancel_requested=1, message="stopping…")
@@ -146,7 +147,7 @@ def resume(ws: Workspace, job_id: int) -> int:
     """Start a new job that continues an interrupted, cancelled or failed one."""
     job = ws.catalog.job(job_id)
     if job is None:
-        raise ValueError(f"no job {job_id}")
+        raise InputError(ws.root, f"no job {job_id} in this workspace")
     if job["state"] in ("queued", "running"):
         raise ValueError(f"job {job_id} is still {job['state']}")
     params = dict(job["params"])

@@ -42,6 +42,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
+from core.alignment import METHODS, Transform, align_frame
 from core.errors import ConfigError, InputError
 from core.pose import COCO_LIMBS
 
@@ -167,51 +168,21 @@ def _skeleton_frame(kp: np.ndarray, out_h: int, out_w: int, sigma: float, min_co
 # silhouette-registered placement
 # ------------------------------------------------------------------------------------------------
 
-def silhouette_transform(mask: np.ndarray, size: int = 64, method: str = "opengait"):
-    """The map from raw-frame pixels to the aligned ``size`` x ``size`` silhouette of ``mask``, as
-    ``(sx, sy, tx, ty)`` with ``x' = sx * x + tx``, ``y' = sy * y + ty`` (pixel centres at integer
-    coordinates); None when the alignment drops this frame. Mirrors core.convert.align."""
-    from core.convert.align import MIN_PIXEL_SUM, METHODS
-
+def silhouette_transform(mask: np.ndarray, size: int = 64, method: str = "opengait") -> Transform | None:
+    """The map from raw-frame pixels to the aligned ``size`` x ``size`` silhouette of ``mask``: the
+    :class:`core.alignment.Transform` the aligner itself applied to this frame (it unpacks as
+    ``(sx, sy, tx, ty)`` with ``x' = sx * x + tx``, ``y' = sy * y + ty``); None when the alignment
+    drops this frame."""
     if method not in METHODS:
         raise ConfigError(f"unknown alignment {method!r}; choose one of {', '.join(METHODS)}")
-    img = np.asarray(mask)
-    if int(img.sum(dtype=np.int64)) <= MIN_PIXEL_SUM:
-        return None
-    if method == "letterbox":
-        ys, xs = np.nonzero(img)
-        y0, x0 = int(ys.min()), int(xs.min())
-        h, w = int(ys.max()) - y0 + 1, int(xs.max()) - x0 + 1
-        scale = size / max(h, w)
-        nh, nw = max(1, round(h * scale)), max(1, round(w * scale))
-        oy, ox = (size - nh) // 2, (size - nw) // 2
-        sx, sy = nw / w, nh / h
-        return sx, sy, 0.5 * sx - 0.5 + ox - sx * x0, 0.5 * sy - 0.5 + oy - sy * y0
-    rows = np.flatnonzero(img.sum(axis=1, dtype=np.int64))
-    r0 = int(rows[0])
-    crop = img[r0:int(rows[-1]) + 1]
-    width = int(size * (crop.shape[1] / crop.shape[0]))
-    if width < 1:
-        return None
-    resized = cv2.resize(crop, (width, size), interpolation=cv2.INTER_CUBIC)
-    csum = resized.sum(axis=0, dtype=np.int64).cumsum()
-    above = csum > resized.sum(dtype=np.int64) / 2
-    x_center = int(np.argmax(above)) if above.any() else 0
-    if x_center == 0:
-        return None
-    # the window [x_center - size/2, x_center + size/2) of the resized image; when it runs off an
-    # edge the aligner pads both sides with zeros first, which moves nothing relative to the window
-    left = x_center - size // 2
-    sx, sy = width / crop.shape[1], size / crop.shape[0]
-    return sx, sy, 0.5 * sx - 0.5 - left, 0.5 * sy - 0.5 - sy * r0
+    return align_frame(np.asarray(mask), method, size)[2]
 
 
 def _silhouette_frame(kp: np.ndarray, tf, size: int, sigma: float, min_conf: float) -> np.ndarray:
     out = np.zeros((2, size, size), np.uint8)
     if tf is None:
         return out
-    sx, sy, tx, ty = tf
-    pts = np.stack([kp[:, 0] * sx + tx, kp[:, 1] * sy + ty], -1)
+    pts = tf.apply(kp[:, :2])
     conf = np.where(kp[:, 2] >= min_conf, kp[:, 2], 0.0)
     for c, draw in enumerate((draw_limbs, draw_joints)):
         chan = np.zeros((size, size), np.float32)

@@ -19,7 +19,8 @@ import cv2
 
 from core.errors import ConfigError, InputError
 from core.silhouette.bgsub import check_frames
-from core.hub import load_failed, pick_device, quiet_progress_bars, resolve_source
+from core.device import resolve_device, resolve_dtype
+from core.hub import load_pretrained
 
 PADDING = 1.25          # box enlargement of ViTPose's top-down pipeline
 DARK_KERNEL = 11        # Gaussian modulation window of the DARK step (transformers' default)
@@ -105,18 +106,14 @@ class VitPoseBackend:
 
     def __init__(self, model: str, *, device: str = "auto", batch_size: int = 16, half: bool = False,
                  dataset_index: int = 0, allow_download: bool = False):
-        import torch
         from transformers import AutoImageProcessor, VitPoseForPoseEstimation
 
         if int(batch_size) < 1:
             raise ConfigError(f"batch_size must be >= 1, got {batch_size}")
-        quiet_progress_bars()
-        self.source = resolve_source(model, role="pose model", allow_download=allow_download)
-        self.device = pick_device(device)
-        try:
-            self.model = VitPoseForPoseEstimation.from_pretrained(self.source.path, local_files_only=True)
-        except (OSError, ValueError, KeyError) as exc:
-            raise load_failed(self.source, "pose model", exc) from exc
+        self.device = resolve_device(device)
+        self.source, self.model = load_pretrained(
+            "pose model", lambda folder: VitPoseForPoseEstimation.from_pretrained(folder, local_files_only=True),
+            model, allow_download=allow_download)
         try:
             proc = AutoImageProcessor.from_pretrained(self.source.path, local_files_only=True)
             self.processor_note = type(proc).__name__
@@ -126,7 +123,7 @@ class VitPoseBackend:
             self.processor_note = "no processor config; ImageNet normalisation assumed"
         cfg = self.model.config
         if int(cfg.num_labels) != 17:
-            raise ConfigError(f"pose model {self.source.spec}: predicts {cfg.num_labels} keypoints; COCO-17 is needed")
+            raise InputError(self.source.path, f"the pose model predicts {cfg.num_labels} keypoints; COCO-17 is needed")
         self.in_h, self.in_w = (int(v) for v in cfg.backbone_config.image_size)
         mean = getattr(proc, "image_mean", None) or (0.485, 0.456, 0.406)
         std = getattr(proc, "image_std", None) or (0.229, 0.224, 0.225)
@@ -136,7 +133,7 @@ class VitPoseBackend:
         if not 0 <= int(dataset_index) < self.experts:
             raise ConfigError(f"dataset_index {dataset_index} out of range for {self.experts} expert(s)")
         self.dataset_index = int(dataset_index)
-        self.dtype = torch.float16 if (half and self.device.type == "cuda") else torch.float32
+        self.dtype = resolve_dtype(self.device, None if half else "fp32")   # half: fp16 on CUDA only
         self.model.to(self.device, dtype=self.dtype).eval()
         self.batch_size = int(batch_size)
 

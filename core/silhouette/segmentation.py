@@ -28,7 +28,8 @@ import numpy as np
 
 from core.errors import ConfigError
 from core.silhouette.bgsub import check_frames, fill_holes, keep_largest
-from core.hub import load_failed, pick_device, quiet_progress_bars, resolve_source
+from core.device import resolve_device, resolve_dtype
+from core.hub import load_pretrained
 
 PERSON_WORDS = ("person", "persons", "people", "human", "humans", "pedestrian", "pedestrians")
 BACKGROUND_WORDS = ("background", "bg", "null", "void", "unlabeled", "unlabelled", "__background__", "others")
@@ -83,22 +84,21 @@ class SegmentationBackend:
     def __init__(self, model: str, *, person_labels="auto", device: str = "auto", batch_size: int = 8,
                  threshold: float = 0.5, clean: bool = True, fill: float = 0.15, half: bool = False,
                  allow_download: bool = False):
-        import torch
         from transformers import AutoImageProcessor, AutoModelForSemanticSegmentation
 
         if int(batch_size) < 1:
             raise ConfigError(f"batch_size must be >= 1, got {batch_size}")
         if not 0.0 < float(threshold) < 1.0:
             raise ConfigError(f"threshold must be between 0 and 1, got {threshold}")
-        quiet_progress_bars()
-        self.source = resolve_source(model, role="segmentation model", allow_download=allow_download)
-        self.device = pick_device(device)
-        try:
-            self.processor = AutoImageProcessor.from_pretrained(self.source.path, local_files_only=True)
-            self.model = AutoModelForSemanticSegmentation.from_pretrained(self.source.path, local_files_only=True)
-        except (OSError, ValueError, KeyError) as exc:
-            raise load_failed(self.source, "segmentation model", exc) from exc
-        self.dtype = torch.float16 if (half and self.device.type == "cuda") else torch.float32
+        self.device = resolve_device(device)
+
+        def load(folder):
+            return (AutoImageProcessor.from_pretrained(folder, local_files_only=True),
+                    AutoModelForSemanticSegmentation.from_pretrained(folder, local_files_only=True))
+
+        self.source, (self.processor, self.model) = load_pretrained("segmentation model", load, model,
+                                                                    allow_download=allow_download)
+        self.dtype = resolve_dtype(self.device, None if half else "fp32")   # half: fp16 on CUDA only
         self.model.to(self.device, dtype=self.dtype).eval()
         self.person_ids, self.person_labels, self.person_rule = choose_person_classes(
             self.model.config.id2label, person_labels)

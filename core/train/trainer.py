@@ -25,7 +25,7 @@ from core.models import build_model
 from core.train.batches import Batch, BatchSource
 from core.train.checkpoint import latest_checkpoint, load_checkpoint, save_checkpoint
 from core.train.config import TrainConfig, load_config
-from core.train.device import Precision, resolve_device, resolve_precision
+from core.device import Precision, resolve_device, resolve_precision
 from core.train.distributed import Distributed
 from core.train.losses import scaled_cross_entropy, triplet_loss
 from core.train.optim import build_optimizer, build_scheduler
