@@ -207,19 +207,9 @@ def as_int(value: Any) -> int | None:
 
 def to_rgb(img: np.ndarray | None, min_side: int = 0) -> np.ndarray | None:
     """uint8 gray or RGB -> RGB, upscaled (nearest) so tiny 64x64 silhouettes stay visible."""
-    if img is None:
-        return None
-    a = np.asarray(img)
-    if a.dtype != np.uint8:
-        a = np.clip(a, 0, 255).astype(np.uint8)
-    if a.ndim == 2:
-        a = np.stack([a] * 3, axis=-1)
-    elif a.shape[-1] == 4:
-        a = a[..., :3]
-    if min_side and min(a.shape[:2]) < min_side:
-        k = int(np.ceil(min_side / min(a.shape[:2])))
-        a = np.repeat(np.repeat(a, k, axis=0), k, axis=1)
-    return a
+    from core.imaging import as_rgb, upscale_nearest
+
+    return None if img is None else upscale_nearest(as_rgb(img), min_side)
 
 
 def placeholder(text: str = "no frame", size: int = 64) -> np.ndarray:

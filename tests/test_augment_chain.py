@@ -20,7 +20,6 @@ import torch
 
 from core.augment import fallbacks as fb
 from core.augment.chain import ChainOptions, run_chain
-from core.augment.generate import AugmentOptions, generate_variants
 from core.augment.rgb_source import load_rgb_sequence
 from core.convert.converter import ConvertOptions, plan_conversion, run_conversion
 from core.demo.writer import generate
@@ -231,14 +230,13 @@ def test_discriminator_scores_held_out_and_reports_after_scoring(demo, tmp_path)
     assert again["new"] == 0 and not again["discriminator"]["trained"] and again["score_kind"] == res["score_kind"]
 
 
-def test_generate_variants_is_the_model_free_chain(demo, tmp_path):
+def test_all_model_free_chain_with_outline_silhouettes(demo, tmp_path):
+    model_free = dict(resilhouette="groundtruth-outline", per_sequence=2, max_sequences=1, kinds=("coat",))
     seen = []
-    res = generate_variants(demo, tmp_path / "v", AugmentOptions(per_sequence=2, max_sequences=1, kinds=("coat",)),
-                            on_variant=seen.append)
+    res = run_chain(demo, tmp_path / "v", ChainOptions(**model_free), on_variant=seen.append)
     assert res["variants"] == 2 and res["method"] == "model-free" and res["resilhouette"] == "groundtruth-outline"
     assert all(r["name"].startswith("nm-01-090__aug-mf") and r["name"].endswith("-coat") for r in seen)
-    assert generate_variants(demo, tmp_path / "v", AugmentOptions(per_sequence=2, max_sequences=1,
-                                                                 kinds=("coat",)))["reused"] == 2
+    assert run_chain(demo, tmp_path / "v", ChainOptions(**model_free))["reused"] == 2
 
 
 def copy_without_groundtruth(conv, dest, **changes):

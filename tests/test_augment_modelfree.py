@@ -11,7 +11,7 @@ import pytest
 from PIL import Image
 
 from core.augment.modelfree import KINDS, Recipe, apply_recipe, plan_variants
-from core.augment.previews import mask_overlay, side_by_side, silhouette_strip, write_animation, write_thumbnail
+from core.imaging import mask_overlay, side_by_side, silhouette_strip, write_animation, write_thumbnail
 from core.parts import ARMS, BACKGROUND, COAT, GARMENTS, HEAD, LEGS, LOWER, SHOES, UPPER
 
 SKIN = (200, 150, 110)

@@ -19,9 +19,7 @@ Rules that hold whatever the stages (docs/contracts.md, "DLCR stages" and "Leaka
 from __future__ import annotations
 
 import gc
-import hashlib
 import json
-import shutil
 import time
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
@@ -30,16 +28,19 @@ from typing import Any, Callable
 import cv2
 import numpy as np
 
-from core.atomic import atomic_dir, write_json
+from core.atomic import write_json
 from core.augment import fallbacks as fb
-from core.augment.rgb_source import (RGBSequence, groundtruth_of, has_rgb, load_rgb_sequence, no_rgb_reason,
-                                     spread)
+from core.augment.rgb_source import RGBSequence, groundtruth_of, has_rgb, load_rgb_sequence, no_rgb_reason
 from core.augment.score import LABEL as CONSISTENCY_LABEL, consistency_score
-from core.convert.align import METHODS as ALIGN_METHODS, align, gait_energy_image
+from core.convert.align import METHODS as ALIGN_METHODS, align
 from core.errors import ConfigError, InputError, JobCancelled
+from core.indices import spread_indices
 from core.dlcr.describe import person_crop
+from core.imaging import side_by_side, stack_rows
 from core.layout import gei_path, read_frames, read_manifest
 from core.records import Sequence
+from core.seeding import stable_seed
+from core.variants import VariantRecord, is_finished, read_variant, update_record, write_variant
 
 METHOD_MODEL_FREE = "model-free"
 METHOD_INPAINT = "sd-inpaint"
@@ -157,10 +158,6 @@ class ChainOptions:
             if bad:
                 raise ConfigError(f"unknown augmentation kind(s) {', '.join(bad)}; choose from {', '.join(KINDS)}")
         return self
-
-
-def stable_seed(*parts: object) -> int:
-    return int.from_bytes(hashlib.sha1("|".join(map(str, parts)).encode()).digest()[:4], "little")
 
 
 def model_free_name(source_seq: str, kind: str, index: int) -> str:
@@ -289,7 +286,7 @@ class Planned:
 
     @property
     def done(self) -> bool:
-        return (self.target / "variant.json").is_file()
+        return is_finished(self.target)
 
 
 def _plan(record: dict, vroot: Path, o: ChainOptions) -> list[Planned]:
@@ -304,16 +301,6 @@ def _plan(record: dict, vroot: Path, o: ChainOptions) -> list[Planned]:
     recipes = plan_variants(o.per_sequence, seed=stable_seed(o.seed, sid, seq), kinds=list(o.kinds) if o.kinds else None)
     return [Planned(k, model_free_name(seq, r.kind, k), vroot / sid / model_free_name(seq, r.kind, k), r.kind)
             for k, r in enumerate(recipes)]
-
-
-def _person_height(mask: np.ndarray) -> float:
-    rows = np.asarray(mask).any(axis=2)
-    has = rows.any(axis=1)
-    if not has.any():
-        return 0.0
-    first = rows.argmax(axis=1)
-    last = rows.shape[1] - 1 - rows[:, ::-1].argmax(axis=1)
-    return float(np.median((last - first + 1)[has]))
 
 
 class SequenceWork:
@@ -383,7 +370,7 @@ def _load_work(root: Path, record: dict, params: dict, o: ChainOptions, stages: 
     src = load_rgb_sequence(root, record, params, sample=None if whole else sample)
     person = _person_masks(src, person_from, stages)
     if whole and sample is not None:
-        keep = spread(len(src), sample)
+        keep = spread_indices(len(src), sample)
         src = RGBSequence(rgb=src.rgb[keep], names=[src.names[i] for i in keep], origin=src.origin, path=src.path,
                           parts=None if src.parts is None else src.parts[keep],
                           keypoints=None if src.keypoints is None else src.keypoints[keep],
@@ -521,7 +508,9 @@ def _inpaint(work: SequenceWork, planned: Planned, outfit, o: ChainOptions, stag
     inpainter = stages.inpainter()
     masks = work.parsing.clothes_mask
     if o.mask_to_person:
-        grow = max(2, int(round(0.04 * _person_height(work.person))))
+        from core.augment.modelfree import person_height
+
+        grow = max(2, int(round(0.04 * person_height(work.person))))
         masks = masks & fb.dilate(work.person, grow)
     res = inpainter.inpaint_sequence(work.src.rgb, masks, outfit, source_id=work.record["sid"],
                                      seq=work.record["seq"], should_stop=should_stop, progress=progress_frames)
@@ -587,43 +576,22 @@ def _samples(frames: np.ndarray, masks: np.ndarray, idx: list[int]) -> np.ndarra
     return np.stack(out) if out else np.zeros((0, h, w, 3), np.uint8)
 
 
-def _write_variant(target: Path, rec: dict, work: SequenceWork, gen: Generated, masks: np.ndarray,
-                   aligned: np.ndarray, original: np.ndarray, keep_rgb: bool) -> dict:
-    from core.augment.previews import side_by_side, write_animation, write_thumbnail
-
-    # A killed run of this very variant leaves its temporary folder behind; nothing else owns it.
-    for stale in target.parent.glob(f".{target.name}.*.tmp"):
-        shutil.rmtree(stale, ignore_errors=True)
+def _write_variant(rec: VariantRecord, work: SequenceWork, gen: Generated, masks: np.ndarray,
+                   aligned: np.ndarray, original: np.ndarray, keep_rgb: bool) -> VariantRecord:
     src = work.src.rgb
     mid = len(src) // 2
-    pick = spread(len(src), SAMPLES)
-    with atomic_dir(target) as tmp:
-        (tmp / "frames").mkdir()
-        for j, fr in enumerate(aligned):
-            cv2.imwrite(str(tmp / "frames" / f"{j:05d}.png"), fr, [cv2.IMWRITE_PNG_COMPRESSION, 1])
-        if keep_rgb:
-            (tmp / "rgb").mkdir()
-            for j, fr in enumerate(gen.rgb):
-                cv2.imwrite(str(tmp / "rgb" / f"{j:05d}.png"), cv2.cvtColor(fr, cv2.COLOR_RGB2BGR))
-        strip = side_by_side([src[mid], gen.rgb[mid], original[min(mid, len(original) - 1)],
-                              aligned[min(mid, len(aligned) - 1)]],
-                             ["original", "variant", "orig. silhouette", "variant silhouette"])
-        if gen.guidance_strip is not None:   # shown under the comparison in the workbench
-            g = side_by_side([gen.guidance_strip], height=strip.shape[0])
-            width = max(strip.shape[1], g.shape[1])
-            pad = lambda a: np.pad(a, ((0, 0), (0, width - a.shape[1]), (0, 0)))  # noqa: E731
-            strip = np.concatenate([pad(strip), pad(g)], axis=0)
-            write_thumbnail(tmp / "guidance.jpg", gen.guidance_strip, max_side=720)
-        write_thumbnail(tmp / "compare.jpg", strip, max_side=720)
-        write_thumbnail(tmp / "thumb.jpg", gen.rgb[mid], max_side=200)
-        write_animation(tmp / "variant.gif", gen.rgb, fps=12, max_side=160)
-        cv2.imwrite(str(tmp / "gei.png"), gait_energy_image(aligned))
-        # Person crops of a few real and generated frames: what the discriminator learns from,
-        # kept so a later job can score this variant without generating it again.
-        np.savez_compressed(tmp / "samples.npz", real=_samples(src, work.person, pick),
-                            fake=_samples(gen.rgb, masks, pick))
-        write_json(tmp / "variant.json", rec)
-    return rec
+    pick = spread_indices(len(src), SAMPLES)
+    strip = side_by_side([src[mid], gen.rgb[mid], original[min(mid, len(original) - 1)],
+                          aligned[min(mid, len(aligned) - 1)]],
+                         ["original", "variant", "orig. silhouette", "variant silhouette"])
+    if gen.guidance_strip is not None:   # shown under the comparison in the workbench
+        strip = stack_rows([strip, side_by_side([gen.guidance_strip], height=strip.shape[0])])
+    # Person crops of a few real and generated frames: what the discriminator learns from,
+    # kept so a later job can score this variant without generating it again.
+    samples = {"real": _samples(src, work.person, pick), "fake": _samples(gen.rgb, masks, pick)}
+    return write_variant(rec, silhouettes=aligned, compare=strip, thumb=gen.rgb[mid],
+                         rgb=gen.rgb if keep_rgb else None, guidance=gen.guidance_strip, animation=gen.rgb,
+                         samples=samples)
 
 
 def _make_variant(work: SequenceWork, planned: Planned, gen: Generated, resil, stages: Stages, o: ChainOptions,
@@ -648,23 +616,22 @@ def _make_variant(work: SequenceWork, planned: Planned, gen: Generated, resil, s
                                                       "recolour / retexture / coat / skirt edits of the parsed "
                                                       "parts (core.augment.modelfree)")
     consistency = round(consistency_score(aligned, original), 4)
-    rec = {"name": planned.name, "sid": work.record["sid"], "source_seq": work.record["seq"],
-           **{k: gen.fields[k] for k in ("method", "recipe", "description", "seed")},
-           "frames": int(len(aligned)), "path": str(target), "thumb": str(target / "thumb.jpg"),
-           "compare": str(target / "compare.jpg"), "score": consistency, "score_kind": CONSISTENCY_LABEL,
-           "scores": {"consistency": consistency},
-           **{k: v for k, v in gen.fields.items() if k not in ("method", "recipe", "description", "seed")},
-           "models": stage_models,
-           "parsing": {"method": work.parsing.method, **work.parsing.detail},
-           "silhouette": sil_info, "alignment": {"method": align_method, "size": size, "dropped_frames": dropped},
-           "rgb_from": {"origin": work.src.origin, "path": work.src.path, "frames": len(work.src),
-                        "keypoints_from": work.src.keypoints_from},
-           "pool_identities": pool_ids, "created": time.strftime("%Y-%m-%dT%H:%M:%S")}
+    provenance = {k: v for k, v in gen.fields.items() if k not in ("method", "recipe", "description", "seed")}
+    rec = VariantRecord.in_folder(
+        target, name=planned.name, sid=work.record["sid"], source_seq=work.record["seq"],
+        **{k: gen.fields[k] for k in ("method", "recipe", "description", "seed")}, frames=int(len(aligned)),
+        score=consistency,
+        extra={"score_kind": CONSISTENCY_LABEL, "scores": {"consistency": consistency}, **provenance,
+               "models": stage_models, "parsing": {"method": work.parsing.method, **work.parsing.detail},
+               "silhouette": sil_info, "alignment": {"method": align_method, "size": size, "dropped_frames": dropped},
+               "rgb_from": {"origin": work.src.origin, "path": work.src.path, "frames": len(work.src),
+                            "keypoints_from": work.src.keypoints_from},
+               "pool_identities": pool_ids, "created": time.strftime("%Y-%m-%dT%H:%M:%S")})
     if gen.fields["method"] == METHOD_INPAINT:
         # The manifest keeps only ``recipe`` when a variant is merged: name the models there too.
-        rec["recipe"]["models"] = {k: {"model_id": v.get("model_id"), "revision": v.get("revision")}
-                                   for k, v in stage_models.items() if not v.get("model_free")}
-    return _write_variant(target, rec, work, gen, masks, aligned, original, o.keep_rgb)
+        rec.recipe["models"] = {k: {"model_id": v.get("model_id"), "revision": v.get("revision")}
+                                for k, v in stage_models.items() if not v.get("model_free")}
+    return _write_variant(rec, work, gen, masks, aligned, original, o.keep_rgb).to_dict()
 
 
 # ------------------------------------------------------------------------------------ discriminator
@@ -751,7 +718,7 @@ def score_with_discriminator(records: list[dict], root: Path, manifest: dict, o:
                 "fold": n, "config": {k: v for k, v in asdict(cfg).items() if k != "channels"},
                 "metrics": {k: v for k, v in metrics[-1].items() if k != "loss"},
                 "identity": "GEI distance vs other training identities (model-free)"}
-            write_json(Path(rec["path"]) / "variant.json", rec)
+            update_record(rec)
         if progress:
             progress(n + 1, len(plans), f"discriminator: scored fold {n + 1}/{len(plans)}")
     return {"trained": True, "scheme": scheme, "folds": len(plans),
@@ -819,7 +786,7 @@ def run_chain(dataset_root: str | Path, variants_root: str | Path, options: Chai
         missing = [p for p in planned if not p.done]
         for p in planned:
             if p.done:
-                emit(json.loads((p.target / "variant.json").read_text()))
+                emit(read_variant(p.target).to_dict())
                 reused += 1
         if missing:
             work = _load_work(root, r, params, o, stages, should_stop)

@@ -22,6 +22,7 @@ import numpy as np
 
 from core.augment.modelfree import NAMED_COLOURS
 from core.dlcr.parsing import dilate
+from core.imaging import to_lab
 from core.parts import ARMS, COAT, HEAD, LOWER, SHOES, UPPER
 
 CLOTHES = (UPPER, LOWER, COAT)
@@ -126,12 +127,8 @@ def parse_geometry(masks: np.ndarray, keypoints: np.ndarray | None = None, dilat
 
 # ------------------------------------------------------------------------------------ description
 
-def _lab(rgb: np.ndarray) -> np.ndarray:
-    return cv2.cvtColor(rgb.reshape(1, -1, 3).astype(np.float32) / 255.0, cv2.COLOR_RGB2Lab)[0]
-
-
 _NAMES = [n for n, _ in NAMED_COLOURS]
-_TABLE_LAB = _lab(np.asarray([c for _, c in NAMED_COLOURS], np.float32))
+_TABLE_LAB = to_lab(np.asarray([c for _, c in NAMED_COLOURS], np.float32))
 
 
 def dominant_colour(pixels: np.ndarray, max_pixels: int = 20000) -> tuple[str, tuple[int, int, int], float]:
@@ -143,7 +140,7 @@ def dominant_colour(pixels: np.ndarray, max_pixels: int = 20000) -> tuple[str, t
     px = np.asarray(pixels, np.uint8).reshape(-1, 3)
     if len(px) > max_pixels:   # an even subsample is enough for a vote
         px = px[np.linspace(0, len(px) - 1, max_pixels).astype(int)]
-    d = ((_lab(px)[:, None, :] - _TABLE_LAB[None]) ** 2).sum(-1)
+    d = ((to_lab(px)[:, None, :] - _TABLE_LAB[None]) ** 2).sum(-1)
     votes = np.bincount(d.argmin(1), minlength=len(_NAMES))
     best = int(votes.argmax())
     sel = px[d.argmin(1) == best]

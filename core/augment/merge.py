@@ -10,6 +10,7 @@ from core.atomic import atomic_dir, write_json
 from core.catalog import Catalog
 from core.layout import SPLIT_DIRS, build_packed, pose_files, read_manifest
 from core.records import Sequence
+from core.variants import FRAMES, gei_file, silhouette_files
 
 
 def merge_accepted(catalog: Catalog, dataset_id: int, *,
@@ -22,11 +23,11 @@ def merge_accepted(catalog: Catalog, dataset_id: int, *,
     added, skipped = [], []
     for i, v in enumerate(todo):
         src = by_key.get((v["sid"], v["source_seq"]))
-        frames = sorted((Path(v["path"]) / "frames").glob("*.png"))
+        frames = silhouette_files(v["path"])
         why = ("its source sequence is not in the dataset" if src is None else
                "made from a test query for refinement; test identities never enter training"
                if src.get("split") != "train" else
-               f"no silhouette frames in {Path(v['path']) / 'frames'}" if not frames else "")
+               f"no silhouette frames in {Path(v['path']) / FRAMES}" if not frames else "")
         if why:   # an empty or test-identity sequence must never reach the training set
             skipped.append({"variant_id": v["id"], "name": v["name"], "reason": why})
             continue
@@ -43,8 +44,8 @@ def merge_accepted(catalog: Catalog, dataset_id: int, *,
             if len(poses) == len(frames):
                 for f, pose in zip(frames, poses):
                     shutil.copy2(pose, tmp / f"{f.stem}_2d_pose.txt")
-        gei = Path(v["path"]) / "gei.png"
-        if gei.is_file():
+        gei = gei_file(v["path"])
+        if gei is not None:
             shutil.copy2(gei, root / SPLIT_DIRS["train"] / seq.sid / f"{seq.sid}_{seq.seq}_gei.png")
         rec = {**seq.to_dict(), "status": "ok",
                "provenance": {"variant_id": v["id"], "method": v["method"], "recipe": v["recipe"],

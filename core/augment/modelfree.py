@@ -20,6 +20,7 @@ import cv2
 import numpy as np
 
 from core.errors import ConfigError
+from core.imaging import to_lab
 from core.parts import ARMS, BAG, COAT, HEAD, LEGS, LOWER, SHOES, UPPER
 
 KINDS = ("recolour", "retexture", "coat", "skirt")
@@ -52,16 +53,12 @@ _ACCENT_CHOICES = ("white", "black", "light grey", "yellow", "red", "navy", "lig
 _SKIN_DEFAULT: RGB = (196, 146, 108)
 
 
-def _lab(colours: np.ndarray) -> np.ndarray:
-    return cv2.cvtColor(colours.reshape(1, -1, 3).astype(np.float32) / 255.0, cv2.COLOR_RGB2Lab)[0]
-
-
-_NAMED_LAB = _lab(np.asarray([v for _, v in NAMED_COLOURS], np.float32))
+_NAMED_LAB = to_lab(np.asarray([v for _, v in NAMED_COLOURS], np.float32))
 
 
 def colour_name(rgb: Iterable[int]) -> str:
     """Nearest named colour in CIE Lab, where distances roughly match how different colours look."""
-    c = _lab(np.asarray([tuple(rgb)], np.float32))
+    c = to_lab(np.asarray([tuple(rgb)], np.float32))
     d = ((_NAMED_LAB - c) ** 2).sum(1)
     return NAMED_COLOURS[int(d.argmin())][0]
 
@@ -288,8 +285,9 @@ def _run_extreme(a: np.ndarray, radius: int, fn) -> np.ndarray:
     return fn(win, axis=2)
 
 
-def _person_height(parts: np.ndarray) -> float:
-    first, last, has = _first_last_rows(parts > 0)
+def person_height(mask: np.ndarray) -> float:
+    """Median height in rows of the person in a (T, H, W) mask or part map, over frames that show one."""
+    first, last, has = _first_last_rows(np.asarray(mask) > 0)
     if not has.any():
         return 0.0
     return float(np.median((last - first + 1)[has]))
@@ -574,7 +572,7 @@ def apply_recipe(rgb: np.ndarray, parts: np.ndarray, recipe: Recipe,
     parts = parts.astype(np.uint8, copy=False)
     out_rgb = rgb.copy()
     out_parts = parts.copy()
-    person_h = _person_height(parts)
+    person_h = person_height(parts)
     if person_h > 0:
         lum = _luma(rgb)
         if recipe.kind == "recolour":

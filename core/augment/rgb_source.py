@@ -24,6 +24,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from core.errors import InputError
+from core.indices import spread_indices
 
 COLOUR_MEDIA = ("video", "rgb")
 MASK_ONLY_MEDIA = ("silhouette", "array")
@@ -140,13 +141,6 @@ def layout_keypoints(dataset_root: Path, record: dict[str, Any], raw, names: Seq
     return out, ""
 
 
-def spread(n: int, k: int) -> list[int]:
-    """``k`` evenly spaced positions among ``n`` (all of them when ``k >= n``)."""
-    if n <= 0:
-        return []
-    return sorted({int(round(x)) for x in np.linspace(0, n - 1, min(int(k), n))})
-
-
 def load_rgb_sequence(dataset_root: str | Path, record: dict[str, Any], parameters: dict[str, Any] | None = None,
                       *, select: Sequence[int] | None = None, sample: int | None = None) -> RGBSequence:
     """Colour frames of one manifest record; ``select`` keeps only those positions (after stride),
@@ -165,7 +159,7 @@ def load_rgb_sequence(dataset_root: str | Path, record: dict[str, Any], paramete
         gt = load_groundtruth(gt_path)
         idx = _frame_indices(len(gt), stride, max_frames)
         if sample is not None:
-            idx = idx[spread(len(idx), sample)]
+            idx = idx[spread_indices(len(idx), sample)]
         if select is not None:
             idx = idx[[i for i in select if 0 <= i < len(idx)]]
         if idx.size == 0:
@@ -185,7 +179,7 @@ def load_rgb_sequence(dataset_root: str | Path, record: dict[str, Any], paramete
     keypoints, why = layout_keypoints(dataset_root, record, raw, batch.names, batch.images.shape[1:3])
     rgb, names = batch.images, list(batch.names)
     if sample is not None:
-        select = spread(len(names), sample)
+        select = spread_indices(len(names), sample)
     if select is not None:
         keep = [i for i in select if 0 <= i < len(names)]
         rgb, names = rgb[keep], [names[i] for i in keep]

@@ -423,7 +423,7 @@ class DiscriminatorGuidance:
 def comparison_strip(source: np.ndarray, unguided: np.ndarray, guided: np.ndarray, *, weight: float | None = None,
                      height: int = 160) -> np.ndarray:
     """One RGB strip: source frame | unguided variant | guided variant (same seed), labelled."""
-    from core.augment.previews import side_by_side
+    from core.imaging import side_by_side
 
     label = "guided" if weight is None else f"guided w={weight:g}"
     return side_by_side([source, unguided, guided], labels=["source", "unguided", label], height=height)

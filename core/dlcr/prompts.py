@@ -10,12 +10,12 @@ this module never looks at splits.
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import asdict, dataclass, field
 from typing import Any, Mapping, Sequence
 
 import numpy as np
 
+from core import seeding
 from core.errors import ConfigError
 
 DESCRIBE_PROMPT = ("What clothes is the person wearing? Describe the upper garment and the lower garment, "
@@ -71,8 +71,8 @@ class OutfitChoice:
 
 
 def stable_seed(*parts: object) -> int:
-    """A 31-bit seed from any labels, the same on every machine and Python run (unlike hash())."""
-    return int.from_bytes(hashlib.sha1("|".join(map(str, parts)).encode()).digest()[:4], "little") & 0x7FFFFFFF
+    """A 31-bit seed (a positive int32) from any labels, the same on every machine and Python run."""
+    return seeding.stable_seed(*parts, bits=31)
 
 
 def _outfit_of(garments: Sequence[Garment]) -> tuple[list[Garment], list[Garment]]:

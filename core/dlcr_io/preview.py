@@ -1,7 +1,7 @@
 """What an import would bring in, computed before anything is written: counts, first items, problems.
 
 ``preview_import`` looks at a DLCR output folder (or one kind of artifact in it) and returns a
-``PreviewSummary``; ``draw_boxes`` / ``persons_preview`` / ``strip_preview`` render images that show
+``PreviewSummary``; ``persons_preview`` / ``strip_preview`` draw (with :mod:`core.imaging`) images that show
 where people were found or which tiles of a strip will be kept.
 """
 
@@ -9,13 +9,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
-import cv2
 import numpy as np
 
 from core.dlcr_io import Problem, problem_rows
 from core.errors import InputError
+from core.imaging import BOX_COLOURS, draw_boxes
 
 # The kinds the CLI's ``import --kind`` names; 'variants' is DLCR's generated tree
 # (docs/contracts.md, "DLCR artifacts").
@@ -25,7 +25,7 @@ MASK_FOLDER_HINTS = ("mask", "parsing", "schp")
 
 KEEP_COLOUR = (40, 200, 60)
 DROP_COLOUR = (150, 150, 150)
-PERSON_COLOURS = [(230, 60, 60), (60, 90, 230), (40, 200, 60), (250, 170, 40), (170, 80, 220), (60, 200, 200)]
+PERSON_COLOURS = BOX_COLOURS
 
 
 @dataclass
@@ -158,37 +158,6 @@ def preview_import(root: str | Path, kind: str = "auto", *, keep: int = 10, k: i
 # ------------------------------------------------------------------------------------------------
 # images
 # ------------------------------------------------------------------------------------------------
-
-def _rgb(image: np.ndarray) -> np.ndarray:
-    a = np.asarray(image)
-    if a.dtype != np.uint8:
-        a = np.clip(a, 0, 255).astype(np.uint8)
-    if a.ndim == 2:
-        return np.repeat(a[:, :, None], 3, axis=2)
-    if a.ndim == 3 and a.shape[2] == 4:
-        return np.ascontiguousarray(a[:, :, :3])
-    if a.ndim == 3 and a.shape[2] == 3:
-        return a.copy()
-    raise ValueError(f"not an image: shape {a.shape}")
-
-
-def draw_boxes(image: np.ndarray, boxes: Sequence[tuple[int, int, int, int]], labels: Sequence[str] | None = None,
-               colours: Sequence[tuple[int, int, int]] | None = None, thickness: int = 2) -> np.ndarray:
-    """A copy of ``image`` (RGB or gray) with each (x0, y0, x1, y1) box outlined and labelled."""
-    out = _rgb(image)
-    h = out.shape[0]
-    scale = max(0.35, min(0.8, h / 500))
-    for i, (x0, y0, x1, y1) in enumerate(boxes):
-        c = tuple(int(v) for v in (colours[i % len(colours)] if colours else PERSON_COLOURS[i % len(PERSON_COLOURS)]))
-        cv2.rectangle(out, (int(x0), int(y0)), (int(x1) - 1, int(y1) - 1), c, thickness)
-        if labels is not None and labels[i]:
-            (tw, th), base = cv2.getTextSize(labels[i], cv2.FONT_HERSHEY_SIMPLEX, scale, 1)
-            ty = max(int(y0), th + base + 2)
-            cv2.rectangle(out, (int(x0), ty - th - base - 2), (int(x0) + tw + 4, ty), c, -1)
-            cv2.putText(out, labels[i], (int(x0) + 2, ty - base), cv2.FONT_HERSHEY_SIMPLEX, scale, (255, 255, 255), 1,
-                        cv2.LINE_AA)
-    return out
-
 
 def persons_preview(image: np.ndarray, persons) -> np.ndarray:
     """The frame with one box per person found (``persons.find_persons`` / ``split_persons``), numbered

@@ -10,15 +10,13 @@ Two forms arrive:
 
 Planning reads only image headers and says, per tracklet and kept position (or per subject and
 outfit), which file regions make up one variant; ``write_variants`` then builds one variant folder
-per plan entry in the workspace, in the shape ``core.augment.generate`` writes, and returns the
+per plan entry in the workspace through :func:`core.variants.write_variant`, and returns the
 records ``import_into_catalog`` takes. Source files are only read.
 """
 
 from __future__ import annotations
 
-import json
 import math
-import os
 import re
 import shutil
 import tempfile
@@ -31,9 +29,11 @@ import cv2
 import numpy as np
 from PIL import Image
 
-from core.atomic import atomic_dir, write_json
+from core.atomic import atomic_dir
 from core.dlcr_io import Problem, visible_files
 from core.errors import InputError
+from core.imaging import encode_png, side_by_side
+from core.variants import VariantRecord, read_variant, write_variant
 
 METHOD = "dlcr-import"
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
@@ -367,14 +367,6 @@ def _put(path: Path, data: bytes) -> None:
     path.write_bytes(data)
 
 
-def _png(a: np.ndarray) -> bytes:
-    ok, buf = cv2.imencode(".png", cv2.cvtColor(a, cv2.COLOR_RGB2BGR) if a.ndim == 3 else a,
-                           [cv2.IMWRITE_PNG_COMPRESSION, 1])
-    if not ok:
-        raise ValueError("PNG encoding failed")
-    return buf.tobytes()
-
-
 def _description(v: PlannedVariant, garments: list[str]) -> str:
     if v.form == "strip":
         base = f"DLCR variant {v.position + 1} of {v.k} (imported strip)"
@@ -384,8 +376,8 @@ def _description(v: PlannedVariant, garments: list[str]) -> str:
 
 
 def variant_record(v: PlannedVariant, target: Path, *, frames: int, silhouette: str, keep: int | None,
-                   garments: list[str], root: str) -> dict:
-    """The record ``core.augment.generate`` writes to variant.json, for an imported variant."""
+                   garments: list[str], root: str) -> VariantRecord:
+    """The record of an imported variant; the recipe says which source files made it."""
     from core.dlcr_io.texts import garment_prompt
 
     recipe = {"kind": f"dlcr-{v.form}", "source_root": root, "folder": v.folder,
@@ -397,9 +389,9 @@ def variant_record(v: PlannedVariant, target: Path, *, frames: int, silhouette: 
         recipe.update(clothes_id=v.clothes_id)
     if garments:
         recipe.update(garments=garments, prompt=garment_prompt(garments))
-    return {"name": v.name, "sid": v.sid, "source_seq": v.source_seq, "method": METHOD, "recipe": recipe,
-            "description": _description(v, garments), "seed": None, "frames": int(frames),
-            "path": str(target), "thumb": str(target / "thumb.jpg"), "compare": str(target / "compare.jpg")}
+    return VariantRecord.in_folder(target, name=v.name, sid=v.sid, source_seq=v.source_seq, method=METHOD,
+                                   recipe=recipe, description=_description(v, garments), seed=None,
+                                   frames=int(frames))
 
 
 def write_variants(plan: ImportPlan | Iterable[PlannedVariant], variants_root: str | Path, *,
@@ -434,8 +426,9 @@ def write_variants(plan: ImportPlan | Iterable[PlannedVariant], variants_root: s
         todo = []
         for v in group:
             target = variants_root / v.sid / v.name
-            if (target / "variant.json").is_file():
-                records.append(json.loads((target / "variant.json").read_text()))
+            finished = read_variant(target)
+            if finished is not None:
+                records.append(finished.to_dict())
                 done += 1
             else:
                 todo.append((v, target))
@@ -495,7 +488,7 @@ def _stage_group(todo: list[tuple[PlannedVariant, Path]], staging: Path, silhoue
             except InputError as exc:
                 problems.append(Problem(path, exc.reason))
                 continue
-            _put(s.folder / f"{ref.frame}.png", _png(tile))
+            _put(s.folder / f"{ref.frame}.png", encode_png(tile))
             if s.middle is None or s.read <= middles[idx]:
                 s.middle = tile
             s.read += 1
@@ -520,30 +513,17 @@ def _stage_group(todo: list[tuple[PlannedVariant, Path]], staging: Path, silhoue
 
 def _finish_variant(v: PlannedVariant, target: Path, s: _Staged, *, keep: int | None, root: str,
                     garments: list[str], problems: list[Problem]) -> dict:
-    from core.augment.previews import side_by_side, write_thumbnail
-    from core.convert.align import gait_energy_image
-
     if s.no_silhouette or s.dropped:
         problems.append(Problem(str(target), f"variant {v.name}: {s.no_silhouette} of {s.read} frames have no "
                                 f"silhouette and {s.dropped} were empty after alignment"
                                 + ("" if s.aligned else "; it cannot be merged until silhouettes are extracted"),
                                 "warning"))
     how = "missing" if not s.aligned else ("source-masks" if not (s.no_silhouette or s.dropped) else "partial")
-    with atomic_dir(target) as tmp:
-        os.replace(s.folder, tmp / "rgb")
-        if s.aligned:
-            (tmp / "frames").mkdir()
-            for j, fr in enumerate(s.aligned):
-                _put(tmp / "frames" / f"{j:05d}.png", _png(fr))
-            _put(tmp / "gei.png", _png(gait_energy_image(np.stack(s.aligned))))
-        panels = [s.middle] + ([s.aligned[min(len(s.aligned) // 2, len(s.aligned) - 1)]] if s.aligned else [])
-        write_thumbnail(tmp / "compare.jpg", side_by_side(panels, ["variant", "silhouette"][:len(panels)]),
-                        max_side=720)
-        write_thumbnail(tmp / "thumb.jpg", s.middle, max_side=200)
-        rec = variant_record(v, target, frames=len(s.aligned), silhouette=how, keep=keep, garments=garments,
-                             root=root)
-        write_json(tmp / "variant.json", rec)
-    return rec
+    panels = [s.middle] + ([s.aligned[min(len(s.aligned) // 2, len(s.aligned) - 1)]] if s.aligned else [])
+    rec = variant_record(v, target, frames=len(s.aligned), silhouette=how, keep=keep, garments=garments, root=root)
+    write_variant(rec, silhouettes=s.aligned, rgb_dir=s.folder, thumb=s.middle,
+                  compare=side_by_side(panels, ["variant", "silhouette"][:len(panels)]))
+    return rec.to_dict()
 
 
 # ------------------------------------------------------------------------------------------------
@@ -562,7 +542,7 @@ def export_strips(strips: Mapping[str, list[np.ndarray]], out_dir: str | Path) -
             rel_path = Path(rel).with_suffix(".png")
             if rel_path.is_absolute() or ".." in rel_path.parts:
                 raise InputError(rel, "strip path must stay inside the export folder")
-            _put(tmp / rel_path, _png(compose_strip([np.asarray(t) for t in tiles])))
+            _put(tmp / rel_path, encode_png(compose_strip([np.asarray(t) for t in tiles])))
             written.append(rel_path.as_posix())
     return written
 
@@ -578,7 +558,7 @@ def export_cut_tiles(plan: ImportPlan, out_dir: str | Path) -> list[str]:
             for ref in v.frames:
                 name = f"{ref.frame}_{(v.position or 0) + 1:02d}.png" if v.form == "strip" else f"{ref.frame}.png"
                 rel = Path(v.folder) / name
-                _put(tmp / rel, _png(load_tile(ref)))
+                _put(tmp / rel, encode_png(load_tile(ref)))
                 written.append(rel.as_posix())
     return written
 

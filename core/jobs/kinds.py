@@ -63,6 +63,7 @@ def register_converted(catalog, out: Path, *, name: str | None, source: str, res
 def job_augment(ctx: JobContext, p: dict[str, Any]) -> dict[str, Any]:
     """Variants by the DLCR chain: each stage a model folder or its labelled model-free fallback."""
     from core.augment.chain import ChainOptions, run_chain
+    from core.variants import add_to_catalog
 
     ds = ctx.catalog.dataset(int(p["dataset_id"]))
     opts = ChainOptions.from_params(p)
@@ -70,13 +71,7 @@ def job_augment(ctx: JobContext, p: dict[str, Any]) -> dict[str, Any]:
         opts.seq_types = None        # every query, whatever its condition
 
     def record(rec: dict) -> None:
-        recipe = {**rec["recipe"], "purpose": opts.purpose}
-        for key in ("prompt", "models", "donors"):
-            if rec.get(key) is not None:
-                recipe.setdefault(key, rec[key])
-        ctx.catalog.add_variant(ds["id"], rec["sid"], rec["source_seq"], rec["name"], rec["method"], recipe,
-                                rec["description"], rec["seed"], rec["path"], rec["thumb"], ctx.job_id,
-                                score=rec.get("score"))
+        add_to_catalog(ctx.catalog, ds["id"], rec, job_id=ctx.job_id, purpose=opts.purpose)
 
     return run_chain(ds["path"], ctx.workspace.variants_dir / ds["name"], opts, on_variant=record,
                      progress=ctx.progress, should_stop=ctx.should_stop, log=ctx.log)

@@ -2,22 +2,13 @@ from __future__ import annotations
 
 import os
 from collections import Counter
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-
-@dataclass
-class Problem:
-    """Something wrong with one file or folder; ``severity`` 'error' means it will be skipped."""
-
-    path: str
-    reason: str
-    severity: str = "error"
-
+from core.problems import Problem
 
 MEDIA = ("silhouette", "rgb", "video", "array")
-ROLES = ("train", "gallery", "probe")
 HIDDEN_SID = "_probe"    # sid of a probe whose identity the source hides (official GREW test/probe)
 MIN_FRAMES = 5
 
@@ -106,7 +97,7 @@ class ScanReport:
         }
 
     def to_json(self, max_problems: int = 500) -> dict[str, Any]:
-        return {"summary": self.summary(), "problems": [asdict(p) for p in self.problems[:max_problems]],
+        return {"summary": self.summary(), "problems": [p.to_dict() for p in self.problems[:max_problems]],
                 "problems_total": len(self.problems)}
 
     def counts_table(self) -> list[dict[str, Any]]:

@@ -39,6 +39,7 @@ import cv2
 import numpy as np
 
 from core.errors import ConfigError, InputError
+from core.indices import spread_indices
 
 BACKGROUNDS = ("mode", "median", "mog2")
 
@@ -203,11 +204,6 @@ class BgSubParams:
         return self
 
 
-def _spread(n: int, k: int) -> np.ndarray:
-    """Up to ``k`` indices evenly spread over ``range(n)``."""
-    return np.unique(np.linspace(0, n - 1, min(n, k)).round().astype(int))
-
-
 class BackgroundSubtraction:
     """Static-camera background subtraction; ``masks(frames)`` -> (T, H, W) uint8 {0, 255}.
 
@@ -276,7 +272,7 @@ class BackgroundSubtraction:
         p = self.params
         if p.background == "mog2":
             return self._mog2(frames)
-        f = self._blur(frames[_spread(len(frames), p.samples)])
+        f = self._blur(frames[spread_indices(len(frames), p.samples)])
         if p.background == "mode":
             return temporal_mode(f, p.mode_tol, p.mode_block)[0]
         bg = np.median(f, axis=0)
@@ -293,7 +289,7 @@ class BackgroundSubtraction:
 
     def _mog2(self, frames: np.ndarray) -> np.ndarray:
         sub = cv2.createBackgroundSubtractorMOG2(history=max(len(frames), 2), varThreshold=16, detectShadows=False)
-        idx = _spread(len(frames), self.params.samples)
+        idx = spread_indices(len(frames), self.params.samples)
         for _ in range(2):
             for i in idx:
                 sub.apply(cv2.cvtColor(frames[i], cv2.COLOR_RGB2BGR), learningRate=-1)
@@ -378,7 +374,7 @@ def camera_background(videos: Iterable[np.ndarray], **options) -> np.ndarray:
     # unblurred: the frames are blurred against it later, once
     one = BackgroundSubtraction(**{**asdict(params), "samples": params.camera_samples, "blur": 0})
     if isinstance(videos, (list, tuple)):
-        chosen = (videos[i] for i in _spread(len(videos), params.camera_videos)) if videos else iter(())
+        chosen = (videos[i] for i in spread_indices(len(videos), params.camera_videos)) if videos else iter(())
     else:
         chosen = iter(videos)
     estimates: list[np.ndarray] = []

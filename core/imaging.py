@@ -1,7 +1,9 @@
-"""Small preview images for curating variants: comparison strips, part overlays, thumbnails, GIFs.
+"""Images for people to look at: RGB coercion, labelled strips, overlays, thumbnails, GIFs.
 
-Everything here is RGB uint8 in memory; files are written atomically (temporary sibling, then
-rename) so the UI never shows a half-written image while a job is still running.
+The one builder of comparison strips, frame strips, box and part overlays and thumbnails, used by
+the augmentation chain, the DLCR stages and importers, and the app alike. Everything is RGB uint8
+in memory; files are written atomically (temporary sibling, then rename) so the UI never shows
+a half-written image while a job is still running.
 """
 
 from __future__ import annotations
@@ -15,10 +17,11 @@ import numpy as np
 from PIL import Image
 
 from core.atomic import write_bytes
+from core.indices import spread_indices
 
 SEPARATOR = (128, 128, 128)
 
-# Fixed per label so the same part always looks the same across previews (index = label id).
+# Fixed per label so the same part always looks the same across previews (index = core.parts id).
 PART_COLOURS = np.array([
     (0, 0, 0),         # background (not drawn)
     (255, 200, 60),    # head
@@ -30,9 +33,14 @@ PART_COLOURS = np.array([
     (60, 200, 70),     # bag
     (170, 80, 220),    # coat
 ], np.uint8)
+BOX_COLOURS = [(230, 60, 60), (60, 90, 230), (40, 200, 60), (250, 170, 40), (170, 80, 220), (60, 200, 200)]
 
 
-def _as_rgb(image: np.ndarray) -> np.ndarray:
+# ------------------------------------------------------------------------------------ pixels
+
+def as_rgb(image: np.ndarray) -> np.ndarray:
+    """(H, W, 3) uint8 from gray, boolean (True = 255), one-channel, RGB or RGBA; values outside
+    0..255 are clipped. An RGB uint8 input is returned as it is (copy before drawing on it)."""
     a = np.asarray(image)
     if a.dtype == bool:
         a = a.astype(np.uint8) * 255
@@ -47,6 +55,20 @@ def _as_rgb(image: np.ndarray) -> np.ndarray:
     if a.ndim == 3 and a.shape[2] == 3:
         return a
     raise ValueError(f"not an image: shape {a.shape}")
+
+
+def upscale_nearest(image: np.ndarray, min_side: int) -> np.ndarray:
+    """Repeat pixels (nearest neighbour) until the shorter side is at least ``min_side``, so a
+    64 x 64 silhouette stays crisp on screen."""
+    if min_side and min(image.shape[:2]) < min_side:
+        k = int(np.ceil(min_side / min(image.shape[:2])))
+        return np.repeat(np.repeat(image, k, axis=0), k, axis=1)
+    return image
+
+
+def to_lab(rgb: np.ndarray) -> np.ndarray:
+    """(N, 3) RGB 0..255 -> (N, 3) CIE Lab, where distances roughly match how different colours look."""
+    return cv2.cvtColor(np.asarray(rgb).reshape(1, -1, 3).astype(np.float32) / 255.0, cv2.COLOR_RGB2Lab)[0]
 
 
 def _resize(a: np.ndarray, size: tuple[int, int]) -> np.ndarray:
@@ -78,6 +100,8 @@ def _label(img: np.ndarray, text: str) -> None:
     cv2.putText(img, text, (pad, pad + th), cv2.FONT_HERSHEY_SIMPLEX, scale, (255, 255, 255), thick, cv2.LINE_AA)
 
 
+# ------------------------------------------------------------------------------------ strips
+
 def side_by_side(images: Sequence[np.ndarray], labels: Sequence[str] | None = None, height: int = 160,
                  separator: int = 4) -> np.ndarray:
     """One RGB strip: every image scaled to ``height``, optional labels, gray separators."""
@@ -88,7 +112,7 @@ def side_by_side(images: Sequence[np.ndarray], labels: Sequence[str] | None = No
     height = max(1, int(height))
     tiles = []
     for i, im in enumerate(images):
-        a = _as_rgb(im)
+        a = as_rgb(im)
         w = max(1, round(a.shape[1] * height / a.shape[0]))
         a = _resize(a, (w, height)).copy()
         if labels is not None and labels[i]:
@@ -101,9 +125,27 @@ def side_by_side(images: Sequence[np.ndarray], labels: Sequence[str] | None = No
     return np.ascontiguousarray(np.concatenate(tiles, axis=1))
 
 
+def stack_rows(rows: Sequence[np.ndarray]) -> np.ndarray:
+    """RGB strips one under another, the narrower ones padded with black on the right."""
+    width = max(r.shape[1] for r in rows)
+    return np.concatenate([np.pad(r, ((0, 0), (0, width - r.shape[1]), (0, 0))) for r in rows], axis=0)
+
+
+def silhouette_strip(sils: np.ndarray, n: int = 8, height: int | None = None, labels: bool = True) -> np.ndarray:
+    """``n`` evenly spaced frames of a (T,H,W) sequence side by side, labelled with frame numbers."""
+    sils = np.asarray(sils)
+    if sils.ndim < 3 or len(sils) == 0:
+        raise ValueError(f"expected a (T,H,W) sequence; got shape {sils.shape}")
+    idx = spread_indices(len(sils), max(1, int(n)))
+    return side_by_side([sils[i] for i in idx], [str(i) for i in idx] if labels else None,
+                        height=height or sils.shape[1])
+
+
+# ------------------------------------------------------------------------------------ overlays
+
 def mask_overlay(rgb: np.ndarray, parts: np.ndarray, alpha: float = 0.5) -> np.ndarray:
     """Colour-coded part labels blended over the image; background pixels are left as they are."""
-    img = _as_rgb(rgb)
+    img = as_rgb(rgb)
     parts = np.asarray(parts)
     if parts.shape != img.shape[:2]:
         raise ValueError(f"parts {parts.shape} do not match image {img.shape[:2]}")
@@ -113,6 +155,36 @@ def mask_overlay(rgb: np.ndarray, parts: np.ndarray, alpha: float = 0.5) -> np.n
     out = img.copy()
     out[fg] = np.clip((1 - alpha) * img[fg].astype(np.float32) + alpha * colours[fg], 0, 255).astype(np.uint8)
     return out
+
+
+def draw_boxes(image: np.ndarray, boxes: Sequence[tuple[int, int, int, int]], labels: Sequence[str] | None = None,
+               colours: Sequence[tuple[int, int, int]] | None = None, thickness: int = 2) -> np.ndarray:
+    """A copy of ``image`` (RGB or gray) with each (x0, y0, x1, y1) box outlined and labelled."""
+    out = as_rgb(image).copy()
+    h = out.shape[0]
+    scale = max(0.35, min(0.8, h / 500))
+    for i, (x0, y0, x1, y1) in enumerate(boxes):
+        c = tuple(int(v) for v in (colours[i % len(colours)] if colours else BOX_COLOURS[i % len(BOX_COLOURS)]))
+        cv2.rectangle(out, (int(x0), int(y0)), (int(x1) - 1, int(y1) - 1), c, thickness)
+        if labels is not None and labels[i]:
+            (tw, th), base = cv2.getTextSize(labels[i], cv2.FONT_HERSHEY_SIMPLEX, scale, 1)
+            ty = max(int(y0), th + base + 2)
+            cv2.rectangle(out, (int(x0), ty - th - base - 2), (int(x0) + tw + 4, ty), c, -1)
+            cv2.putText(out, labels[i], (int(x0) + 2, ty - base), cv2.FONT_HERSHEY_SIMPLEX, scale, (255, 255, 255), 1,
+                        cv2.LINE_AA)
+    return out
+
+
+# ------------------------------------------------------------------------------------ files
+
+def encode_png(image: np.ndarray) -> bytes:
+    """Lossless PNG of an RGB or gray uint8 image, fast compression (frames are written by the thousand)."""
+    a = np.asarray(image)
+    ok, buf = cv2.imencode(".png", cv2.cvtColor(a, cv2.COLOR_RGB2BGR) if a.ndim == 3 else a,
+                           [cv2.IMWRITE_PNG_COMPRESSION, 1])
+    if not ok:
+        raise ValueError("PNG encoding failed")
+    return buf.tobytes()
 
 
 def _encode(image: Image.Image, suffix: str, **extra) -> bytes:
@@ -129,7 +201,7 @@ def write_thumbnail(path: str | Path, image: np.ndarray, max_side: int = 256) ->
     """Save ``image`` (RGB or gray) no larger than ``max_side``; the type follows the suffix."""
     path = Path(path)
     a = np.asarray(image)
-    a = _fit(a if (a.ndim == 2 and a.dtype == np.uint8) else _as_rgb(a), max_side)
+    a = _fit(a if (a.ndim == 2 and a.dtype == np.uint8) else as_rgb(a), max_side)
     img = Image.fromarray(a, "L" if a.ndim == 2 else "RGB")
     return write_bytes(path, _encode(img, path.suffix))
 
@@ -145,7 +217,7 @@ def write_animation(path: str | Path, frames: np.ndarray, fps: float = 12, max_s
     frames = np.asarray(frames)
     if frames.ndim not in (3, 4) or len(frames) == 0:
         raise ValueError(f"expected frames (T,H,W[,3]); got shape {frames.shape}")
-    small = [_fit(_as_rgb(f), max_side) for f in frames]
+    small = [_fit(as_rgb(f), max_side) for f in frames]
     duration = max(20, int(round(1000 / max(fps, 0.1))))
     suffix = path.suffix.lower()
     if suffix == ".webp":
@@ -161,13 +233,3 @@ def write_animation(path: str | Path, frames: np.ndarray, fps: float = 12, max_s
     else:
         raise ValueError(f"unsupported animation type {path.suffix!r}; use .gif or .webp")
     return write_bytes(path, data)
-
-
-def silhouette_strip(sils: np.ndarray, n: int = 8, height: int | None = None, labels: bool = True) -> np.ndarray:
-    """``n`` evenly spaced frames of a (T,H,W) sequence side by side, labelled with frame numbers."""
-    sils = np.asarray(sils)
-    if sils.ndim < 3 or len(sils) == 0:
-        raise ValueError(f"expected a (T,H,W) sequence; got shape {sils.shape}")
-    idx = np.unique(np.linspace(0, len(sils) - 1, max(1, min(int(n), len(sils)))).round().astype(int))
-    return side_by_side([sils[i] for i in idx], [str(i) for i in idx] if labels else None,
-                        height=height or sils.shape[1])
