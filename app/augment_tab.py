@@ -14,7 +14,6 @@ try:
 except Exception:  # noqa: BLE001 - the generator may be mid-rewrite; the tab must still build
     KINDS, DEFAULT_KINDS = ("recolour", "retexture", "coat", "skirt"), ("recolour", "retexture", "coat")
 
-SEQ_TYPES = ["nm-01", "nm-02", "nm-03", "nm-04", "nm-05", "nm-06", "bg-01", "bg-02", "cl-01", "cl-02"]
 STATUSES = ["all", "pending", "accepted", "rejected"]
 SORTS = ["identity", "score ↓", "score ↑", "newest"]
 HOTKEYS = ("**Keys** (outside text boxes): **a** accept · **r** reject · **u** undo · **→ / ←** next / previous variant · "
@@ -350,6 +349,13 @@ def refresh(studio, ds_id, status, sid, text, smin, smax, sort, page, ds_sig, v_
             new_ds_sig, new_v_sig)
 
 
+def casia_b_sequence_types() -> list[str]:
+    """The CASIA-B protocol's sequence types (nm-01 ... cl-02), from the protocol registry."""
+    from core.evaluate.protocols import get
+
+    return get("casia-b").sequence_types
+
+
 def build(studio, timer: gr.Timer) -> dict:
     ds_sig, v_sig, selected = gr.State(""), gr.State(""), gr.State(None)
     gr.Markdown(LABEL, elem_classes=["hg-note"], elem_id="augment-label")
@@ -358,7 +364,8 @@ def build(studio, timer: gr.Timer) -> dict:
                               elem_id="augment-dataset")
         per_seq = gr.Slider(1, 8, value=2, step=1, label="Variants per sequence", scale=2)
     with gr.Row():
-        seq_types = gr.CheckboxGroup(SEQ_TYPES, value=["nm-01"], label="Sequence types to augment (training ids only)")
+        seq_types = gr.CheckboxGroup(casia_b_sequence_types(), value=["nm-01"],
+                                     label="Sequence types to augment (training ids only)")
         kinds = gr.CheckboxGroup(list(KINDS), value=list(DEFAULT_KINDS), label="Kinds of edit (model-free)")
     with gr.Accordion("Models (DLCR stages) and purpose", open=False, elem_id="models-box"):
         gr.Markdown("A model folder (or a hub id already in the local cache) runs that stage; the keyword runs "

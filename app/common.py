@@ -239,7 +239,10 @@ def metrics_figure(metrics: dict[str, list[tuple[int, float]]], title: str = "")
                                  mode="lines+markers", marker={"size": 4}, line={"color": "#16a34a"}), row=1, col=2)
     for name in sorted(k for k in metrics if k.startswith("eval_")):
         xs, ys = zip(*metrics[name])
-        fig.add_trace(go.Scatter(x=xs, y=ys, name=f"{name[5:]} rank-1 %", mode="lines+markers"), row=1, col=2)
+        # Periodic evaluation logs its protocol's headline: CASIA-B's are rank-1 per condition
+        # (eval_NM), the others name their number (eval_rank-5, eval_general mAP).
+        label = name[5:] if any(w in name for w in ("rank", "mAP")) else f"{name[5:]} rank-1"
+        fig.add_trace(go.Scatter(x=xs, y=ys, name=f"{label} %", mode="lines+markers"), row=1, col=2)
     fig.update_xaxes(title_text="step")
     fig.update_yaxes(title_text="%", range=[0, 102], row=1, col=2)
     fig.update_layout(height=340, margin={"l": 40, "r": 10, "t": 40, "b": 40}, title=title or None,
@@ -254,8 +257,10 @@ def results_figure(results: dict):
     """Rank-1 per view for each condition, grouped, with the overall mean and chance marked."""
     import plotly.graph_objects as go
 
+    from core.evaluate import protocols as P
+
     fig = go.Figure()
-    conds = [c for c in ("NM", "BG", "CL") if c in results]
+    conds = [c for c in P.get(P.protocol_of(results) or P.DEFAULT_PROTOCOL).conditions if c in results]
     per_view = results.get("per_view") or {}
     views = results.get("views") or sorted({v for c in per_view.values() for v in c})
     colours = {"NM": "#16a34a", "BG": "#2563eb", "CL": "#d97706"}

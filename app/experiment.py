@@ -1,5 +1,6 @@
 """Runs page · the augmentation experiment: train one model with and without the merged clothing
-variants of a dataset and read NM / BG / CL rank-1 side by side."""
+variants of a dataset and read the protocol's headline numbers (CASIA-B: NM / BG / CL rank-1) side
+by side."""
 
 from __future__ import annotations
 
@@ -9,8 +10,14 @@ import gradio as gr
 import pandas as pd
 
 from app import common as C
+from core.evaluate.protocols import DEFAULT_PROTOCOL, get
 
-COLUMNS = ["experiment", "state"] + [f"{c} {k}" for c in ("NM", "BG", "CL") for k in ("with", "without", "Δ")]
+
+def columns(headline_keys) -> list[str]:
+    return ["experiment", "state"] + [f"{c} {k}" for c in headline_keys for k in ("with", "without", "Δ")]
+
+
+COLUMNS = columns(get(DEFAULT_PROTOCOL).headline({}))
 EMPTY = pd.DataFrame({c: [] for c in COLUMNS})
 
 
@@ -30,7 +37,11 @@ def start(studio, ds_id, preset, iterations):
 
 def table(studio) -> pd.DataFrame:
     rows = studio.experiment_rows()
-    return pd.DataFrame(rows, columns=COLUMNS) if rows else EMPTY
+    if not rows:
+        return EMPTY
+    # Pairs on datasets of different protocols have different headline columns: keep them all.
+    cols = list(dict.fromkeys(c for row in rows for c in row))
+    return pd.DataFrame(rows, columns=cols)
 
 
 def refresh(studio, sig):

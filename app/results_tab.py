@@ -24,9 +24,13 @@ import pandas as pd
 
 from app import common as C, experiment
 from app import runs_figures as F
+from core.evaluate import protocols as P
 
-CONDS = ("NM", "BG", "CL")
-RUN_HEADERS = ["id", "run", "model", "dataset", "status", "step", "evaluation", "NM", "BG", "CL", "created (UTC)"]
+# The runs table has a column per headline number of the default protocol (CASIA-B: NM, BG, CL);
+# other protocols' headlines go in the evaluation text.
+TABLE_PROTOCOL = P.get(P.DEFAULT_PROTOCOL)
+CONDS = tuple(TABLE_PROTOCOL.headline({}))
+RUN_HEADERS = ["id", "run", "model", "dataset", "status", "step", "evaluation", *CONDS, "created (UTC)"]
 DEFAULT_COMPARE = 3          # runs overlaid on first load
 MAX_CMC_RANK = 100           # CCVID / GREW rank sequences; the curve's tail past this says little
 NO_RUNS = ('<div class="hg-empty"><b>No training runs yet.</b><br>Start one in <b>4 · Train</b>; its loss curves '
@@ -51,22 +55,8 @@ def evaluations(res: dict) -> list[tuple[str, dict]]:
     return out
 
 
-def protocol_of(res: dict) -> str:
-    if res.get("protocol"):
-        return str(res["protocol"])
-    return "casia-b" if any(c in res for c in CONDS) else ""
-
-
-def headline(res: dict) -> dict[str, float | None]:
-    """The numbers a protocol is quoted by (CASIA-B NM/BG/CL, CCVID general/CC rank-1 and mAP, GREW rank-k)."""
-    proto = protocol_of(res)
-    if proto == "ccvid":
-        g, cc = res.get("general") or {}, res.get("cc") or {}
-        return {"general R1": g.get("rank-1"), "general mAP": g.get("mAP"), "CC R1": cc.get("rank-1"),
-                "CC mAP": cc.get("mAP")}
-    if proto == "grew":
-        return {f"R{k}": res.get(f"rank-{k}") for k in (1, 5, 10, 20)}
-    return {c: res.get(c) for c in CONDS}
+protocol_of = P.protocol_of
+headline = P.headline       # the numbers a protocol is quoted by, from the registry
 
 
 def headline_text(res: dict) -> str:
@@ -125,8 +115,8 @@ def runs_table(studio) -> pd.DataFrame:
         for label, res in evs:
             proto = protocol_of(res)
             row = {**base, "evaluation": f"{label} · {proto}" if proto else label}
-            if proto == "casia-b":
-                row.update({c: _num(res.get(c)) for c in CONDS})
+            if proto == TABLE_PROTOCOL.name:
+                row.update({c: _num(v) for c, v in headline(res).items()})
             else:
                 row["evaluation"] += f" · {headline_text(res)}"
             rows.append(row)
@@ -207,12 +197,13 @@ def show(studio, run_id):
     refined = dict(evaluations(res)).get("refined")
     if refined:
         summary += f"\n\n**Refined** (test-time refinement): {headline_text(refined) or 'no numbers'}"
-    if protocol_of(res) != "casia-b":
+    spec = P.get(protocol_of(res) or P.DEFAULT_PROTOCOL)
+    if P.FIG_PER_VIEW not in spec.figures:
         rows = [{"evaluation": label, **{k: _num(v) for k, v in headline(r).items()}} for label, r in evaluations(res)]
         return summary, pd.DataFrame(rows), _no_rows("condition"), F.empty_figure(
             f"per-view rank-1 is a CASIA-B result; this run was evaluated under {protocol_of(res)}", 300)
     per_cond = []
-    for c in CONDS:
+    for c in spec.conditions:
         if isinstance(res.get(c), (int, float)):
             row = {"condition": c, "rank-1 %": round(res[c], 2), "probes": counts.get(c, "")}
             if refined:
@@ -223,7 +214,7 @@ def show(studio, run_id):
     rows = []
     for label, r in evaluations(res):
         pv = r.get("per_view") or {}
-        for c in CONDS:
+        for c in spec.conditions:
             if c in pv:
                 row = {"condition": c if label == "plain" else f"{c} ({label})"}
                 for v in views:
@@ -312,7 +303,7 @@ def _cmc_figure(arrays: dict[str, Any], res: dict):
     from core.errors import StudioError
     from core.evaluate import report
 
-    protocol = str(arrays.get("protocol") or protocol_of(res) or "casia-b")
+    protocol = str(arrays.get("protocol") or protocol_of(res) or P.DEFAULT_PROTOCOL)
     metric = str(arrays.get("metric") or res.get("metric") or "") or None
     stale = ""
     if isinstance(arrays.get("step"), int) and res.get("step") not in (None, arrays["step"]):
@@ -408,13 +399,11 @@ def details(studio, run_id, method: str = "pca", fmt: str = "JSON") -> tuple:
 
 def _protocol_for(run: dict) -> str:
     """Evaluate again under the protocol used before, else the one the training preset is for."""
-    from core.evaluate.protocols import PROTOCOLS
-
     proto = protocol_of(_results(run))
-    if proto in PROTOCOLS:
+    if proto in P.PROTOCOLS:
         return proto
     preset = str((run.get("config") or {}).get("preset", ""))
-    return next((p for p in PROTOCOLS if preset.startswith(p)), "casia-b")
+    return next((p for p in P.PROTOCOLS if preset.startswith(p)), P.DEFAULT_PROTOCOL)
 
 
 def evaluate(studio, run_id) -> str:

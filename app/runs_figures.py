@@ -16,7 +16,6 @@ from plotly.subplots import make_subplots
 FAMILIES = ("loss", "lr", "accuracy", "other")
 FAMILY_TITLES = {"loss": "Losses", "lr": "Learning rate", "accuracy": "Accuracy / rank-1 (%)",
                  "other": "Other logged values"}
-CONDS = ("NM", "BG", "CL")
 RUN_COLOURS = qualitative.Plotly + qualitative.D3
 ID_COLOURS = qualitative.Dark24 + qualitative.Light24 + qualitative.Alphabet
 SYMBOLS = ("circle", "square", "diamond", "triangle-up", "x", "cross", "star", "triangle-down", "pentagon", "hexagon")
@@ -130,7 +129,7 @@ def heatmap_figure(evaluations: Sequence[tuple[str, dict[str, Any]]], height_per
     if not rows:
         return empty_figure("no per-view matrix: it is computed for CASIA-B-style evaluations only",
                             height_per_row)
-    conds = [c for c in CONDS if any(c in res["matrix"] for _, res in rows)]
+    conds = list(dict.fromkeys(c for _, res in rows for c in res["matrix"]))     # the protocol's order
     titles = [f"{c} · {label}" if len(rows) > 1 else c for label, _ in rows for c in conds]
     fig = make_subplots(rows=len(rows), cols=len(conds), subplot_titles=titles, horizontal_spacing=0.06,
                         vertical_spacing=0.18 if len(rows) > 1 else 0.1)

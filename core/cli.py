@@ -244,21 +244,17 @@ def cmd_eval(args, studio) -> dict:
     return res
 
 
-def _pct(v) -> str:
-    return "—" if v is None else f"{v:.2f}"
-
-
 def results_line(protocol: str, res: dict) -> str:
     """The headline numbers of one evaluation, as a researcher would quote them."""
-    metric = res.get("metric", "")
-    if protocol == "casia-b":
-        return f"rank-1 ({metric}): NM {_pct(res['NM'])}  BG {_pct(res['BG'])}  CL {_pct(res['CL'])}"
-    if protocol == "ccvid":
-        g, cc = res.get("general") or {}, res.get("cc") or {}
-        return (f"CCVID ({metric}): general rank-1 {_pct(g.get('rank-1'))} mAP {_pct(g.get('mAP'))} · "
-                f"clothes-changing rank-1 {_pct(cc.get('rank-1'))} mAP {_pct(cc.get('mAP'))}")
-    ranks = "  ".join(f"rank-{k} {_pct(res.get(f'rank-{k}'))}" for k in (1, 5, 10, 20))
-    return f"GREW ({metric}): {ranks}" + (f"  submission: {res['submission']}" if res.get("submission") else "")
+    from core.evaluate.protocols import results_line as line
+
+    return line(protocol, res)
+
+
+def protocol_names() -> list[str]:
+    from core.evaluate.protocols import PROTOCOLS
+
+    return list(PROTOCOLS)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -380,7 +376,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = verb("eval", "evaluate a run, a checkpoint or an embeddings file")
     p.add_argument("target", nargs="?", help="run name/id or checkpoint path")
     p.add_argument("--dataset", default=None)
-    p.add_argument("--protocol", default="casia-b", choices=["casia-b", "ccvid", "grew"])
+    p.add_argument("--protocol", default="casia-b", choices=protocol_names())
     p.add_argument("--metric", default=None, choices=["euc", "cos"],
                    help="default: the protocol's own (CASIA-B and GREW euc, CCVID cos)")
     p.add_argument("--embeddings", default=None,

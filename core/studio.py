@@ -17,6 +17,7 @@ import cv2
 import numpy as np
 
 from core.errors import InputError, StudioError
+from core.evaluate import protocols
 from core.jobs import runner
 from core.workspace import Workspace, slug
 
@@ -225,7 +226,8 @@ class Studio:
         return runs
 
     def experiment_rows(self) -> list[dict[str, Any]]:
-        """Finished or running with/without pairs, side by side, with the differences."""
+        """Finished or running with/without pairs, side by side, with the differences of each
+        headline number of the dataset's protocol (CASIA-B: NM, BG, CL)."""
         by_name = {r["name"]: r for r in self.catalog.runs()}
         rows = []
         for name, with_run in sorted(by_name.items()):
@@ -237,8 +239,12 @@ class Studio:
                 continue
             row: dict[str, Any] = {"experiment": base, "state": f"{with_run.get('state')} / {without.get('state')}"}
             a, b = with_run.get("results") or {}, without.get("results") or {}
-            for c in ("NM", "BG", "CL"):
-                x, y = a.get(c), b.get(c)
+            ds = (with_run.get("config") or {}).get("dataset")
+            proto = protocols.get(protocols.protocol_of(a) or protocols.protocol_of(b)
+                                  or (protocols.protocol_for(ds) if ds else protocols.DEFAULT_PROTOCOL))
+            ha, hb = proto.headline(a), proto.headline(b)
+            for c in ha:
+                x, y = ha[c], hb[c]
                 row[f"{c} with"] = None if x is None else round(x, 2)
                 row[f"{c} without"] = None if y is None else round(y, 2)
                 row[f"{c} Δ"] = None if x is None or y is None else round(x - y, 2)

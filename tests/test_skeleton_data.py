@@ -16,7 +16,7 @@ from core.data.transforms import Augmenter, params_to
 from core.demo.writer import generate
 from core.errors import ConfigError, InputError
 from core.evaluate.embed import extract_embeddings
-from core.evaluate.run import evaluate_run
+from core.evaluate.run import evaluate_run, periodic_evaluator
 from core.layout import build_packed, pose_files, sequences
 from core.models import build_model
 from core.pose.heatmaps import pose_heatmaps
@@ -169,7 +169,7 @@ def test_skeletongait_trains_and_evaluates_on_the_demo_set(demo, tmp_path):
     events = []
     cfg = skeleton_cfg(demo["posed"], eval_every=3,
                        augment=["cut", {"type": "flip", "prob": 0.5}, {"type": "erase", "prob": 0.5}])
-    res = train(cfg, tmp_path / "run", report=events.append)
+    res = train(cfg, tmp_path / "run", report=events.append, evaluator=periodic_evaluator(cfg))
     assert res.step == 3 and np.isfinite(res.metrics["loss"])
     ev = [e for e in events if e["type"] == "eval"]
     assert len(ev) == 1 and all(isinstance(ev[0][c], float) and 0 <= ev[0][c] <= 100 for c in ("NM", "BG", "CL"))

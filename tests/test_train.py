@@ -8,6 +8,7 @@ import torch.nn.functional as F
 
 from core.data.packed import PackedDataset, write_packed
 from core.errors import ConfigError
+from core.evaluate.run import periodic_evaluator
 from core.records import Sequence
 from core.train.checkpoint import load_checkpoint
 from core.train.config import TrainConfig, load_config, preset
@@ -258,7 +259,7 @@ def test_presets_name_their_model_and_opengait_files_are_recognised(tmp_path):
 def test_training_reduces_loss_and_writes_checkpoints(data, tmp_path):
     events = []
     cfg = tiny(data, iterations=24, optimizer={"lr": 0.1}, scheduler={"milestones": [100]}, eval_every=12)
-    res = train(cfg, tmp_path / "run", report=events.append)
+    res = train(cfg, tmp_path / "run", report=events.append, evaluator=periodic_evaluator(cfg))
     losses = [e["loss"] for e in events if e["type"] == "metrics"]
     assert len(losses) == 24 and np.mean(losses[-6:]) < np.mean(losses[:6])
     m = next(e for e in events if e["type"] == "metrics")

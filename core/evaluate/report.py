@@ -182,20 +182,14 @@ def cmc_grew(embeddings: Any, labels: Any, roles: Any, metric: str = "euc", max_
 
 def cmc_curves(arrays: dict[str, Any], protocol: str, metric: str | None = None,
                max_rank: int | None = None) -> dict[str, CMCCurve]:
-    """CMC curves of saved embeddings under ``protocol`` ('casia-b' | 'ccvid' | 'grew')."""
-    from core.evaluate.protocols import DEFAULT_METRIC, REQUIRED, _protocol, check_arrays
+    """CMC curves of saved embeddings under ``protocol`` (any name in the protocol registry)."""
+    from core.evaluate.protocols import get
 
-    key = _protocol(protocol)
-    problems = check_arrays(key, arrays)
+    proto = get(protocol)
+    problems = proto.check(arrays)
     if problems:
-        raise ValueError(f"{key} CMC: " + "; ".join(problems))
-    metric = metric or DEFAULT_METRIC[key]
-    a = {k: arrays[k] for k in REQUIRED[key]}
-    if key == "casia-b":
-        return cmc_casia_b(a["embeddings"], a["labels"], a["types"], a["views"], metric, max_rank)
-    if key == "ccvid":
-        return cmc_ccvid(a["embeddings"], a["labels"], a["roles"], a["cameras"], a["clothes"], metric, max_rank)
-    return cmc_grew(a["embeddings"], a["labels"], a["roles"], metric, max_rank)
+        raise ValueError(f"{proto.name} CMC: " + "; ".join(problems))
+    return proto.cmc(arrays, metric, max_rank)
 
 
 # -- saved embeddings ---------------------------------------------------------------------------

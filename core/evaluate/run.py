@@ -8,20 +8,23 @@ same numbers can be recomputed with ``python -m core eval --embeddings``.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
 import numpy as np
 import torch
 
 from core.atomic import atomic_path
 from core.data.packed import PackedDataset
-from core.errors import ConfigError, InputError, StudioError
+from core.errors import InputError, StudioError
 from core.evaluate import protocols
 from core.evaluate.embed import extract_embeddings
 from core.models import build_model
 from core.train.checkpoint import checkpoint_dir, load_checkpoint
-from core.train.config import load_config
+from core.train.config import TrainConfig, load_config
 from core.device import resolve_device, resolve_precision
+
+if TYPE_CHECKING:
+    from core.train.trainer import Evaluator
 
 PROTOCOLS = protocols.PROTOCOLS
 EMBEDDINGS_FILE = Path("eval") / "embeddings.npz"
@@ -80,7 +83,7 @@ def save_embeddings(path: str | Path, emb: dict[str, Any], **meta: Any) -> Path:
     return Path(path)
 
 
-def evaluate_run(run_dir_or_checkpoint: str | Path, dataset_root: str | Path, protocol: str = "casia-b",
+def evaluate_run(run_dir_or_checkpoint: str | Path, dataset_root: str | Path, protocol: str = protocols.DEFAULT_PROTOCOL,
                  metric: str | None = None, progress: Callable[[int, int, str], Any] | None = None,
                  device: str = "auto", submission: str | Path | None = None,
                  save_embeddings_to: str | Path | bool = True,
@@ -94,8 +97,8 @@ def evaluate_run(run_dir_or_checkpoint: str | Path, dataset_root: str | Path, pr
     ``refine`` maps query sequences (sid, seq) to folders of their generated variants: the results
     then also hold ``refined``, the same protocol on queries averaged with their variants
     (DLCR's test-time refinement)."""
-    if protocol not in PROTOCOLS:
-        raise ConfigError(f"protocol: unknown protocol {protocol!r}; available: {list(PROTOCOLS)}")
+    proto = protocols.get(protocol)
+    protocol = proto.name
     path = resolve_checkpoint(run_dir_or_checkpoint)
     dev = resolve_device(device)
     model, ckpt = load_model(path, dev)
@@ -109,11 +112,8 @@ def evaluate_run(run_dir_or_checkpoint: str | Path, dataset_root: str | Path, pr
     emb = extract_embeddings(model, dataset, rows, dev, resize_to=cfg.model_input_size, autocast_dtype=prec.dtype,
                              progress=cb)
     emb["conditions"] = np.array([dataset.entries[int(r)].sequence.condition for r in emb["rows"]], dtype=str)
-    res = protocols.evaluate(protocol, metric=metric, device=dev, submission=submission,
-                             **{k: emb[k] for k in protocols.REQUIRED[protocol]})
-    if protocol == "casia-b":   # the other protocols report their own set sizes
-        res["num_probe"] = sum(res["counts"][c] for c in ("NM", "BG", "CL"))
-        res["num_gallery"] = res["counts"]["gallery"]
+    res = proto.evaluate(metric=metric, device=dev, submission=submission, **{k: emb[k] for k in proto.arrays})
+    proto.add_set_sizes(res)
     ids = set(emb["labels"].tolist())
     res.update({
         "chance": 100.0 / len(ids) if ids else None,
@@ -129,6 +129,26 @@ def evaluate_run(run_dir_or_checkpoint: str | Path, dataset_root: str | Path, pr
         res["embeddings_file"] = str(save_embeddings(target, emb, protocol=protocol, metric=res.get("metric", ""),
                                                      step=res["step"]))
     return res
+
+
+def periodic_evaluator(cfg: TrainConfig, protocol: str | None = None) -> Evaluator:
+    """The trainer's ``evaluator`` for ``cfg``: it embeds the test split with the model being
+    trained and returns the headline of the dataset's own protocol (``protocol_for``), so a CCVID
+    or GREW run's periodic numbers are that protocol's, not CASIA-B's NM/BG/CL."""
+    proto = protocols.get(protocol or protocols.protocol_for(cfg.dataset))
+    metric, resize_to = cfg.eval_metric, cfg.model_input_size
+
+    def evaluate(model: torch.nn.Module, dataset: PackedDataset, device: torch.device,
+                 autocast_dtype: torch.dtype | None) -> dict[str, float | None]:
+        rows = dataset.indices(["gallery", "probe"])
+        if not rows:
+            return {}
+        emb = extract_embeddings(model, dataset, rows, device, resize_to=resize_to, autocast_dtype=autocast_dtype)
+        res = proto.evaluate(metric=metric, device=device, **{k: emb[k] for k in proto.arrays})
+        return proto.headline(res)
+
+    evaluate.protocol = proto.name      # type: ignore[attr-defined]  (for logs and tests)
+    return evaluate
 
 
 def _refined_results(model, cfg, dev, prec, emb, dataset, protocol, metric, refine) -> dict[str, Any]:
@@ -147,8 +167,8 @@ def _refined_results(model, cfg, dev, prec, emb, dataset, protocol, metric, refi
             variant_emb[key] = embed_arrays(model, arrays, dev, resize_to=cfg.model_input_size,
                                             autocast_dtype=prec.dtype)
     refined, counts = refine_queries(emb["embeddings"], keys, emb["roles"], variant_emb)
-    out = protocols.evaluate(protocol, metric=metric, device=dev,
-                             **{**{k: emb[k] for k in protocols.REQUIRED[protocol]}, "embeddings": refined})
+    proto = protocols.get(protocol)
+    out = proto.evaluate(metric=metric, device=dev, **{**{k: emb[k] for k in proto.arrays}, "embeddings": refined})
     out.update(counts)
     return out
 

@@ -125,7 +125,7 @@ def job_import(ctx: JobContext, p: dict[str, Any]) -> dict[str, Any]:
 
 def job_train(ctx: JobContext, p: dict[str, Any]) -> dict[str, Any]:
     from core.evaluate.protocols import protocol_for
-    from core.evaluate.run import evaluate_run
+    from core.evaluate.run import evaluate_run, periodic_evaluator
     from core.train.config import load_config
     from core.train.trainer import train
 
@@ -141,8 +141,9 @@ def job_train(ctx: JobContext, p: dict[str, Any]) -> dict[str, Any]:
             vals = {k: v for k, v in ev.items() if k not in ("type", "step") and isinstance(v, (int, float))}
             cat.log_metrics(run["id"], int(ev["step"]), vals)
         elif kind == "eval":
+            # The protocol's headline numbers, whatever they are called (NM, general rank-1, rank-5...).
             cat.log_metrics(run["id"], int(ev["step"]), {f"eval_{k}": v for k, v in ev.items()
-                                                        if k in ("NM", "BG", "CL")})
+                                                        if k not in ("type", "step") and isinstance(v, (int, float))})
         elif kind == "progress":
             ctx.progress(ev["step"], ev["total"], f"step {ev['step']}/{ev['total']}")
             cat.update_run(run["id"], step=int(ev["step"]))
@@ -152,7 +153,8 @@ def job_train(ctx: JobContext, p: dict[str, Any]) -> dict[str, Any]:
             cat.update_run(run["id"], step=int(ev.get("step", 0)))
             ctx.log(f"checkpoint {ev.get('path')}")
 
-    result = train(cfg, run_dir, report=report, should_stop=ctx.should_stop, resume=True)
+    result = train(cfg, run_dir, report=report, should_stop=ctx.should_stop, resume=True,
+                   evaluator=periodic_evaluator(cfg) if cfg.eval_every else None)
     if getattr(result, "stopped", False):
         cat.update_run(run["id"], state="stopped")
         from core.errors import JobCancelled
@@ -189,14 +191,10 @@ def refinement_variants(catalog, dataset_root: str) -> dict[tuple[str, str], lis
 
 
 def headline(results: dict[str, Any]) -> dict[str, Any]:
-    """The numbers a job summary shows, whatever the protocol."""
-    keys = {"casia-b": ("NM", "BG", "CL"), "grew": ("rank-1", "rank-5")}.get(results.get("protocol", "casia-b"), ())
-    out = {k: results.get(k) for k in keys}
-    for mode in ("general", "cc"):
-        if isinstance(results.get(mode), dict):
-            out[f"{mode} rank-1"] = results[mode].get("rank-1")
-            out[f"{mode} mAP"] = results[mode].get("mAP")
-    return {**out, "chance": results.get("chance"), "protocol": results.get("protocol")}
+    """The numbers a job summary shows: the protocol's headline, chance level and the protocol."""
+    from core.evaluate.protocols import headline as protocol_headline
+
+    return {**protocol_headline(results), "chance": results.get("chance"), "protocol": results.get("protocol")}
 
 
 KINDS: dict[str, Callable[[JobContext, dict[str, Any]], dict[str, Any]]] = {

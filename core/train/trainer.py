@@ -32,6 +32,9 @@ from core.train.optim import build_optimizer, build_scheduler
 from core.train.sampler import PKSampler
 
 Report = Callable[[dict[str, Any]], Any]
+# (model, dataset, device, autocast dtype) -> the headline numbers of an evaluation on the test
+# split. Built by the caller for the dataset's protocol: training knows no protocol itself.
+Evaluator = Callable[[nn.Module, PackedDataset, torch.device, "torch.dtype | None"], "dict[str, float | None]"]
 CHECKPOINT_FORMAT = 2
 
 
@@ -80,8 +83,10 @@ def _channels_last(model: nn.Module) -> None:
 
 class Trainer:
     def __init__(self, cfg: TrainConfig, run_dir: str | Path, report: Report | None = None,
-                 should_stop: Callable[[], bool] | None = None):
+                 should_stop: Callable[[], bool] | None = None, evaluator: Evaluator | None = None):
         self.cfg, self.run_dir = cfg, Path(run_dir)
+        self.evaluator = evaluator
+        self._warned_no_evaluator = False
         self.step = 0
         self.last_ckpt: Path | None = None
         self.saved_step: int | None = None
@@ -243,18 +248,18 @@ class Trainer:
         return {"loss": loss.detach(), **stats}
 
     def evaluate(self) -> None:
-        from core.evaluate.casia_b import evaluate_casia_b
-        from core.evaluate.embed import extract_embeddings
-
-        rows = self.dataset.indices(["gallery", "probe"])
-        if not rows or not self.is_main:
+        if not self.is_main:
             return
-        emb = extract_embeddings(self.model, self.dataset, rows, self.device,
-                                 resize_to=self.cfg.model_input_size, autocast_dtype=self.prec.dtype)
+        if self.evaluator is None:
+            if not self._warned_no_evaluator:
+                self._warned_no_evaluator = True
+                self.report({"type": "warning", "step": self.step,
+                             "message": "eval_every is set but no evaluator was given: periodic evaluation skipped"})
+            return
+        numbers = self.evaluator(self.model, self.dataset, self.device, self.prec.dtype)
         self.model.train()
-        res = evaluate_casia_b(emb["embeddings"], emb["labels"], emb["types"], emb["views"],
-                               metric=self.cfg.eval_metric, device=self.device)
-        self.report({"type": "eval", "step": self.step, **{k: res[k] for k in ("NM", "BG", "CL")}})
+        if numbers:
+            self.report({"type": "eval", "step": self.step, **numbers})
 
     # -- loop -----------------------------------------------------------------------------------
     def _stop_requested(self) -> bool:
@@ -322,17 +327,19 @@ class Trainer:
 
 def train(cfg: TrainConfig | dict[str, Any] | str | Path, run_dir: str | Path, *, report: Report | None = None,
           should_stop: Callable[[], bool] | None = None, resume: bool = True,
-          on_trained: Callable[[Trainer], Any] | None = None) -> TrainResult:
+          on_trained: Callable[[Trainer], Any] | None = None, evaluator: Evaluator | None = None) -> TrainResult:
     """Train ``cfg`` in ``run_dir``; with ``resume`` continue from ``checkpoints/latest.pt`` if present.
 
     ``report`` receives 'metrics', 'progress', 'checkpoint', 'eval' and 'warning' events (rank 0
     only); ``should_stop`` is polled before every step and, when true, the loop checkpoints and
     returns ``stopped=True``. ``on_trained`` is called with the trainer after the loop, on every
     rank, before the trainer is closed (to keep extra artifacts or inspect the model).
+    ``evaluator`` runs every ``cfg.eval_every`` steps on rank 0 and its numbers become the 'eval'
+    event (the caller builds it for the dataset's protocol: ``core.evaluate.run.periodic_evaluator``).
     """
     cfg = load_config(cfg)
     run_dir = Path(run_dir)
-    trainer = Trainer(cfg, run_dir, report, should_stop)
+    trainer = Trainer(cfg, run_dir, report, should_stop, evaluator)
     try:
         if trainer.is_main:
             run_dir.mkdir(parents=True, exist_ok=True)
