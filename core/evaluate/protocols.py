@@ -303,9 +303,6 @@ class GREW(Protocol):
 REGISTRY: tuple[Protocol, ...] = (CasiaB(), CCVID(), GREW())
 DEFAULT_PROTOCOL = "casia-b"         # what a dataset of no known source format is evaluated with
 PROTOCOLS = tuple(p.name for p in REGISTRY)
-REQUIRED: dict[str, tuple[str, ...]] = {p.name: p.arrays for p in REGISTRY}
-METRICS: dict[str, tuple[str, ...]] = {p.name: p.metrics for p in REGISTRY}
-DEFAULT_METRIC = {p.name: p.default_metric for p in REGISTRY}
 _BY_KEY = {k: p for p in REGISTRY for k in (p.name, *p.aliases)}
 
 
@@ -317,10 +314,6 @@ def get(protocol: "str | Protocol") -> Protocol:
     if key not in _BY_KEY:
         raise ConfigError(f"protocol: unknown protocol {protocol!r}; available: {list(PROTOCOLS)}")
     return _BY_KEY[key]
-
-
-def _protocol(protocol: str) -> str:
-    return get(protocol).name
 
 
 def protocol_of(result: dict[str, Any]) -> str:
