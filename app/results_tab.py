@@ -309,7 +309,7 @@ def _cmc_figure(arrays: dict[str, Any], res: dict):
     if isinstance(arrays.get("step"), int) and res.get("step") not in (None, arrays["step"]):
         stale = f" (embeddings of step {arrays['step']}; results of step {res.get('step')})"
     try:
-        curves_ = report.cmc_curves(arrays, protocol, metric=metric, max_rank=MAX_CMC_RANK)
+        curves_ = P.cmc_curves(arrays, protocol, metric=metric, max_rank=MAX_CMC_RANK)
     except (ValueError, StudioError) as exc:
         return F.empty_figure(f"no CMC: {exc}", 340, "CMC")
     return F.cmc_figure(curves_, f"CMC · {protocol} · {metric or 'default metric'}{stale}")

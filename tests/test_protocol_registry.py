@@ -12,7 +12,7 @@ from core.cli import build_parser
 from core.errors import ConfigError
 from core.evaluate import protocols as P
 from core.evaluate.casia_b import evaluate_casia_b
-from core.evaluate.report import cmc_curves
+from core.evaluate.protocols import cmc_curves
 from core.evaluate.run import periodic_evaluator
 from core.jobs.kinds import headline as job_headline
 from core.train.trainer import train

@@ -396,3 +396,13 @@ def protocol_for(dataset_root: str | Path) -> str:
     except (OSError, ValueError):
         fmt = ""
     return next((p.name for p in REGISTRY if fmt in p.source_formats), DEFAULT_PROTOCOL)
+
+
+def cmc_curves(arrays: dict[str, Any], protocol: str, metric: str | None = None,
+               max_rank: int | None = None) -> dict[str, Any]:
+    """CMC curves of saved embeddings under ``protocol`` (any name in the protocol registry)."""
+    proto = get(protocol)
+    problems = proto.check(arrays)
+    if problems:
+        raise ValueError(f"{proto.name} CMC: " + "; ".join(problems))
+    return proto.cmc(arrays, metric, max_rank)

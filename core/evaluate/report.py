@@ -180,16 +180,6 @@ def cmc_grew(embeddings: Any, labels: Any, roles: Any, metric: str = "euc", max_
     return {"probe": CMCCurve("probe", cmc_from_ranks(m.first_hit, k, over="all"), m.num_probes, "sequence")}
 
 
-def cmc_curves(arrays: dict[str, Any], protocol: str, metric: str | None = None,
-               max_rank: int | None = None) -> dict[str, CMCCurve]:
-    """CMC curves of saved embeddings under ``protocol`` (any name in the protocol registry)."""
-    from core.evaluate.protocols import get
-
-    proto = get(protocol)
-    problems = proto.check(arrays)
-    if problems:
-        raise ValueError(f"{proto.name} CMC: " + "; ".join(problems))
-    return proto.cmc(arrays, metric, max_rank)
 
 
 # -- saved embeddings ---------------------------------------------------------------------------
