@@ -33,7 +33,7 @@ def job_convert(ctx: JobContext, p: dict[str, Any]) -> dict[str, Any]:
 
     scan_args = p.get("scan") or {}
     report = scan(p["source"], format=scan_args.get("format"), pattern=scan_args.get("pattern"))
-    fields = set(ConvertOptions.__dataclass_fields__)
+    fields = set(ConvertOptions.model_fields)
     opts = ConvertOptions(**{k: v for k, v in p.items() if k in fields})
     plan = plan_conversion(report, p["out"], opts)
     ctx.log(f"converting {len(plan.items)} sequences from {plan.source} to {plan.out}")
