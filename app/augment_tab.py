@@ -9,7 +9,7 @@ import gradio as gr
 
 from app import common as C
 from core import options as O
-from core.options.augment import FALLBACKS, RESILHOUETTE
+from core.options.augment import FALLBACKS
 
 D = O.defaults("augment")      # every widget starts at the CLI's default
 IMPORT = O.defaults("import")
@@ -366,7 +366,7 @@ def build(studio, timer: gr.Timer) -> dict:
             parsing, describe, summarize, inpaint = stage.values()
         with gr.Row():
             # 'segmentation' needs a model, so it is typed (segmentation:MODEL) rather than picked
-            resil = gr.Dropdown([r for r in RESILHOUETTE if r != "segmentation"], value=D["resilhouette"],
+            resil = gr.Dropdown([r for r in O.choices("augment", "resilhouette") if r != "segmentation"], value=D["resilhouette"],
                                 allow_custom_value=True, label="Silhouettes of generated frames",
                                 info="or segmentation:MODEL")
             disc = gr.Checkbox(value=D["discriminator"], label="Score with a discriminator trained here")

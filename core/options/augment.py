@@ -37,7 +37,7 @@ class ChainOptions(Options):
     summarize: str = option("none", "none | MODEL (chat LLM)")
     inpaint: str = option("model-free", "model-free | MODEL (Stable Diffusion inpainting folder)")
     resilhouette: str = option("bgsub", "silhouettes of generated frames: bgsub | segmentation:MODEL | "
-                                        "groundtruth-outline | auto")
+                                        "groundtruth-outline | auto", choices=RESILHOUETTE)
     discriminator: bool = option(False, "score variants by a discriminator trained here")
     guidance_weight: float = option(0.0, "DLCR discriminator guidance (0 = off)")
     guidance_discriminator: Optional[str] = option(None, "latent discriminator file for guidance")

@@ -26,7 +26,8 @@ class DemoOptions(Options):
     @field_validator("views", mode="before")
     @classmethod
     def _views(cls, v):
-        return split_list(v)
+        v = split_list(v)
+        return tuple(map(str, v)) if v else v     # 90 and "090" name the same view (generate pads them)
 
 
 class ImportOptions(Options):
