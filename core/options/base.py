@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 import typing
-from typing import Any, ClassVar, Iterable, Literal
+from typing import Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
@@ -21,7 +21,8 @@ def option(default: Any = ..., help: str = "", *, positional: bool = False, alwa
            **constraints: Any) -> Any:
     """A schema field. ``positional``: a bare CLI argument; ``always``: shown in a command line even
     at its default (the choice a reader wants to see, e.g. the training preset); ``choices``: the
-    allowed items of a list field (checked by the schema's validator); ``implied``: what the default
+    names a free-form or list field accepts (checked by the schema's own validation, since a
+    model-backed name takes ``NAME:MODEL``); ``implied``: what the default
     None stands for (a widget shows it)."""
     extra = {k: v for k, v in (("positional", positional), ("always", always), ("metavar", metavar),
                                ("choices", choices), ("implied", implied)) if v}
