@@ -8,11 +8,11 @@ from pathlib import Path
 import gradio as gr
 
 from app import common as C
+from core import options as O
+from core.options.augment import FALLBACKS
 
-try:
-    from core.augment.modelfree import DEFAULT_KINDS, KINDS
-except Exception:  # noqa: BLE001 - the generator may be mid-rewrite; the tab must still build
-    KINDS, DEFAULT_KINDS = ("recolour", "retexture", "coat", "skirt"), ("recolour", "retexture", "coat")
+D = O.defaults("augment")      # every widget starts at the CLI's default
+IMPORT = O.defaults("import")
 
 STATUSES = ["all", "pending", "accepted", "rejected"]
 SORTS = ["identity", "score ↓", "score ↑", "newest"]
@@ -213,12 +213,9 @@ def decide_threshold(studio, decision, threshold, *filters_and_page):
     return (msg, *gallery_view(studio, *filters_and_page), counts_html(studio, ds["id"]), variant_sig(studio, ds["id"]))
 
 
-STAGE_DEFAULTS = {"parsing": "groundtruth", "describe": "colour", "summarize": "none", "inpaint": "model-free"}
-
-
-def start(studio, ds_id, per_sequence, seq_types, kinds, parsing="groundtruth", describe="colour",
-          summarize="none", inpaint="model-free", resilhouette="bgsub", discriminator=False, guidance_weight=0.0,
-          purpose="train"):
+def start(studio, ds_id, per_sequence, seq_types, kinds, parsing=D["parsing"], describe=D["describe"],
+          summarize=D["summarize"], inpaint=D["inpaint"], resilhouette=D["resilhouette"],
+          discriminator=D["discriminator"], guidance_weight=D["guidance_weight"], purpose=D["purpose"]):
     ds = _dataset(studio, ds_id)
     if ds is None:
         return C.error_md("choose a converted dataset first (step 2)"), gr.skip()
@@ -227,14 +224,14 @@ def start(studio, ds_id, per_sequence, seq_types, kinds, parsing="groundtruth", 
     active = studio.active_job("augment")
     if active:
         return C.error_md(f"variants are already being generated (job #{active['id']})"), gr.skip()
-    stages = {k: (v or "").strip() or STAGE_DEFAULTS[k] for k, v in
+    stages = {k: (v or "").strip() or D[k] for k, v in
               (("parsing", parsing), ("describe", describe), ("summarize", summarize), ("inpaint", inpaint))}
     try:
         job_id = studio.start_augmentation(
-            ds["id"], per_sequence=int(per_sequence or 2), kinds=list(kinds) or None, purpose=purpose or "train",
-            seq_types=list(seq_types) if purpose != "refine" or seq_types else None, **stages,
-            resilhouette=resilhouette or "bgsub", discriminator=bool(discriminator),
-            guidance_weight=float(guidance_weight or 0))
+            ds["id"], per_sequence=int(per_sequence or D["per_sequence"]), kinds=list(kinds) or None,
+            purpose=purpose or D["purpose"], seq_types=list(seq_types) if purpose != "refine" or seq_types else None,
+            **stages, resilhouette=resilhouette or D["resilhouette"], discriminator=bool(discriminator),
+            guidance_weight=float(guidance_weight or D["guidance_weight"]))
     except Exception as exc:  # noqa: BLE001
         return C.report_error(exc), gr.skip()
     return C.ok_md(f"generating variants (job #{job_id})"), C.job_progress_html(studio.job(job_id), "augmentation")
@@ -281,9 +278,6 @@ def jobs_html(studio, ds_id) -> str:
     return "".join(parts)
 
 
-IMPORT_KINDS = ["dlcr-strips", "variants", "dlcr-texts", "lip-masks"]
-
-
 def import_preview(studio, path, kind, keep, k):
     """(message, summary markdown, problems table) of what an import would bring in; reads only."""
     import pandas as pd
@@ -292,7 +286,7 @@ def import_preview(studio, path, kind, keep, k):
     if not path:
         return C.error_md("enter the folder holding DLCR outputs"), "", None
     try:
-        pv = studio.preview_import(path, kind, keep=int(keep or 10), k=C.as_int(k) or None).to_json()
+        pv = studio.preview_import(path, kind, keep=int(keep or IMPORT["keep"]), k=C.as_int(k) or None).to_json()
     except Exception as exc:  # noqa: BLE001
         return C.report_error(exc), "", None
     lines = [f"**{kd}**: " + ", ".join(f"{n} {what}" for what, n in counts.items())
@@ -309,7 +303,7 @@ def import_start(studio, ds_id, path, kind, keep, k, masks):
     if ds is None:
         return C.error_md("choose the converted dataset the variants belong to (above)"), gr.skip()
     try:
-        job_id = studio.start_import(ds["id"], (path or "").strip(), kind, keep=int(keep or 10),
+        job_id = studio.start_import(ds["id"], (path or "").strip(), kind, keep=int(keep or IMPORT["keep"]),
                                      k=C.as_int(k) or None, masks=(masks or "").strip() or None)
     except Exception as exc:  # noqa: BLE001
         return C.report_error(exc), gr.skip()
@@ -362,28 +356,29 @@ def build(studio, timer: gr.Timer) -> dict:
     with gr.Row():
         dataset = gr.Dropdown(label="Converted dataset", choices=C.dataset_choices(studio, "converted"), scale=3,
                               elem_id="augment-dataset")
-        per_seq = gr.Slider(1, 8, value=2, step=1, label="Variants per sequence", scale=2)
+        per_seq = gr.Slider(1, 8, value=D["per_sequence"], step=1, label="Variants per sequence", scale=2)
     with gr.Row():
-        seq_types = gr.CheckboxGroup(casia_b_sequence_types(), value=["nm-01"],
+        seq_types = gr.CheckboxGroup(casia_b_sequence_types(), value=list(D["seq_types"]),
                                      label="Sequence types to augment (training ids only)")
-        kinds = gr.CheckboxGroup(list(KINDS), value=list(DEFAULT_KINDS), label="Kinds of edit (model-free)")
+        kinds = gr.CheckboxGroup(list(O.choices("augment", "kinds")), value=list(O.implied("augment", "kinds")),
+                                 label="Kinds of edit (model-free)")
     with gr.Accordion("Models (DLCR stages) and purpose", open=False, elem_id="models-box"):
         gr.Markdown("A model folder (or a hub id already in the local cache) runs that stage; the keyword runs "
                     "its model-free fallback. Nothing is downloaded.")
         with gr.Row():
-            parsing = gr.Textbox(value="groundtruth", label="Human parsing", info="groundtruth · geometry · MODEL",
-                                 elem_id="stage-parsing")
-            describe = gr.Textbox(value="colour", label="Descriptions (VLM)", info="colour · MODEL (LLaVA)",
-                                  elem_id="stage-describe")
-            summarize = gr.Textbox(value="none", label="Summaries (LLM)", info="none · MODEL", elem_id="stage-summarize")
-            inpaint = gr.Textbox(value="model-free", label="Generation", info="model-free · MODEL (SD inpainting)",
-                                 elem_id="stage-inpaint")
+            stage = {k: gr.Textbox(value=D[k], label=label, info=O.field_help("augment", k), elem_id=f"stage-{k}")
+                     for k, label in zip(FALLBACKS, ("Human parsing", "Descriptions (VLM)", "Summaries (LLM)",
+                                                     "Generation"))}
+            parsing, describe, summarize, inpaint = stage.values()
         with gr.Row():
-            resil = gr.Dropdown(["bgsub", "groundtruth-outline", "auto"], value="bgsub", allow_custom_value=True,
-                                label="Silhouettes of generated frames", info="or segmentation:MODEL")
-            disc = gr.Checkbox(value=False, label="Score with a discriminator trained here")
-            gweight = gr.Slider(0, 5, value=0, step=0.1, label="Discriminator guidance weight (0 = off)")
-            purpose = gr.Radio(["train", "refine"], value="train", label="Purpose",
+            # 'segmentation' needs a model, so it is typed (segmentation:MODEL) rather than picked
+            resil = gr.Dropdown([r for r in O.choices("augment", "resilhouette") if r != "segmentation"], value=D["resilhouette"],
+                                allow_custom_value=True, label="Silhouettes of generated frames",
+                                info="or segmentation:MODEL")
+            disc = gr.Checkbox(value=D["discriminator"], label="Score with a discriminator trained here")
+            gweight = gr.Slider(0, 5, value=D["guidance_weight"], step=0.1,
+                                label="Discriminator guidance weight (0 = off)")
+            purpose = gr.Radio(list(O.choices("augment", "purpose")), value=D["purpose"], label="Purpose",
                                info="refine: variants of the test queries, for test-time refinement only")
     with gr.Row():
         gen_btn = gr.Button("Generate", variant="primary", elem_id="augment-generate")
@@ -395,8 +390,9 @@ def build(studio, timer: gr.Timer) -> dict:
                     "leftmost N. Variants of test identities are refused. The folder is only read.")
         with gr.Row():
             imp_path = gr.Textbox(label="DLCR folder", scale=4, elem_id="import-path")
-            imp_kind = gr.Dropdown(IMPORT_KINDS, value="dlcr-strips", label="Kind", scale=2, elem_id="import-kind")
-            imp_keep = gr.Number(value=5, precision=0, minimum=1, label="Keep leftmost N", scale=1)
+            imp_kind = gr.Dropdown(list(O.choices("import", "kind")), value="dlcr-strips", label="Kind", scale=2,
+                                   elem_id="import-kind")
+            imp_keep = gr.Number(value=IMPORT["keep"], precision=0, minimum=1, label="Keep leftmost N", scale=1)
             imp_k = gr.Number(value=None, precision=0, minimum=1, label="K per strip (blank: from size)", scale=1)
         imp_masks = gr.Textbox(label="Masks of the source frames (SCHP/LIP or silhouettes), optional",
                                elem_id="import-masks")

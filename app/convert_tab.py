@@ -3,17 +3,19 @@
 from __future__ import annotations
 
 import json
-import shlex
 
 import gradio as gr
 import pandas as pd
 
 from app import common as C
+from core import options as O
 
-SPLITS = ["auto", "official", "first:2", "random:0.5"]
-ALIGNS = ["opengait", "letterbox"]
-SILHOUETTES = ["auto", "given", "bgsub", "groundtruth"]
-POSES = ["none", "given", "groundtruth"]
+D = O.defaults("convert")
+SPLITS = ["auto", "official", "first:2", "random:0.5"]     # examples: any split spec may be typed
+ALIGNS = list(O.choices("convert", "align"))
+# backends that need a model are typed as NAME:MODEL, not picked from the list
+SILHOUETTES = [c for c in O.choices("convert", "silhouette") if c != "segmentation"]
+POSES = [c for c in O.choices("convert", "pose") if c != "transformers"]
 EMPTY_VALIDATION = pd.DataFrame({"severity": [], "path": [], "reason": []})
 MAPPING_LIMIT = 300
 EMPTY = pd.DataFrame()
@@ -32,29 +34,22 @@ def _source(studio, ds_id):
 
 
 def _options(split, align, silhouette, pose, stride) -> dict:
-    return {"split": _split_arg(split), "align": align or "opengait", "silhouette": (silhouette or "auto").strip(),
-            "pose": (pose or "none").strip(), "stride": int(stride or 1)}
+    return {"split": _split_arg(split), "align": align or D["align"], "silhouette": (silhouette or D["silhouette"]).strip(),
+            "pose": (pose or D["pose"]).strip(), "stride": int(stride or D["stride"])}
 
 
-def cli_command(studio, ds_id, split, align, name, silhouette="auto", pose="none", stride=1, pkl=False) -> str:
+def cli_command(studio, ds_id, split, align, name, silhouette=D["silhouette"], pose=D["pose"], stride=D["stride"],
+                pkl=False) -> str:
     ds = _source(studio, ds_id)
     if ds is None:
         return ""
     out = studio.ws.datasets_dir / ((name or "").strip() or f"{ds['name']}-grew")
-    opts = _options(split, align, silhouette, pose, stride)
-    cmd = ["python", "-m", "core", "--workspace", str(studio.ws.root), "convert", ds["path"], "--out", str(out)]
     scan = studio.scan_args(ds["path"])
-    if scan.get("pattern"):
-        cmd += ["--format", "video-folder", "--pattern", scan["pattern"]]
-    if opts["split"]:
-        cmd += ["--split", opts["split"]]
-    cmd += ["--align", opts["align"]]
-    for key, default in (("silhouette", "auto"), ("pose", "none"), ("stride", 1)):
-        if opts[key] != default:
-            cmd += [f"--{key}", str(opts[key])]
-    if pkl:
-        cmd += ["--opengait-pkl", str(out.with_name(out.name + "-opengait-pkl"))]
-    return " ".join(shlex.quote(c) for c in cmd)
+    opts = {**_options(split, align, silhouette, pose, stride), "source": ds["path"], "out": str(out),
+            "opengait_pkl": str(out.with_name(out.name + "-opengait-pkl")) if pkl else None}
+    if scan.get("pattern"):    # a folder of clips opened with a pattern; others are re-detected
+        opts.update(format="video-folder", pattern=scan["pattern"])
+    return O.cli_command("convert", opts, workspace=str(studio.ws.root))
 
 
 def _strip(p: dict) -> list[tuple]:
@@ -75,7 +70,8 @@ def _strip(p: dict) -> list[tuple]:
     return tiles
 
 
-def preview(studio, ds_id, split, align, name, silhouette="auto", pose="none", stride=1, pkl=False):
+def preview(studio, ds_id, split, align, name, silhouette=D["silhouette"], pose=D["pose"], stride=D["stride"],
+            pkl=False):
     """(error, split summary, split counts, mapping table, gallery, validation table, report file).
     Nothing is written except the downloadable report under the workspace."""
     ds = _source(studio, ds_id)
@@ -105,7 +101,8 @@ def preview(studio, ds_id, split, align, name, silhouette="auto", pose="none", s
             validation, report_file)
 
 
-def start(studio, ds_id, split, align, name, silhouette="auto", pose="none", stride=1, pkl=False):
+def start(studio, ds_id, split, align, name, silhouette=D["silhouette"], pose=D["pose"], stride=D["stride"],
+          pkl=False):
     """(message, progress) after submitting the conversion job."""
     ds = _source(studio, ds_id)
     if ds is None:
@@ -164,16 +161,16 @@ def build(studio, timer: gr.Timer) -> dict:
         split = gr.Dropdown(label="Split", choices=SPLITS, value="auto", allow_custom_value=True, scale=2,
                             info="auto · official (CASIA-B ids, CCVID lists, GREW folders) · first:K · random:F[,SEED]",
                             elem_id="convert-split")
-        align = gr.Radio(ALIGNS, value="opengait", label="Alignment", scale=2)
+        align = gr.Radio(ALIGNS, value=D["align"], label="Alignment", scale=2)
         name = gr.Textbox(label="Output name", placeholder="<raw name>-grew", scale=2, elem_id="convert-name")
     with gr.Row():
-        silhouette = gr.Dropdown(SILHOUETTES, value="auto", allow_custom_value=True, label="Silhouettes", scale=2,
+        silhouette = gr.Dropdown(SILHOUETTES, value=D["silhouette"], allow_custom_value=True, label="Silhouettes", scale=2,
                                  info="auto = the source's masks, else background subtraction · groundtruth = demo "
                                       "sets only · segmentation:MODEL_DIR for a network", elem_id="convert-silhouette")
-        pose = gr.Dropdown(POSES, value="none", allow_custom_value=True, label="2D pose", scale=2,
+        pose = gr.Dropdown(POSES, value=D["pose"], allow_custom_value=True, label="2D pose", scale=2,
                            info="given = the source's _2d_pose.txt (or demo ground truth) · transformers:MODEL_DIR",
                            elem_id="convert-pose")
-        stride = gr.Number(value=1, minimum=1, precision=0, label="Frame stride (videos, frame folders)", scale=1)
+        stride = gr.Number(value=D["stride"], minimum=1, precision=0, label="Frame stride (videos, frame folders)", scale=1)
         pkl = gr.Checkbox(value=False, label="Also export an OpenGait pkl tree", scale=1)
     with gr.Row():
         preview_btn = gr.Button("Preview", elem_id="convert-preview")

@@ -11,6 +11,7 @@ import gradio as gr
 import pandas as pd
 
 from app import assets, common as C
+from core import options as O
 
 DEMO_ARGS_ENV = "HYBRIDGAIT_DEMO_ARGS"
 EMPTY_COUNTS = pd.DataFrame({"condition": []})
@@ -30,7 +31,8 @@ def demo_kwargs() -> dict:
     except json.JSONDecodeError:
         C.log.warning("ignoring %s: not JSON: %r", DEMO_ARGS_ENV, raw)
         return {}
-    return {k: v for k, v in args.items() if k in ("ids", "views", "frames", "seed", "name")}
+    # the demo job's options, except where it goes and its layout (the studio picks those)
+    return {k: v for k, v in args.items() if k in set(O.defaults("demo")) - {"layout"}}
 
 
 # -- handlers -------------------------------------------------------------------------------------
@@ -177,8 +179,6 @@ def picked(selection, roots_value):
 # -- layout ------------------------------------------------------------------------------------------
 
 def build(studio, timer: gr.Timer, roots: list[Path] | None = None) -> dict:
-    from core.readers.detect import FORMATS
-
     roots = [str(Path(r).resolve()) for r in (roots or [Path.cwd()]) if Path(r).is_dir()] or [str(Path.cwd())]
     sig = gr.State("")
     with gr.Column(visible=not studio.datasets(), elem_classes=["hg-empty"]) as empty:
@@ -194,7 +194,7 @@ def build(studio, timer: gr.Timer, roots: list[Path] | None = None) -> dict:
     with gr.Row():
         path = gr.Textbox(label="Open a dataset folder", placeholder="/data/CASIA-B/silhouettes", scale=4,
                           elem_id="open-path")
-        fmt = gr.Dropdown([AUTO, *FORMATS], value=AUTO, label="Format", scale=2, elem_id="open-format")
+        fmt = gr.Dropdown([AUTO, *O.choices("scan", "format")], value=AUTO, label="Format", scale=2, elem_id="open-format")
         open_btn = gr.Button("Open", scale=1, elem_id="open-btn")
     with gr.Accordion("Browse folders", open=False, elem_id="browse"):
         root = gr.Dropdown(roots, value=roots[0], label="Browse under", info="start the studio with --data-root DIR "

@@ -301,7 +301,6 @@ def cmc_and_scatter(studio, run: dict, method: str = "pca") -> tuple:
 
 def _cmc_figure(arrays: dict[str, Any], res: dict):
     from core.errors import StudioError
-    from core.evaluate import report
 
     protocol = str(arrays.get("protocol") or protocol_of(res) or P.DEFAULT_PROTOCOL)
     metric = str(arrays.get("metric") or res.get("metric") or "") or None

@@ -7,17 +7,15 @@ so a reload or an app restart shows the same run, and button states follow the j
 from __future__ import annotations
 
 import json
-import shlex
 
 import gradio as gr
 
 from app import common as C
+from core import options as O
+from core.train.config import available_presets
 
-try:
-    from core.train.config import available_presets
-    PRESETS = available_presets()
-except Exception:  # noqa: BLE001 - the tab must build even if a preset's model is missing
-    PRESETS = ["demo-cpu", "casia-b-gaitbase"]
+D = O.defaults("train")
+PRESETS = available_presets()     # only presets whose model is registered here
 
 
 def _preset_iterations(preset: str) -> int | None:
@@ -33,11 +31,8 @@ def cli_command(studio, ds_id, preset, iterations) -> str:
     ds = studio.catalog.dataset(i) if i is not None else None
     if ds is None:
         return ""
-    cmd = ["python", "-m", "core", "--workspace", str(studio.ws.root), "train", "--dataset", ds["path"],
-           "--preset", preset or "demo-cpu"]
-    if C.as_int(iterations):
-        cmd += ["--iterations", str(C.as_int(iterations))]
-    return " ".join(shlex.quote(c) for c in cmd)
+    return O.cli_command("train", {"dataset": ds["path"], "preset": preset or D["preset"],
+                                   "iterations": C.as_int(iterations) or None}, workspace=str(studio.ws.root))
 
 
 def shown_job(studio) -> dict | None:
@@ -59,7 +54,7 @@ def start(studio, ds_id, preset, iterations):
     if n:
         overrides["iterations"] = n
     try:
-        job_id, run_id = studio.start_training(ds["id"], preset=preset or "demo-cpu", **overrides)
+        job_id, run_id = studio.start_training(ds["id"], preset=preset or D["preset"], **overrides)
     except Exception as exc:  # noqa: BLE001
         return C.report_error(exc)
     return C.ok_md(f"training started: run #{run_id}, job #{job_id}")
@@ -133,7 +128,7 @@ def build(studio, timer: gr.Timer) -> dict:
     with gr.Row():
         dataset = gr.Dropdown(label="Converted dataset", choices=C.dataset_choices(studio, "converted"), scale=3,
                               elem_id="train-dataset")
-        preset = gr.Dropdown(PRESETS, value="demo-cpu", label="Preset", scale=2, elem_id="train-preset",
+        preset = gr.Dropdown(PRESETS, value=D["preset"], label="Preset", scale=2, elem_id="train-preset",
                              info="demo-cpu: small GaitBase for 2 CPU cores · casia-b-gaitbase: the paper's")
         # No minimum: a validation error on 0 would block every event that reads this box.
         iterations = gr.Number(value=0, label="Iterations (0 = preset default)", precision=0, scale=2,

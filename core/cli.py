@@ -11,7 +11,6 @@ import argparse
 import json
 import sys
 import threading
-import time
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
@@ -58,8 +57,10 @@ def run_job_here(studio, kind: str, params: dict, *, run_id: int | None = None, 
 
 
 def cmd_demo(args, studio) -> dict:
-    params = {"out": str(Path(args.out).resolve()), "ids": args.ids, "views": args.views.split(","), "seed": args.seed,
-              "layout": args.layout, "frames": args.frames, "name": Path(args.out).name}
+    from core.options import DemoOptions, from_args
+
+    o = from_args(DemoOptions, args)
+    params = {**o.to_dict(), "out": str(Path(o.out).resolve()), "name": o.name or Path(o.out).name}
     return run_job_here(studio, "demo", params, quiet=args.json)
 
 
@@ -80,30 +81,33 @@ def cmd_scan(args, studio) -> dict:
 
 
 def cmd_convert(args, studio) -> dict:
-    from core.convert.converter import ConvertOptions
+    from core.options import ConvertJob, ConvertOptions, from_args
 
-    out = Path(args.out).resolve()
-    opts = ConvertOptions(split=args.split, align=args.align, workers=args.workers, silhouette=args.silhouette,
-                          pose=args.pose, stride=args.stride, max_frames=args.max_frames)
+    job = from_args(ConvertJob, args)
+    out = Path(job.out).resolve()
+    opts = ConvertOptions(**{k: getattr(job, k) for k in ConvertOptions.model_fields})
     opts.validate()   # a typo fails here, before a job is queued
-    params = {**asdict(opts), "source": str(Path(args.source).resolve()), "out": str(out), "name": out.name,
-              "scan": {"format": args.format, "pattern": args.pattern},
-              "opengait_pkl": str(Path(args.opengait_pkl).resolve()) if args.opengait_pkl else None}
+    params = {**opts.to_dict(), "source": str(Path(job.source).resolve()), "out": str(out), "name": out.name,
+              "scan": {"format": job.format, "pattern": job.pattern},
+              "opengait_pkl": str(Path(job.opengait_pkl).resolve()) if job.opengait_pkl else None}
     return run_job_here(studio, "convert", params, quiet=args.json)
 
 
 def cmd_import(args, studio) -> dict:
+    from core.options import ImportOptions, from_args
+
+    o = from_args(ImportOptions, args)
     if args.preview:
-        summary = studio.preview_import(args.source, args.kind, keep=args.keep, k=args.k).to_json()
+        summary = studio.preview_import(o.source, o.kind, keep=o.keep, k=o.k).to_json()
         if not args.json:
             print(json.dumps(summary, indent=2))
         return summary
-    ds = studio.catalog.dataset(args.dataset) or studio.catalog.dataset_by_path(Path(args.dataset).resolve())
+    ds = studio.catalog.dataset(o.dataset) or studio.catalog.dataset_by_path(Path(o.dataset).resolve())
     if ds is None:
-        raise StudioError(f"{args.dataset}: not a dataset in {studio.ws.root} (convert it first, or give its name)")
-    return run_job_here(studio, "import", {"dataset_id": ds["id"], "source": str(Path(args.source).resolve()),
-                                           "kind": args.kind, "keep": args.keep, "k": args.k,
-                                           "masks": args.masks, "texts": args.texts}, quiet=args.json)
+        raise StudioError(f"{o.dataset}: not a dataset in {studio.ws.root} (convert it first, or give its name)")
+    return run_job_here(studio, "import", {"dataset_id": ds["id"], "source": str(Path(o.source).resolve()),
+                                           "kind": o.kind, "keep": o.keep, "k": o.k,
+                                           "masks": o.masks, "texts": o.texts}, quiet=args.json)
 
 
 def cmd_export(args, studio) -> dict:
@@ -135,18 +139,13 @@ def _dataset_id(studio, path: str) -> int:
 
 
 def cmd_augment(args, studio) -> dict:
-    ds_id = _dataset_id(studio, args.dataset)
-    from core.augment.chain import ChainOptions
+    from core.options import AugmentJob, ChainOptions, from_args
 
-    params = {k: getattr(args, k) for k in ("per_sequence", "seed", "max_sequences", "parsing", "describe",
-                                             "summarize", "inpaint", "resilhouette", "discriminator",
-                                             "guidance_weight", "guidance_discriminator", "steps", "guidance",
-                                             "strength", "batch_size", "height", "width", "device", "purpose")}
-    if args.seq_types:
-        params["seq_types"] = args.seq_types.split(",")
-    if args.kinds:
-        params["kinds"] = args.kinds.split(",")
-    ChainOptions.from_params(params).validate()    # a typo fails here, before a job is queued
+    job = from_args(AugmentJob, args)
+    ds_id = _dataset_id(studio, job.dataset)
+    # Only what was given: a refine job without --seq-types takes every query, whatever its type.
+    params = {k: v for k, v in job.given().items() if k != "dataset"}
+    ChainOptions(**params).validate()    # a typo fails here, before a job is queued
     return run_job_here(studio, "augment", {"dataset_id": ds_id, **params}, quiet=args.json)
 
 
@@ -171,9 +170,11 @@ def cmd_curate(args, studio) -> dict:
 
 
 def cmd_train(args, studio) -> dict:
+    from core.options import TrainOverrides, from_args
     from core.train import launch
     from core.train.config import load_config, preset
 
+    o = from_args(TrainOverrides, args)
     # Under torchrun, ranks > 0 only train what rank 0 announces: one run, one catalog record.
     if launch.is_follower():
         return launch.follow_leader()
@@ -186,24 +187,24 @@ def cmd_train(args, studio) -> dict:
     if args.opengait:
         from core.train.opengait_config import import_opengait
 
-        if not args.dataset:
+        if not o.dataset:
             raise StudioError("--opengait FILE needs --dataset DIR (OpenGait configs name their own data paths)")
-        imported = import_opengait(args.opengait, dataset=str(Path(args.dataset).resolve()))
+        imported = import_opengait(args.opengait, dataset=str(Path(o.dataset).resolve()))
         print(imported.summary(), file=sys.stderr)
         cfg = imported.config
     elif args.config:
         cfg = load_config(args.config)
     else:
-        if not args.dataset:
+        if not o.dataset:
             raise StudioError("train needs --config FILE, or --dataset DIR with --preset")
-        cfg = preset(args.preset, dataset=str(Path(args.dataset).resolve()))
+        cfg = preset(o.preset, dataset=str(Path(o.dataset).resolve()))
     overrides = {}
-    if args.iterations:
-        overrides["iterations"] = args.iterations
+    if o.iterations:
+        overrides["iterations"] = o.iterations
     if overrides:
         cfg = load_config({**asdict(cfg), **overrides})
     ds_id = _dataset_id(studio, cfg.dataset)
-    name = studio.ws.unique_name(args.name or f"{cfg.model}-{Path(cfg.dataset).name}", {r["name"] for r in studio.runs()})
+    name = studio.ws.unique_name(o.name or f"{cfg.model}-{Path(cfg.dataset).name}", {r["name"] for r in studio.runs()})
     run_dir = studio.ws.runs_dir / name
     run_dir.mkdir(parents=True, exist_ok=True)
     run_id = studio.catalog.create_run(name, cfg.model, asdict(cfg), run_dir, ds_id)
@@ -258,6 +259,10 @@ def protocol_names() -> list[str]:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    """The verbs with a job schema get their options from :mod:`core.options`; the others are here."""
+    from core.options import AugmentJob, ConvertJob, DemoOptions, ImportOptions, ScanOptions, TrainOverrides, \
+        add_arguments
+
     ap = argparse.ArgumentParser(prog="python -m core", description="HybridGait Studio, headless.")
     ap.add_argument("--workspace", default="workspace", help="workspace folder holding the catalog (default ./workspace)")
     sub = ap.add_subparsers(dest="verb", required=True)
@@ -268,40 +273,15 @@ def build_parser() -> argparse.ArgumentParser:
         return p
 
     p = verb("demo", "write the synthetic demo set in a real raw layout")
-    p.add_argument("--out", required=True)
-    p.add_argument("--ids", type=int, default=24)
-    p.add_argument("--views", default="036,090,144", help="comma-separated CASIA-B views, e.g. 000,018,...,180")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--frames", type=int, default=36)
-    p.add_argument("--layout", default="casia-b-silhouette", choices=["casia-b-silhouette", "casia-b-video", "ccvid"])
+    add_arguments(p, DemoOptions)
     p.set_defaults(fn=cmd_demo)
 
-    formats = ["casia-b-silhouette", "casia-b-video", "ccvid", "grew", "opengait-pkl", "video-folder"]
-
-    def source_args(p) -> None:
-        p.add_argument("source")
-        p.add_argument("--format", default=None, choices=formats, help="skip auto-detection")
-        p.add_argument("--pattern", default=None,
-                       help="video-folder file-name pattern, e.g. '{sid}_{condition}-{seq}_{view}'")
-
     p = verb("scan", "detect a dataset's format and print its validation report")
-    source_args(p)
+    add_arguments(p, ScanOptions)
     p.set_defaults(fn=cmd_scan)
 
     p = verb("convert", "convert a raw dataset into the GREW-style layout")
-    source_args(p)
-    p.add_argument("--out", required=True)
-    p.add_argument("--split", default=None, help="official | first:K | random:F[,SEED] (default: official for CASIA-B "
-                                                  "ids, else the first half of the ids train)")
-    p.add_argument("--align", default="opengait", choices=["opengait", "letterbox"])
-    p.add_argument("--silhouette", default="auto",
-                   help="auto (the source's masks, else bgsub) | given | bgsub | groundtruth (demo sets) | "
-                        "segmentation:MODEL_DIR_OR_HUB_ID")
-    p.add_argument("--pose", default="none", help="none | given | groundtruth (demo sets) | transformers:MODEL")
-    p.add_argument("--stride", type=int, default=1, help="keep every N-th frame of videos and frame folders")
-    p.add_argument("--max-frames", type=int, default=None)
-    p.add_argument("--workers", type=int, default=None)
-    p.add_argument("--opengait-pkl", default=None, metavar="DIR", help="also export an OpenGait pkl tree here")
+    add_arguments(p, ConvertJob)
     p.set_defaults(fn=cmd_convert)
 
     p = verb("export", "export a converted dataset (opengait-pkl) or its curated DLCR variants (dlcr-strips)")
@@ -313,43 +293,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(fn=cmd_export)
 
     p = verb("import", "bring DLCR artifacts into the catalog and the curation workbench (sources are only read)")
-    p.add_argument("source")
-    p.add_argument("--kind", required=True, choices=["dlcr-strips", "dlcr-texts", "lip-masks", "variants"])
-    p.add_argument("--dataset", required=True, help="converted dataset (path or catalog name) the variants belong to")
-    p.add_argument("--keep", type=int, default=10, help="dlcr-strips: keep the leftmost N variants of each strip")
-    p.add_argument("--k", type=int, default=None, help="dlcr-strips: variants per strip (default: from the size)")
-    p.add_argument("--masks", default=None, help="SCHP/LIP masks or silhouettes of the source frames")
-    p.add_argument("--texts", default=None, help="DLCR text artifacts (descriptions, summaries, garment lists)")
+    add_arguments(p, ImportOptions)
     p.add_argument("--preview", action="store_true", help="only show what would be imported")
     p.set_defaults(fn=cmd_import)
 
     p = verb("augment", "DLCR clothing variants: each stage a model folder (or cached hub id) or its labelled "
                         "model-free fallback")
-    p.add_argument("dataset")
-    p.add_argument("--per-sequence", type=int, default=2)
-    p.add_argument("--seq-types", default=None, help="comma-separated, e.g. nm-01,nm-02 (default nm-01; all for refine)")
-    p.add_argument("--kinds", default=None, help="model-free edits, comma-separated: recolour,retexture,coat,skirt")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--max-sequences", type=int, default=None)
-    p.add_argument("--parsing", default="groundtruth", help="groundtruth (demo) | geometry | MODEL (human parser)")
-    p.add_argument("--describe", default="colour", help="colour | MODEL (LLaVA-family)")
-    p.add_argument("--summarize", default="none", help="none | MODEL (chat LLM)")
-    p.add_argument("--inpaint", default="model-free", help="model-free | MODEL (Stable Diffusion inpainting folder)")
-    p.add_argument("--resilhouette", default="bgsub",
-                   help="silhouettes of generated frames: bgsub | segmentation:MODEL | groundtruth-outline | auto")
-    p.add_argument("--discriminator", action="store_true", help="score variants by a discriminator trained here")
-    p.add_argument("--guidance-weight", type=float, default=0.0, help="DLCR discriminator guidance (0 = off)")
-    p.add_argument("--guidance-discriminator", default=None, help="latent discriminator file for guidance")
-    p.add_argument("--steps", type=int, default=25)
-    p.add_argument("--guidance", type=float, default=7.5)
-    p.add_argument("--strength", type=float, default=1.0)
-    p.add_argument("--batch-size", type=int, default=8)
-    p.add_argument("--height", type=int, default=512)
-    p.add_argument("--width", type=int, default=256)
-    p.add_argument("--device", default=None)
-    p.add_argument("--purpose", default="train", choices=["train", "refine"],
-                   help="train: variants to curate and merge; refine: variants of the test queries for "
-                        "test-time refinement (never merged)")
+    add_arguments(p, AugmentJob)
     p.set_defaults(fn=cmd_augment)
 
     p = verb("curate", "accept / reject variants and merge the accepted ones")
@@ -366,10 +316,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--config", default=None, help="YAML or JSON config file")
     p.add_argument("--opengait", default=None, metavar="YAML", help="an OpenGait config to import (keys it cannot "
                    "use are listed with the reason)")
-    p.add_argument("--dataset", default=None)
-    p.add_argument("--preset", default="demo-cpu")
-    p.add_argument("--iterations", type=int, default=None)
-    p.add_argument("--name", default=None)
+    add_arguments(p, TrainOverrides)
     p.add_argument("--resume", default=None, metavar="RUN", help="run name or id to continue")
     p.set_defaults(fn=cmd_train)
 

@@ -10,7 +10,9 @@ traceback into the job's log.
 
 from __future__ import annotations
 
+import difflib
 from pathlib import Path
+from typing import Iterable
 
 
 class StudioError(Exception):
@@ -32,3 +34,22 @@ class ConfigError(StudioError):
 
 class JobCancelled(StudioError):
     """Raised inside a job when the user asked it to stop; the job saves its state first."""
+
+
+def suggest(key: str, known: Iterable[str]) -> str | None:
+    """The known name closest to a misspelt ``key`` (difflib), or None when nothing is close."""
+    hit = difflib.get_close_matches(str(key), list(known), n=1)
+    return hit[0] if hit else None
+
+
+def hints(keys: Iterable[str], known: Iterable[str]) -> str:
+    """"'a' (did you mean 'b'?); 'c'": each unknown key, with the known one it is closest to."""
+    known = list(known)
+    return "; ".join(f"{k!r}" + (f" (did you mean {s!r}?)" if (s := suggest(k, known)) else "") for k in keys)
+
+
+def unknown_keys(where: str, keys: Iterable[str], known: Iterable[str]) -> None:
+    """Raise ConfigError naming each unknown key of ``where`` and, where one is close, the key meant."""
+    keys = list(keys)
+    if keys:
+        raise ConfigError(f"unknown {where}key(s): {hints(keys, known)}")

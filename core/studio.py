@@ -13,15 +13,15 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-import cv2
 import numpy as np
 
 from core.errors import InputError, StudioError
 from core.evaluate import protocols
 from core.jobs import runner
+from core.options import defaults
 from core.workspace import Workspace, slug
 
-DEMO_DEFAULTS = {"ids": 24, "views": ["036", "090", "144"], "frames": 36, "seed": 0}
+DEMO_DEFAULTS = {k: v for k, v in defaults("demo").items() if k in ("ids", "views", "frames", "seed")}
 
 
 class Studio:
@@ -130,7 +130,7 @@ class Studio:
         """Queue the conversion; ``opengait_pkl`` also exports ``<out>-opengait-pkl`` beside it."""
         plan, _ = self.plan_conversion(source, name=name, **options)
         pkl = str(plan.out.with_name(plan.out.name + "-opengait-pkl")) if opengait_pkl else None
-        return runner.submit(self.ws, "convert", {**asdict(plan.options), "split": plan.split.spec,
+        return runner.submit(self.ws, "convert", {**plan.options.to_dict(), "split": plan.split.spec,
                                                   "source": str(Path(source).resolve()), "out": str(plan.out),
                                                   "name": plan.out.name, "scan": self.scan_args(source),
                                                   "opengait_pkl": pkl})

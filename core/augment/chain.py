@@ -21,7 +21,7 @@ from __future__ import annotations
 import gc
 import json
 import time
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
@@ -38,15 +38,13 @@ from core.indices import spread_indices
 from core.dlcr.describe import person_crop
 from core.imaging import side_by_side, stack_rows
 from core.layout import gei_path, read_frames, read_manifest
+from core.options.augment import ChainOptions
 from core.records import Sequence
 from core.seeding import stable_seed
 from core.variants import VariantRecord, is_finished, read_variant, update_record, write_variant
 
 METHOD_MODEL_FREE = "model-free"
 METHOD_INPAINT = "sd-inpaint"
-FALLBACKS = {"parsing": ("groundtruth", "geometry"), "describe": ("colour",), "summarize": ("none",),
-             "inpaint": ("model-free",)}
-RESILHOUETTE = ("bgsub", "segmentation", "groundtruth-outline", "auto")
 DISCRIMINATOR_LABEL = ("discriminator: realism (small CNN trained on this job's real vs generated frames) and "
                        "identity (GEI distance to the source vs other training identities)")
 STATE_DIR = ".chain"
@@ -54,110 +52,6 @@ SAMPLES = 6          # frames per variant kept (as person crops) for the discrim
 CROP = (64, 32)      # (height, width) of those crops: the discriminator's input size
 
 
-@dataclass
-class ChainOptions:
-    """What runs at each stage; a stage is a fallback keyword or a model folder / cached hub id."""
-
-    parsing: str = "groundtruth"        # 'groundtruth' | 'geometry' | MODEL (segformer-style human parser)
-    describe: str = "colour"            # 'colour' | MODEL (LLaVA-family)
-    summarize: str = "none"             # 'none' | MODEL (chat LLM)
-    inpaint: str = "model-free"         # 'model-free' | MODEL (SD inpainting pipeline folder)
-    discriminator: bool = False         # score realism + identity (else the model-free consistency score)
-    resilhouette: str = "bgsub"         # 'bgsub' | 'segmentation:MODEL' | 'groundtruth-outline' | 'auto'
-    steps: int = 25
-    guidance: float = 7.5
-    strength: float = 1.0
-    batch_size: int = 8
-    height: int = 512                   # inpainting canvas
-    width: int = 256
-    per_sequence: int = 2
-    seq_types: tuple[str, ...] | None = ("nm-01",)
-    sids: tuple[str, ...] | None = None
-    kinds: tuple[str, ...] | None = None   # model-free recipes (recolour, retexture, coat, skirt)
-    seed: int = 0
-    max_sequences: int | None = None
-    describe_frames: int = 4            # frames per identity shown to the describer
-    max_new_tokens: int = 64
-    mask_to_person: bool = True         # repaint only clothes inside the (slightly grown) person
-    keep_rgb: bool = False              # also keep the generated colour frames (rgb/*.png)
-    device: str | None = None
-    dtype: str | None = None
-    sdxl: bool = False
-    guidance_weight: float = 0.0        # DLCR's discriminator guidance of denoising (0 = off)
-    guidance_discriminator: str | None = None   # saved latent discriminator used when the weight is > 0
-    # 'train': variants of training sequences, to curate and merge. 'refine': variants of the test
-    # queries (probes) for test-time refinement only; never merged, outfits still from training ids.
-    purpose: str = "train"
-
-    @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> "ChainOptions":
-        known = {f.name for f in fields(cls)}
-        bad = sorted(set(d) - known)
-        if bad:
-            raise ConfigError(f"unknown augmentation option(s) {', '.join(bad)}; known: {', '.join(sorted(known))}")
-        out = cls(**d)
-        for name in ("seq_types", "sids", "kinds"):
-            v = getattr(out, name)
-            if isinstance(v, str):
-                v = [s.strip() for s in v.split(",") if s.strip()]
-            setattr(out, name, tuple(v) if v else None)
-        return out
-
-    @classmethod
-    def from_params(cls, params: dict[str, Any]) -> "ChainOptions":
-        """From a job's parameters: keys that are not options (dataset_id, ...) are ignored."""
-        known = {f.name for f in fields(cls)}
-        return cls.from_dict({k: v for k, v in params.items() if k in known and v is not None})
-
-    def to_dict(self) -> dict[str, Any]:
-        d = asdict(self)
-        for name in ("seq_types", "sids", "kinds"):
-            d[name] = list(d[name]) if d[name] else None
-        return d
-
-    def is_model(self, stage: str) -> bool:
-        return str(getattr(self, stage)).strip() not in FALLBACKS[stage]
-
-    def resilhouette_spec(self) -> tuple[str, str | None]:
-        name, _, model = str(self.resilhouette).strip().partition(":")
-        if name not in RESILHOUETTE:
-            raise ConfigError(f"resilhouette {self.resilhouette!r}: choose bgsub, segmentation:MODEL, "
-                              f"groundtruth-outline or auto")
-        if name == "segmentation" and not model:
-            raise ConfigError("resilhouette segmentation needs a model: segmentation:/path/to/model")
-        return name, model or None
-
-    def validate(self) -> "ChainOptions":
-        if self.purpose not in ("train", "refine"):
-            raise ConfigError(f"purpose {self.purpose!r}: use 'train' (variants to merge) or 'refine' (query variants)")
-        for stage in FALLBACKS:
-            if not str(getattr(self, stage)).strip():
-                raise ConfigError(f"{stage}: give {' or '.join(FALLBACKS[stage])}, or a model folder")
-        from core.hub import resolve_source
-
-        # A missing model folder or an uncached hub id fails here, before a job is queued.
-        for stage in FALLBACKS:
-            if self.is_model(stage):
-                resolve_source(getattr(self, stage), role=f"{stage} model")
-        _, resil_model = self.resilhouette_spec()
-        if resil_model:
-            resolve_source(resil_model, role="segmentation model")
-        for name in ("steps", "batch_size", "per_sequence", "describe_frames", "max_new_tokens"):
-            if int(getattr(self, name)) < 1:
-                raise ConfigError(f"{name} must be at least 1, got {getattr(self, name)}")
-        if not 0.0 < float(self.strength) <= 1.0:
-            raise ConfigError(f"strength {self.strength} must be in (0, 1]")
-        if self.height % 8 or self.width % 8 or self.height <= 0 or self.width <= 0:
-            raise ConfigError(f"inpainting size {self.height}x{self.width} must be positive multiples of 8")
-        if self.max_sequences is not None and int(self.max_sequences) < 1:
-            raise ConfigError(f"max_sequences must be at least 1, got {self.max_sequences}")
-        if self.kinds:
-            from core.augment.modelfree import KINDS
-
-            bad = [k for k in self.kinds if k not in KINDS]
-            if bad:
-                raise ConfigError(f"unknown augmentation kind(s) {', '.join(bad)}; choose from {', '.join(KINDS)}")
-        return self
 
 
 def model_free_name(source_seq: str, kind: str, index: int) -> str:

@@ -11,7 +11,7 @@ import hashlib
 import json
 import os
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
@@ -20,51 +20,15 @@ import numpy as np
 
 from core import __version__
 from core.atomic import atomic_dir, sweep_temporaries, write_bytes, write_json
-from core.convert.align import METHODS, align, gait_energy_image
-from core.convert.extract import (POSE_CHOICES, SILHOUETTE_CHOICES, Extracted, camera_key, extract,
-                                  fit_camera_backgrounds, parse_backend)
+from core.convert.align import align, gait_energy_image
+from core.convert.extract import Extracted, camera_key, extract, fit_camera_backgrounds
 from core.convert.splits import Split, default_spec, make_split, split_from_roles
 from core.procpool import worker_context
 from core.errors import InputError, JobCancelled
 from core.layout import SPLIT_DIRS
+from core.options.convert import ConvertOptions
 from core.readers.base import RawSequence, ScanReport
 from core.records import Sequence
-
-
-
-@dataclass
-class ConvertOptions:
-    split: str | None = None
-    align: str = "opengait"
-    size: int = 64
-    workers: int | None = None
-    silhouette: str = "auto"      # see core.convert.extract.SILHOUETTE_CHOICES; 'segmentation:MODEL'
-    pose: str = "none"            # none | given | groundtruth | transformers:MODEL
-    stride: int = 1               # keep every stride-th frame of videos and frame folders
-    max_frames: int | None = None
-    camera_background: bool = True   # bgsub: one background per camera from several of its videos
-
-    def validate(self) -> None:
-        if self.align not in METHODS:
-            raise InputError(None, f"unknown alignment {self.align!r}; choose one of {', '.join(METHODS)}")
-        from core.hub import resolve_source
-
-        for spec, choices, what in ((self.silhouette, SILHOUETTE_CHOICES, "silhouette"),
-                                    (self.pose, POSE_CHOICES, "pose")):
-            _, model = parse_backend(spec, choices, what)
-            if model:   # a missing folder or an uncached hub id fails here, not once per sequence
-                resolve_source(model, role=f"{what} model")
-        if isinstance(self.stride, bool) or not isinstance(self.stride, int) or self.stride < 1:
-            raise InputError(None, f"stride must be a whole number >= 1, got {self.stride!r}")
-
-    def params(self) -> dict[str, Any]:
-        """What decides the output's pixels; a rerun into the same folder must use the same."""
-        return {"align": self.align, "size": self.size, "silhouette": self.silhouette, "pose": self.pose,
-                "stride": self.stride, "max_frames": self.max_frames, "camera_background": self.camera_background}
-
-    def uses_bgsub(self, raw: RawSequence) -> bool:
-        name, _ = parse_backend(self.silhouette, SILHOUETTE_CHOICES, "silhouette")
-        return name == "bgsub" or (name == "auto" and raw.media in ("video", "rgb"))
 
 
 @dataclass

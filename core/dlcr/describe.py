@@ -17,7 +17,7 @@ import torch
 from core.device import resolve_placement
 from core.hub import load_pretrained, provenance
 from core.dlcr.prompts import DESCRIBE_PROMPT, stable_seed
-from core.errors import ConfigError, InputError, JobCancelled
+from core.errors import InputError, JobCancelled
 
 FALLBACK_TEMPLATE = "USER: <image>\n{prompt} ASSISTANT:"
 

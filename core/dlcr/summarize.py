@@ -18,7 +18,7 @@ from core.dlcr.describe import GenerateOptions, generate_text
 from core.device import resolve_placement
 from core.hub import load_pretrained, provenance
 from core.dlcr.prompts import SUMMARY_PROMPT, Garment
-from core.errors import ConfigError, InputError, JobCancelled
+from core.errors import InputError, JobCancelled
 
 GARMENT_TYPES: dict[str, tuple[str, ...]] = {
     "upper": ("t-shirt", "tshirt", "t shirt", "tee", "shirt", "blouse", "top", "tank top", "sweater", "jumper",

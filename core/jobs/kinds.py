@@ -15,14 +15,14 @@ from core.jobs.context import JobContext
 
 def job_demo(ctx: JobContext, p: dict[str, Any]) -> dict[str, Any]:
     from core.demo.writer import generate
+    from core.options import DemoOptions
 
-    out = Path(p["out"])
-    summary = generate(out, ids=int(p.get("ids", 24)), views=tuple(p.get("views", ("036", "090", "144"))),
-                       seed=int(p.get("seed", 0)), layout=p.get("layout", "casia-b-silhouette"),
-                       frames=int(p.get("frames", 36)),
+    o = DemoOptions.from_params(p)
+    out = Path(o.out)
+    summary = generate(out, ids=o.ids, views=o.views, seed=o.seed, layout=o.layout, frames=o.frames,
                        progress=lambda d, t: (ctx.progress(d, t, f"{d}/{t} sequences"), ctx.check_stop()))
-    name = p.get("name") or out.name
-    ds_id = ctx.catalog.add_dataset(name, "raw", summary.layout, out, info={"demo": True, "seed": p.get("seed", 0)})
+    name = o.name or out.name
+    ds_id = ctx.catalog.add_dataset(name, "raw", summary.layout, out, info={"demo": True, "seed": o.seed})
     return {"dataset_id": ds_id, "path": str(out), "sequences": len(summary.sequences),
             "seconds": round(summary.seconds, 1)}
 
@@ -33,7 +33,7 @@ def job_convert(ctx: JobContext, p: dict[str, Any]) -> dict[str, Any]:
 
     scan_args = p.get("scan") or {}
     report = scan(p["source"], format=scan_args.get("format"), pattern=scan_args.get("pattern"))
-    fields = set(ConvertOptions.__dataclass_fields__)
+    fields = set(ConvertOptions.model_fields)
     opts = ConvertOptions(**{k: v for k, v in p.items() if k in fields})
     plan = plan_conversion(report, p["out"], opts)
     ctx.log(f"converting {len(plan.items)} sequences from {plan.source} to {plan.out}")

@@ -19,14 +19,13 @@ load: those keys are moved into their sections, so old runs and checkpoints stay
 
 from __future__ import annotations
 
-import difflib
 import json
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any, Callable
 
 from core.data.settings import AUGMENT_PARAMS, SAMPLE_TYPES, AugmentStep, SamplingConfig
-from core.errors import ConfigError
+from core.errors import ConfigError, unknown_keys as _unknown
 
 AMP_MODES = ("auto", "off", "bf16", "fp16")
 DEVICES = ("auto", "cpu", "cuda")
@@ -161,13 +160,6 @@ def _size(key: str, v: Any) -> tuple[int, int]:
     if not isinstance(v, (list, tuple)) or len(v) != 2:
         raise ConfigError(f"{key}: expected [height, width], got {v!r}")
     return (_int(f"{key}[0]", v[0], 1), _int(f"{key}[1]", v[1], 1))
-
-
-def _unknown(where: str, keys: list[str], known: list[str]) -> None:
-    if keys:
-        hints = {k: difflib.get_close_matches(str(k), known, n=1) for k in keys}
-        msg = "; ".join(f"{k!r}" + (f" (did you mean {h[0]!r}?)" if h else "") for k, h in hints.items())
-        raise ConfigError(f"unknown {where}key(s): {msg}")
 
 
 def _only_for(section: str, name: str, given: set[str], owners: dict[str, tuple[str, ...]],
