@@ -16,7 +16,9 @@ import torch
 
 from core.device import resolve_placement
 from core.hub import load_pretrained, provenance
-from core.dlcr.prompts import DESCRIBE_PROMPT, stable_seed
+from core.dlcr.prompts import DESCRIBE_PROMPT, SEED_BITS
+from core.indices import spread_indices
+from core.seeding import stable_seed
 from core.errors import InputError, JobCancelled
 
 FALLBACK_TEMPLATE = "USER: <image>\n{prompt} ASSISTANT:"
@@ -43,7 +45,7 @@ def generate_text(model, inputs: dict, tokenizer, config: GenerateOptions, *, ba
     devices = [model.device] if model.device.type == "cuda" else []
     with torch.random.fork_rng(devices=devices), torch.inference_mode():
         # A seed per batch keeps sampled text reproducible without touching the caller's RNG state.
-        torch.manual_seed(stable_seed("generate", config.seed, batch_index))
+        torch.manual_seed(stable_seed("generate", config.seed, batch_index, bits=SEED_BITS))
         out = model.generate(**inputs, **kwargs)
     new = out[:, inputs["input_ids"].shape[1]:]
     return [t.strip() for t in tokenizer.batch_decode(new, skip_special_tokens=True)]
@@ -61,11 +63,7 @@ def person_crop(frame: np.ndarray, mask: np.ndarray | None, margin: float = 0.1)
 
 def pick_frames(count: int, k: int) -> list[int]:
     """``k`` evenly spaced frame indices of a sequence (all when it is shorter)."""
-    if count <= 0:
-        return []
-    if k >= count:
-        return list(range(count))
-    return sorted({int(round(i)) for i in np.linspace(0, count - 1, k)})
+    return spread_indices(count, k)
 
 
 class ClothingDescriber:

@@ -15,8 +15,8 @@ from typing import Any, Mapping, Sequence
 
 import numpy as np
 
-from core import seeding
 from core.errors import ConfigError
+from core.seeding import stable_seed
 
 DESCRIBE_PROMPT = ("What clothes is the person wearing? Describe the upper garment and the lower garment, "
                    "each with its type, colour and pattern.")
@@ -70,9 +70,8 @@ class OutfitChoice:
                 "garments": [g.to_dict() for g in self.garments], "prompt": self.prompt, **self.extra}
 
 
-def stable_seed(*parts: object) -> int:
-    """A 31-bit seed (a positive int32) from any labels, the same on every machine and Python run."""
-    return seeding.stable_seed(*parts, bits=31)
+# Seeds of the model-backed stages are positive int32s; they are recorded in every variant.
+SEED_BITS = 31
 
 
 def _outfit_of(garments: Sequence[Garment]) -> tuple[list[Garment], list[Garment]]:
@@ -95,7 +94,7 @@ def choose_outfits(pool: Mapping[str, Sequence[Garment]], source_id: str, n: int
     if not others:
         raise ConfigError(f"no identity other than {source_id!r} has usable garments; inpainting prompts need the "
                           f"described garments of at least one other training identity")
-    rng = np.random.default_rng(stable_seed("outfits", seed, source_id, seq))
+    rng = np.random.default_rng(stable_seed("outfits", seed, source_id, seq, bits=SEED_BITS))
     order: list[str] = []
     while len(order) < n:
         order += [others[i] for i in rng.permutation(len(others))]
@@ -112,6 +111,6 @@ def choose_outfits(pool: Mapping[str, Sequence[Garment]], source_id: str, n: int
                 extra = spare[int(rng.integers(len(spare)))]
                 lower, donors = lowers[extra], [donor, extra]
         garments = top + lower
-        out.append(OutfitChoice(index=k, seed=stable_seed("variant", seed, source_id, seq, k), donors=donors,
-                                garments=garments, prompt=outfit_prompt(garments)))
+        out.append(OutfitChoice(index=k, seed=stable_seed("variant", seed, source_id, seq, k, bits=SEED_BITS),
+                                donors=donors, garments=garments, prompt=outfit_prompt(garments)))
     return out
