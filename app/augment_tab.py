@@ -9,7 +9,7 @@ import gradio as gr
 
 from app import common as C
 from core import options as O
-from core.options.augment import FALLBACKS
+from core.augment.options import FALLBACKS
 
 D = O.defaults("augment")      # every widget starts at the CLI's default
 IMPORT = O.defaults("import")

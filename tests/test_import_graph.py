@@ -6,7 +6,7 @@ imports alike: a lazy import inside a function is still a dependency, only a def
 The layers, lowest first (README, "Layout of the code"). A module may import from its own layer
 or any layer below it, never from one above:
     base      core (the package), errors, atomic, records, parts, procpool, hub,
-              alignment, device, imaging, indices, problems, seeding
+              alignment, device, imaging, indices, problems, seeding, schema
     record    catalog, workspace            the SQLite record and the folders it describes
     inputs    demo, readers, silhouette, pose
     data      data                          packed frames, frame sampling, batched transforms
@@ -19,6 +19,7 @@ or any layer below it, never from one above:
     variants  variants                      the one variant folder writer/reader and record
     augment   augment                       the DLCR chain, fallbacks, scoring, merging
     dlcr_io   dlcr_io                       DLCR artifacts in and out
+    options   options                       gathers every job kind's schema; the CLI generated from them
     jobs      jobs
     studio    studio
     cli       cli, __main__
@@ -34,7 +35,7 @@ CORE = ROOT / "core"
 
 LAYERS: list[tuple[str, set[str]]] = [
     ("base", {"core", "errors", "atomic", "records", "parts", "procpool", "hub",
-              "alignment", "device", "imaging", "indices", "problems", "seeding"}),
+              "alignment", "device", "imaging", "indices", "problems", "seeding", "schema"}),
     ("record", {"catalog", "workspace"}),
     ("inputs", {"demo", "readers", "silhouette", "pose"}),
     ("data", {"data"}),
@@ -47,6 +48,7 @@ LAYERS: list[tuple[str, set[str]]] = [
     ("variants", {"variants"}),
     ("augment", {"augment"}),
     ("dlcr_io", {"dlcr_io"}),
+    ("options", {"options"}),
     ("jobs", {"jobs"}),
     ("studio", {"studio"}),
     ("cli", {"cli", "__main__"}),

@@ -38,7 +38,7 @@ from core.indices import spread_indices
 from core.dlcr.describe import person_crop
 from core.imaging import side_by_side, stack_rows
 from core.layout import gei_path, read_frames, read_manifest
-from core.options.augment import ChainOptions
+from core.augment.options import ChainOptions
 from core.records import Sequence
 from core.seeding import stable_seed
 from core.variants import VariantRecord, is_finished, read_variant, update_record, write_variant

@@ -26,7 +26,7 @@ from core.convert.splits import Split, default_spec, make_split, split_from_role
 from core.procpool import worker_context
 from core.errors import InputError, JobCancelled
 from core.layout import SPLIT_DIRS
-from core.options.convert import ConvertOptions
+from core.convert.options import ConvertOptions
 from core.readers.base import RawSequence, ScanReport
 from core.records import Sequence
 

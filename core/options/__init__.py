@@ -1,9 +1,12 @@
 """One options schema per job kind, and the command line generated from it.
 
-Each kind's options are declared once, as a pydantic model in this package (``convert.py``,
-``augment.py``, ``jobs.py``); a field's name is its CLI flag (``seq_types`` -> ``--seq-types``),
-and its default, choices and help text are what the CLI, the app's widgets and
-:func:`cli_command` show. A new job option is one field in its kind's schema.
+Each kind's options are declared once, as a pydantic model beside the code that runs the job
+(``core/convert/options.py``, ``core/augment/options.py``, ``core/demo/options.py``,
+``core/dlcr_io/options.py``, ``core/train/options.py``, all built on :mod:`core.schema`); this
+module only gathers them, which is why it sits above every package it names. A field's name is
+its CLI flag (``seq_types`` -> ``--seq-types``), and its default, choices and help text are what
+the CLI, the app's widgets and :func:`cli_command` show. A new job option is one field in its
+kind's schema; a new job kind is one schema plus its entry in :data:`SCHEMAS`.
 """
 
 from __future__ import annotations
@@ -13,10 +16,12 @@ import shlex
 from typing import Any, Mapping
 
 from core.errors import ConfigError, suggest, unknown_keys
-from core.options.augment import AugmentJob, ChainOptions
-from core.options.base import Options, choices_of, is_list, meta, split_list, unwrap
-from core.options.convert import ConvertJob, ConvertOptions, ScanOptions
-from core.options.jobs import DemoOptions, ImportOptions, TrainOverrides
+from core.augment.options import AugmentJob, ChainOptions
+from core.schema import Options, choices_of, is_list, meta, split_list, unwrap
+from core.convert.options import ConvertJob, ConvertOptions, ScanOptions
+from core.demo.options import DemoOptions
+from core.dlcr_io.options import ImportOptions
+from core.train.options import TrainOverrides
 
 # CLI verb -> the schema of its options (``scan`` reads a source but queues no job).
 SCHEMAS: dict[str, type[Options]] = {"demo": DemoOptions, "scan": ScanOptions, "convert": ConvertJob,

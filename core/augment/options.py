@@ -12,7 +12,7 @@ from pydantic import field_validator
 
 from core.augment.modelfree import DEFAULT_KINDS, KINDS
 from core.errors import ConfigError
-from core.options.base import Options, option, split_list
+from core.schema import Options, option, split_list
 
 FALLBACKS = {"parsing": ("groundtruth", "geometry"), "describe": ("colour",), "summarize": ("none",),
              "inpaint": ("model-free",)}

@@ -7,7 +7,7 @@ from typing import Any, Literal, Optional
 from core.convert.align import METHODS
 from core.convert.extract import POSE_CHOICES, SILHOUETTE_CHOICES, parse_backend
 from core.errors import InputError
-from core.options.base import Options, option
+from core.schema import Options, option
 from core.readers.base import RawSequence
 from core.readers.detect import FORMATS
 
