@@ -53,8 +53,8 @@ def test_cli_command_round_trips_through_the_generated_parser(kind):
     required = {n: EXAMPLES[kind][n] for n, f in cls.model_fields.items() if f.is_required()}
     short = O.cli_command(kind, required)
     assert O.from_args(cls, parse(short)).model_dump() == cls(**required).model_dump()
-    assert short.count("--") == sum(not O.base.meta(f).get("positional") for n, f in cls.model_fields.items()
-                                    if f.is_required() or O.base.meta(f).get("always"))
+    assert short.count("--") == sum(not O.meta(f).get("positional") for n, f in cls.model_fields.items()
+                                    if f.is_required() or O.meta(f).get("always"))
 
 
 def test_generated_parser_keeps_the_flags_and_defaults():
