@@ -129,7 +129,7 @@ def gaitbase_rows(args, tmp: Path, dev: torch.device) -> tuple[list[dict[str, An
         base = preset("demo-cpu", augment=[asdict(a) for a in preset("casia-b-gaitbase").augment]).to_dict()
     else:
         base = preset("casia-b-gaitbase").to_dict()
-    base.update(dataset=str(packed), device=str(dev.type), iterations=10 ** 6)
+    base.update(dataset=str(packed), device=str(dev.type), iterations=10 ** 6, threads=args.threads)
     p, k, t = base["batch_ids"], base["batch_seqs"], base["sampling"]["frames"]
     ds = PickleSequences(pkl)
     workers = args.workers if args.workers is not None else (2 if args.tiny else 8)
@@ -202,7 +202,8 @@ def skeleton_row(args, tmp: Path, dev: torch.device) -> dict[str, Any]:
             items.append((Sequence(sid=f"{sid:04d}", seq=f"{kk:02d}", split="train", frames=n), sil, maps))
     root = write_packed(tmp / "skel", items, heatmaps={"channels": ["limb", "joint"], "source": "random"}).parent
     if args.tiny:
-        cfg = preset("demo-cpu-skeletongait++", dataset=str(root), iterations=10 ** 6, device="cpu")
+        cfg = preset("demo-cpu-skeletongait++", dataset=str(root), iterations=10 ** 6, device="cpu",
+                     threads=args.threads)
     else:   # OpenGait's skeletongait++_GREW.yaml: 32 x 4 x 30 at 64x44, its default (GREW) widths
         cfg = preset("grew-gaitbase", model="skeletongait++", model_args={}, dataset=str(root), iterations=10 ** 6,
                      sampling={"type": "fixed_unordered", "frames": 30}, augment=["cut"], device="cuda")
@@ -234,7 +235,10 @@ def sd_rows(args, tmp: Path, dev: torch.device) -> dict[str, Any] | None:
         print(f"  SD inpainting rows skipped: {' and '.join(missing)} not installed here (carry the wheels to run them)")
         return None
     import diffusers
+    import transformers
 
+    transformers.utils.logging.set_verbosity_error()
+    transformers.utils.logging.disable_progress_bar()
     diffusers.utils.logging.set_verbosity_error()
     diffusers.utils.logging.disable_progress_bar()
     from bench.generate import demo_frames, naive_loop, sd15_pipeline
@@ -322,22 +326,24 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--tiny", action="store_true", help="CPU sizes: demo-cpu GaitBase, tiny inpainting pipeline")
     ap.add_argument("--json", default=None, help="where to write the JSON (default gpu_suite-<cpu|cuda>.json)")
-    ap.add_argument("--steps", type=int, default=None, help="timed steps per measurement (default 20; tiny 3)")
+    ap.add_argument("--steps", type=int, default=None, help="timed steps per measurement (default 20; tiny 4)")
     ap.add_argument("--warmup", type=int, default=None, help="untimed steps first (default 15; tiny 2)")
-    ap.add_argument("--rounds", type=int, default=None, help="interleaved rounds, medians kept (default 2; tiny 1)")
+    ap.add_argument("--rounds", type=int, default=None, help="interleaved rounds, medians kept (default 2)")
     ap.add_argument("--workers", type=int, default=None, help="DataLoader workers of (c) (default 8; tiny 2)")
     ap.add_argument("--skip-sd", action="store_true", help="leave out the inpainting rows")
-    ap.add_argument("--threads", type=int, default=None, help="torch CPU threads")
+    ap.add_argument("--threads", type=int, default=None,
+                    help="torch CPU threads (tiny default 1: on a small busy machine two OpenMP teams spin on each other)")
     args = ap.parse_args()
     cuda = torch.cuda.is_available()
     if not cuda and not args.tiny:
         sys.exit("no CUDA device here: run with --tiny for the CPU-sized suite")
+    args.threads = args.threads or (1 if args.tiny else 0)
     if args.threads:
         torch.set_num_threads(args.threads)
     dev = torch.device("cuda" if cuda and not args.tiny else "cpu")
-    args.steps = args.steps or (3 if args.tiny else 20)
+    args.steps = args.steps or (4 if args.tiny else 20)
     args.warmup = args.warmup or (2 if args.tiny else 15)
-    args.rounds = args.rounds or (1 if args.tiny else 2)
+    args.rounds = args.rounds or 2
     machine = torch.cuda.get_device_name(dev) if dev.type == "cuda" else f"CPU ({platform.processor() or 'unknown'}, " \
         f"{os.cpu_count()} cores, {torch.get_num_threads()} torch threads)"
     print(f"gpu_suite on {machine}; torch {torch.__version__}; python {platform.python_version()}"
