@@ -81,15 +81,20 @@ def _sync(dev: torch.device) -> None:
         torch.cuda.synchronize(dev)
 
 
+_BASELINE = [0]
+
+
 def _reset_memory(dev: torch.device) -> None:
     gc.collect()
     if dev.type == "cuda":
         torch.cuda.empty_cache()
         torch.cuda.reset_peak_memory_stats(dev)
+        _BASELINE[0] = torch.cuda.memory_allocated(dev)   # what earlier rows still hold (the kept trainer)
 
 
 def _peak_gb(dev: torch.device) -> float | None:
-    return torch.cuda.max_memory_allocated(dev) / 1e9 if dev.type == "cuda" else None
+    """Peak GPU memory of the current row, beyond what was allocated when it started."""
+    return (torch.cuda.max_memory_allocated(dev) - _BASELINE[0]) / 1e9 if dev.type == "cuda" else None
 
 
 def host_syncs(fn, dev: torch.device, steps: int = 3) -> int | None:

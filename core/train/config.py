@@ -83,7 +83,7 @@ class TrainConfig:
     # torch.compile the model: 'auto' on CUDA only (CPU compiles take minutes and gain little),
     # true everywhere, false never; a failing compile logs one warning and trains eagerly.
     compile: bool | str = "auto"
-    cuda_graphs: bool = False   # CUDA + compile only: mode 'reduce-overhead' (static shapes, no launch gaps)
+    cuda_graphs: bool = False   # CUDA + compile + fixed-size sampling only: compile mode "reduce-overhead"
     channels_last: bool = True  # CUDA only: NHWC convolutions (much faster with bf16)
     sync_bn: bool = True        # CUDA multi-process only: BatchNorm statistics over the global batch
     data_on_device: str = "auto"   # training frames in device memory ('auto': if they fit, else host RAM if

@@ -156,7 +156,7 @@ class Trainer:
     def _compile(self) -> None:
         # CUDA graphs replay the whole compiled forward/backward as one launch: worth it when the
         # step is launch-bound (small batches), and only sound with static shapes ('fixed' sampling).
-        graphs = self.cfg.cuda_graphs and self.device.type == "cuda"
+        graphs = self.cfg.cuda_graphs and self.device.type == "cuda" and self.cfg.sampling.type.startswith("fixed")
         try:
             self.net = torch.compile(self.eager_net, **({"mode": "reduce-overhead"} if graphs else {}))
             self.compiled = True
@@ -239,7 +239,7 @@ class Trainer:
         return loss, stats
 
     def train_step(self, batch: Batch) -> dict[str, torch.Tensor]:
-        if self.compiled and self.cfg.cuda_graphs and self.device.type == "cuda":
+        if self.compiled and self.cfg.cuda_graphs and self.device.type == "cuda":   # harmless without graphs
             # A new iteration: the graph may reuse the memory of the previous step's outputs.
             torch.compiler.cudagraph_mark_step_begin()
         self.optimizer.zero_grad(set_to_none=True)
