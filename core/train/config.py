@@ -11,7 +11,8 @@ Layout (every section optional; what is given overrides the preset or the defaul
     loss:       triplet_weight, triplet_margin, triplet_mining all|hard, ce_weight, ce_scale, label_smoothing
     sampling:   type (OpenGait's sample_type), frames, frames_min, frames_max, skip, all_limit
     augment:    ordered list of steps, exactly one 'cut' (OpenGait's BaseSilCuttingTransform)
-    amp, device, compile, channels_last, sync_bn, data_on_device, seed, logging/checkpoint cadence
+    amp, device, compile (auto|true|false), cuda_graphs, channels_last, sync_bn, data_on_device,
+    seed, logging/checkpoint cadence
 
 Configs written before the sections existed (flat ``lr``, ``milestones``, ``frames`` ...) still
 load: those keys are moved into their sections, so old runs and checkpoints stay readable.
