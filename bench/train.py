@@ -144,6 +144,16 @@ def opengait_transform(seq: np.ndarray, rng: random.Random) -> np.ndarray:
     return x
 
 
+def opengait_batch(collated, rng: random.Random, size: tuple[int, int], dev: torch.device) -> Batch:
+    """What OpenGait's inputs_pretreament makes of a collated batch: each sequence transformed in
+    numpy (float64), stacked, copied to the device, then .float()."""
+    seqs_np, labs = collated
+    x = np.asarray([opengait_transform(s, rng) for s in seqs_np])
+    x = resize_frames(torch.from_numpy(x).to(dev).float(), size)
+    y = torch.from_numpy(labs).to(dev)
+    return Batch(x=x, labels=y, lengths=None, loss_labels=y, tindex=triplet_index(labs))
+
+
 # -- timing -------------------------------------------------------------------------------------------
 
 def timed(fn, steps: int, warmup: int, device: torch.device) -> float:
@@ -199,7 +209,7 @@ def main() -> None:
         print(f"{'SMALL (CPU-sized) ' if args.small else ''}batch {cfg.batch_ids}x{cfg.batch_seqs}x{t} frames, model input "
               f"{h}x{w}, {sum(p.numel() for p in tr.model.parameters()):,} parameters, device {dev}, "
               f"precision {tr.prec.name}, compile {tr.compiled}, "
-              f"frames {'resident on device' if tr.source.resident else 'read from memmap'}")
+              f"frames {tr.source.placement}")
         tr.model.train()
         ds = PickleSequences(pkl)
         loader = tud.DataLoader(ds, batch_sampler=PKBatches(ds, cfg.batch_ids, cfg.batch_seqs),
@@ -210,12 +220,7 @@ def main() -> None:
         step = (lambda batch: None) if args.data_only else tr.train_step
 
         def opengait_step() -> None:
-            seqs_np, labs = next(it)
-            # inputs_pretreament: transform each sequence in numpy (float64), stack, copy, then .float()
-            x = np.asarray([opengait_transform(s, rng) for s in seqs_np])
-            x = resize_frames(torch.from_numpy(x).to(dev).float(), cfg.model_input_size)
-            y = torch.from_numpy(labs).to(dev)
-            step(Batch(x=x, labels=y, lengths=None, loss_labels=y, tindex=triplet_index(labs)))
+            step(opengait_batch(next(it), rng, cfg.model_input_size, dev))
 
         it = None
         try:

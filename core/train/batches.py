@@ -1,12 +1,17 @@
 """From batch plans to model-ready batches on the training device, without worker processes.
 
-Two ways to get the frames:
+Three ways to get the frames:
 - resident: the training split's frames (uint8, already cut unless an augmentation needs the full
   width) are copied once into device memory; each batch is one index_select there. Used on CUDA
   when they fit ('auto'), or when asked for ('always', also on CPU).
+- host: the same copy in host memory, for a GPU too small for the dataset ('auto' when it fits in
+  HOST_SHARE of the free RAM, or 'host'). A background thread gathers each batch one ahead.
 - read: frames are gathered from the memory-mapped packed array on the host, in a background
-  thread one batch ahead, so the step never waits for the disk. On CUDA the thread fills a
-  pinned buffer and the copy to the device is asynchronous.
+  thread one batch ahead, so the step never waits for the disk ('never', or when neither fits).
+For host and read on CUDA the thread gathers into pinned memory and queues the copy to the device on
+a side stream, so the transfer overlaps the previous step's kernels; the training stream only
+waits for that copy's event, never the host. On CPU the same thread and code run without pinning
+or streams (what the CPU tests exercise).
 
 Either way the device does the rest on the training thread: uint8 -> float, augmentation
 (core.data.transforms), area resize.
@@ -22,6 +27,7 @@ checkpoint must store so that a resume redraws that very batch.
 
 from __future__ import annotations
 
+import os
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
@@ -36,8 +42,11 @@ from core.train.inputs import resize_frames
 from core.train.losses import TripletIndex, triplet_index
 from core.train.sampler import BatchPlan, PKSampler
 
-# Frames go to device memory in 'auto' mode only if they take at most this share of what is free.
+# Frames go to device memory in 'auto' mode only if they take at most this share of what is free,
+# else to host memory if they take at most HOST_SHARE of the free RAM (the rest is the page cache's
+# and the other processes').
 RESIDENT_SHARE = 0.6
+HOST_SHARE = 0.5
 
 
 @dataclass
@@ -85,10 +94,15 @@ class DeviceFrames:
         channels = 1 + (sampler.dataset.heatmap_channels if heatmaps else 0)
         return int(sampler.lengths[sampler.rows].sum()) * arr.shape[1] * (arr.shape[2] - 2 * sampler.read_cut) * channels
 
-    def gather(self, plan: BatchPlan, device: torch.device) -> Tensor:
+    def gather(self, plan: BatchPlan, device: torch.device, pin: bool = False) -> Tensor:
+        """The plan's frames; from a host copy, ``pin`` gathers straight into pinned memory."""
         rows = plan.frame_rows - self.starts[plan.seq_rows, None] + self.offsets[plan.seq_rows, None]
-        idx = _to(torch.from_numpy(rows.reshape(-1)), device)
-        return self.frames.index_select(0, idx).view(*rows.shape, *self.frames.shape[1:])
+        idx = torch.from_numpy(rows.reshape(-1))
+        shape = (*rows.shape, *self.frames.shape[1:])
+        if self.frames.device.type == "cpu":
+            out = torch.empty((idx.numel(), *self.frames.shape[1:]), dtype=torch.uint8, pin_memory=pin)
+            return torch.index_select(self.frames, 0, idx, out=out).view(shape)
+        return self.frames.index_select(0, _to(idx, device)).view(shape)
 
 
 def _to(t: Tensor, device: torch.device) -> Tensor:
@@ -97,12 +111,29 @@ def _to(t: Tensor, device: torch.device) -> Tensor:
 
 
 def wants_resident(mode: str, sampler: PKSampler, device: torch.device, heatmaps: bool = False) -> bool:
-    if mode == "never" or (mode == "auto" and device.type != "cuda"):
+    if mode in ("never", "host") or (mode == "auto" and device.type != "cuda"):
         return False
     if mode == "always":
         return True
     free, _ = torch.cuda.mem_get_info(device)
     return DeviceFrames.nbytes(sampler, heatmaps) <= RESIDENT_SHARE * free
+
+
+def free_host_bytes() -> int:
+    try:
+        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (ValueError, OSError, AttributeError):    # not a POSIX system: do not guess
+        return 0
+
+
+def placement(mode: str, sampler: PKSampler, device: torch.device, heatmaps: bool = False) -> str:
+    """'device', 'host' or 'read' for a ``data_on_device`` setting (see the module docstring)."""
+    if wants_resident(mode, sampler, device, heatmaps):
+        return "device"
+    if mode == "host" or (mode == "auto" and device.type == "cuda"
+                          and DeviceFrames.nbytes(sampler, heatmaps) <= HOST_SHARE * free_host_bytes()):
+        return "host"
+    return "read"
 
 
 class BatchSource:
@@ -116,9 +147,12 @@ class BatchSource:
         self.heatmaps = bool(heatmaps)
         if self.heatmaps and sampler.dataset.heatmaps is None:
             raise InputError(sampler.dataset.root, f"no pose heatmaps: {sampler.dataset.heatmap_note}")
-        self.store = DeviceFrames(sampler, device, heatmaps=self.heatmaps) \
-            if wants_resident(on_device, sampler, device, self.heatmaps) else None
+        self.placement = placement(on_device, sampler, device, self.heatmaps)
+        self.store = DeviceFrames(sampler, device, heatmaps=self.heatmaps) if self.placement == "device" else None
+        self.host_store = DeviceFrames(sampler, torch.device("cpu"), heatmaps=self.heatmaps) \
+            if self.placement == "host" else None
         self.pool = ThreadPoolExecutor(1, thread_name_prefix="batch-loader") if self.store is None else None
+        self.copy_stream = torch.cuda.Stream(device) if self.store is None and device.type == "cuda" else None
         self._pending: Any = None
         self._state: dict[str, Any] | None = None
 
@@ -139,9 +173,12 @@ class BatchSource:
         kind, plan, payload = self._pending
         if kind == "resident":
             frames, host = self.store.gather(plan, self.device), payload
-        else:   # read by the loader thread (pinned on CUDA, so the copy below is asynchronous)
-            frames, host = payload.result()
-            frames = frames.to(self.device, non_blocking=True)
+        else:   # gathered by the loader thread; on CUDA already queued on the side stream
+            (frames, copied), host = payload.result()
+            if copied is not None:
+                stream = torch.cuda.current_stream(self.device)
+                stream.wait_event(copied)          # a device-side wait: the host runs on
+                frames.record_stream(stream)       # allocated on the side stream, used on this one
         self._draw()
         return self._finish(frames, plan, host)
 
@@ -162,10 +199,21 @@ class BatchSource:
         else:
             self._pending = ("read", plan, self.pool.submit(self._read, plan, host))
 
-    def _read(self, plan: BatchPlan, host: dict[str, Any]) -> tuple[Tensor, dict[str, Any]]:
-        frames, _ = self.sampler.load(plan, self.heatmaps)   # numpy only: releases the GIL, no torch threads
-        t = torch.from_numpy(frames)
-        return (t.pin_memory() if self.device.type == "cuda" else t), host
+    def _read(self, plan: BatchPlan, host: dict[str, Any]) -> tuple[tuple[Tensor, Any], dict[str, Any]]:
+        pin = self.copy_stream is not None
+        if self.host_store is not None:
+            t = self.host_store.gather(plan, torch.device("cpu"), pin=pin)
+        else:
+            frames, _ = self.sampler.load(plan, self.heatmaps)   # numpy only: releases the GIL, no torch threads
+            t = torch.from_numpy(frames)
+            t = t.pin_memory() if pin else t
+        if not pin:
+            return (t, None), host
+        with torch.cuda.stream(self.copy_stream):
+            t = t.to(self.device, non_blocking=True)
+            done = torch.cuda.Event()
+            done.record(self.copy_stream)
+        return (t, done), host
 
     def _finish(self, frames: Tensor, plan: BatchPlan, host: dict[str, Any]) -> Batch:
         dev = self.device

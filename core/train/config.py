@@ -11,7 +11,8 @@ Layout (every section optional; what is given overrides the preset or the defaul
     loss:       triplet_weight, triplet_margin, triplet_mining all|hard, ce_weight, ce_scale, label_smoothing
     sampling:   type (OpenGait's sample_type), frames, frames_min, frames_max, skip, all_limit
     augment:    ordered list of steps, exactly one 'cut' (OpenGait's BaseSilCuttingTransform)
-    amp, device, compile, channels_last, sync_bn, data_on_device, seed, logging/checkpoint cadence
+    amp, device, compile (auto|true|false), cuda_graphs, channels_last, sync_bn, data_on_device,
+    seed, logging/checkpoint cadence
 
 Configs written before the sections existed (flat ``lr``, ``milestones``, ``frames`` ...) still
 load: those keys are moved into their sections, so old runs and checkpoints stay readable.
@@ -32,7 +33,7 @@ DEVICES = ("auto", "cpu", "cuda")
 OPTIMIZERS = ("sgd", "adam", "adamw")
 SCHEDULERS = ("multistep", "cosine")
 MINING = ("all", "hard")
-ON_DEVICE = ("auto", "always", "never")
+ON_DEVICE = ("auto", "always", "host", "never")
 
 
 @dataclass
@@ -80,10 +81,14 @@ class TrainConfig:
     augment: tuple[AugmentStep, ...] = (AugmentStep("cut"),)
     amp: str = "auto"
     device: str = "auto"
-    compile: bool = False       # torch.compile the model; falls back to eager if compiling fails
+    # torch.compile the model: 'auto' on CUDA only (CPU compiles take minutes and gain little),
+    # true everywhere, false never; a failing compile logs one warning and trains eagerly.
+    compile: bool | str = "auto"
+    cuda_graphs: bool = False   # CUDA + compile + fixed-size sampling only: compile mode "reduce-overhead"
     channels_last: bool = True  # CUDA only: NHWC convolutions (much faster with bf16)
     sync_bn: bool = True        # CUDA multi-process only: BatchNorm statistics over the global batch
-    data_on_device: str = "auto"   # keep the training frames in device memory ('auto': if they fit)
+    data_on_device: str = "auto"   # training frames in device memory ('auto': if they fit, else host RAM if
+                                   # that fits), 'host' RAM, 'never' (memmap reads); core.train.batches
     use_variants: bool = True      # train on merged clothing variants too (False: the real sequences only)
     seed: int = 0
     log_every: int = 100
@@ -387,8 +392,11 @@ def _validate(d: dict[str, Any], given: dict[str, set[str]] | None = None) -> Tr
     out["augment"] = _augment(d["augment"])
     out["amp"] = _choice("amp", d["amp"], AMP_MODES)
     out["device"] = _choice("device", d["device"], DEVICES)
-    for k in ("compile", "channels_last", "sync_bn", "use_variants"):
+    for k in ("channels_last", "sync_bn", "use_variants", "cuda_graphs"):
         out[k] = _bool(k, d[k])
+    if d["compile"] != "auto" and not isinstance(d["compile"], bool):
+        raise ConfigError(f"compile: expected true or false (or 'auto': on CUDA only), got {d['compile']!r}")
+    out["compile"] = d["compile"]
     out["data_on_device"] = _choice("data_on_device", d["data_on_device"], ON_DEVICE)
     out["eval_metric"] = _choice("eval_metric", d["eval_metric"], ("euc", "cos"))
     out["input_size"] = _size("input_size", d["input_size"])

@@ -73,6 +73,12 @@ def _set_python_rng_state(s: list[Any]) -> None:
     random.setstate((s[0], tuple(s[1]), s[2]))
 
 
+def compile_wanted(setting: bool | str, device: torch.device) -> bool:
+    """The config's ``compile``: 'auto' compiles on CUDA only (on CPU inductor's build takes minutes
+    and the small CPU models gain little), True everywhere, False never."""
+    return device.type == "cuda" if setting == "auto" else bool(setting)
+
+
 def _channels_last(model: nn.Module) -> None:
     # Only 2-D convolutions: channels_last is a 4-D layout and 3-D convs (GaitGL, DeepGaitV2-3D)
     # would reject it.
@@ -142,14 +148,17 @@ class Trainer:
                            find_unused_parameters=cfg.loss.ce_weight == 0)
         self.eager_net = self.net
         self.compiled = False
-        if cfg.compile:
+        if compile_wanted(cfg.compile, self.device):
             self._compile()
         self.source = BatchSource(self.sampler, self.device, cfg.model_input_size, cfg.data_on_device,
                                   rank=self.rank, world=self.world, heatmaps=self.heatmap_channels > 0)
 
     def _compile(self) -> None:
+        # CUDA graphs replay the whole compiled forward/backward as one launch: worth it when the
+        # step is launch-bound (small batches), and only sound with static shapes ('fixed' sampling).
+        graphs = self.cfg.cuda_graphs and self.device.type == "cuda" and self.cfg.sampling.type.startswith("fixed")
         try:
-            self.net = torch.compile(self.eager_net)
+            self.net = torch.compile(self.eager_net, **({"mode": "reduce-overhead"} if graphs else {}))
             self.compiled = True
         except Exception as exc:  # noqa: BLE001 - any failure means: train eagerly
             self._compile_failed(exc)
@@ -230,6 +239,9 @@ class Trainer:
         return loss, stats
 
     def train_step(self, batch: Batch) -> dict[str, torch.Tensor]:
+        if self.compiled and self.cfg.cuda_graphs and self.device.type == "cuda":   # harmless without graphs
+            # A new iteration: the graph may reuse the memory of the previous step's outputs.
+            torch.compiler.cudagraph_mark_step_begin()
         self.optimizer.zero_grad(set_to_none=True)
         try:
             loss, stats = self._losses(batch)
