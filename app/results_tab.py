@@ -98,12 +98,12 @@ def _mtime(path: str | Path | None) -> int | None:
 
 def signature(studio, run_id: int | None, compare: list[int], method: str, fmt: str) -> dict[str, str]:
     """Cheap fingerprints of what each part of the page shows; a part re-renders when its own changes."""
-    runs = studio.runs()
+    all_runs = studio.runs()
     jobs = [(j["id"], j["state"], j.get("run_id")) for k in ("train", "eval") for j in studio.jobs(kind=k, limit=50)]
     # The dropdowns' labels carry no step: a training run must not re-send them (and disturb a user
     # picking from them) every tick; the table, which shows the step, follows it.
-    choices = _digest([(r["id"], r["name"], r["state"], _digest(r.get("results"))) for r in runs])
-    table = _digest([[(r["id"], r["step"]) for r in runs], choices, jobs])
+    choices = _digest([(r["id"], r["name"], r["state"], _digest(r.get("results"))) for r in all_runs])
+    table = _digest([[(r["id"], r["step"]) for r in all_runs], choices, jobs])
     metrics = {}
     for rid in compare:
         m = studio.run_metrics(rid)
