@@ -25,15 +25,15 @@ LABEL = ("**DLCR chain.** Each stage runs a model when you give its folder (or a
 def start(studio, ds_id, per_sequence, seq_types, kinds, parsing=D["parsing"], describe=D["describe"],
           summarize=D["summarize"], inpaint=D["inpaint"], resilhouette=D["resilhouette"],
           discriminator=D["discriminator"], guidance_weight=D["guidance_weight"], purpose=D["purpose"]):
-    """(message, progress) after submitting the augmentation job."""
+    """The message and progress after submitting the augmentation job."""
     ds = curation.converted(studio, ds_id)
     if ds is None:
-        return C.error_md("choose a converted dataset first (step 2)"), gr.skip()
+        return {"msg": C.error_md("choose a converted dataset first (step 2)"), "progress": gr.skip()}
     if not seq_types and purpose != "refine":
-        return C.error_md("choose at least one sequence type to augment"), gr.skip()
+        return {"msg": C.error_md("choose at least one sequence type to augment"), "progress": gr.skip()}
     active = studio.active_job("augment")
     if active:
-        return C.error_md(f"variants are already being generated (job #{active['id']})"), gr.skip()
+        return {"msg": C.error_md(f"variants are already being generated (job #{active['id']})"), "progress": gr.skip()}
     stages = {k: (v or "").strip() or D[k] for k, v in
               (("parsing", parsing), ("describe", describe), ("summarize", summarize), ("inpaint", inpaint))}
     try:
@@ -43,8 +43,9 @@ def start(studio, ds_id, per_sequence, seq_types, kinds, parsing=D["parsing"], d
             **stages, resilhouette=resilhouette or D["resilhouette"], discriminator=bool(discriminator),
             guidance_weight=float(guidance_weight or D["guidance_weight"]))
     except Exception as exc:  # noqa: BLE001
-        return C.report_error(exc), gr.skip()
-    return C.ok_md(f"generating variants (job #{job_id})"), C.job_progress_html(studio.job(job_id), "augmentation")
+        return {"msg": C.report_error(exc), "progress": gr.skip()}
+    return {"msg": C.ok_md(f"generating variants (job #{job_id})"),
+            "progress": C.job_progress_html(studio.job(job_id), "augmentation")}
 
 
 def stop(studio):
@@ -52,18 +53,18 @@ def stop(studio):
 
 
 def merge(studio, ds_id):
-    """(message, progress) after submitting the merge of the accepted variants."""
+    """The message and progress after submitting the merge of the accepted variants."""
     ds = curation.converted(studio, ds_id)
     if ds is None:
-        return C.error_md("choose a converted dataset first"), gr.skip()
+        return {"msg": C.error_md("choose a converted dataset first"), "progress": gr.skip()}
     if not studio.has_unmerged_accepted(ds["id"]):
-        return C.error_md("no accepted variants to merge — accept some first"), gr.skip()
+        return {"msg": C.error_md("no accepted variants to merge — accept some first"), "progress": gr.skip()}
     try:
         job_id = studio.start_merge(ds["id"])
     except Exception as exc:  # noqa: BLE001
-        return C.report_error(exc), gr.skip()
-    return C.ok_md(f"merging accepted variants into {ds['name']} (job #{job_id})"), \
-        C.job_progress_html(studio.job(job_id), "merge")
+        return {"msg": C.report_error(exc), "progress": gr.skip()}
+    return {"msg": C.ok_md(f"merging accepted variants into {ds['name']} (job #{job_id})"),
+            "progress": C.job_progress_html(studio.job(job_id), "merge")}
 
 
 def _for_dataset(ds_id):
@@ -152,12 +153,12 @@ def build(studio, timer: gr.Timer) -> dict:
     progress = gr.HTML(elem_id="augment-progress")
     bench = curation.build(studio, dataset, msg)
 
-    gen_btn.click(lambda *a: start(studio, *a), inputs=[dataset, per_seq, seq_types, kinds, *stage.values(), resil,
-                                                        disc, gweight, purpose],
-                  outputs=[msg, progress])
+    sent = {"msg": msg, "progress": progress}
+    gen_btn.click(**C.wire(lambda *a: start(studio, *a), sent),
+                  inputs=[dataset, per_seq, seq_types, kinds, *stage.values(), resil, disc, gweight, purpose])
     imports["wire_messages"](msg, progress)
     stop_btn.click(lambda: stop(studio), outputs=msg)
-    merge_btn.click(lambda d: merge(studio, d), inputs=dataset, outputs=[msg, progress])
+    merge_btn.click(**C.wire(lambda d: merge(studio, d), sent), inputs=dataset)
 
     ticked = {"dataset": dataset, "progress": progress, "counts": bench["counts"], "sid": bench["sid"],
               **{k: bench[k] for k in curation.VIEW}, "stop_btn": stop_btn, "ds_sig": ds_sig, "v_sig": bench["v_sig"]}

@@ -105,20 +105,22 @@ def preview(studio, ds_id, split, align, name, silhouette=D["silhouette"], pose=
 
 
 def start(studio, ds_id, split, align, name, silhouette=D["silhouette"], pose=D["pose"], stride=D["stride"],
-          pkl=False):
-    """(message, progress) after submitting the conversion job."""
+          pkl=False) -> dict[str, Any]:
+    """The message (in the error area) and progress after submitting the conversion job."""
     ds = _source(studio, ds_id)
     if ds is None:
-        return C.error_md("choose a raw dataset first"), gr.skip()
+        return {"error": C.error_md("choose a raw dataset first"), "progress": gr.skip()}
     active = studio.active_job("convert")
     if active:
-        return C.error_md(f"a conversion is already running (job #{active['id']}); stop it or wait"), gr.skip()
+        return {"error": C.error_md(f"a conversion is already running (job #{active['id']}); stop it or wait"),
+                "progress": gr.skip()}
     try:
         job_id = studio.start_conversion(ds["path"], name=(name or "").strip() or None, opengait_pkl=bool(pkl),
                                          **_options(split, align, silhouette, pose, stride))
     except Exception as exc:  # noqa: BLE001
-        return C.report_error(exc), gr.skip()
-    return C.ok_md(f"conversion started (job #{job_id})"), C.job_progress_html(studio.job(job_id), "conversion")
+        return {"error": C.report_error(exc), "progress": gr.skip()}
+    return {"error": C.ok_md(f"conversion started (job #{job_id})"),
+            "progress": C.job_progress_html(studio.job(job_id), "conversion")}
 
 
 def stop(studio):
@@ -199,7 +201,7 @@ def build(studio, timer: gr.Timer) -> dict:
     previewed = dict(error=error, summary=summary, counts=counts, mapping=mapping, gallery=gallery,
                      validation=validation, report_file=report_file)
     preview_btn.click(**C.wire(lambda *a: preview(studio, *a), previewed), inputs=opts)
-    start_btn.click(lambda *a: start(studio, *a), inputs=opts, outputs=[error, progress])
+    start_btn.click(**C.wire(lambda *a: start(studio, *a), {"error": error, "progress": progress}), inputs=opts)
     stop_btn.click(lambda: stop(studio), outputs=error)
     for comp in opts:
         comp.change(lambda *a: cli_command(studio, *a), inputs=opts, outputs=cli, show_progress="hidden")

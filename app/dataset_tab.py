@@ -40,18 +40,18 @@ def demo_kwargs() -> dict:
 
 # -- handlers -------------------------------------------------------------------------------------
 
-def create_demo(studio):
-    """Start the demo generator unless one is already running; returns (message, progress)."""
+def create_demo(studio) -> dict[str, Any]:
+    """Start the demo generator unless one is already running; the message and progress."""
     active = studio.active_job("demo")
     if active:
-        return C.ok_md(f"the demo set is already being generated (job #{active['id']})"), \
-            C.job_progress_html(active, "demo dataset")
+        return {"msg": C.ok_md(f"the demo set is already being generated (job #{active['id']})"),
+                "progress": C.job_progress_html(active, "demo dataset")}
     try:
         job_id = studio.create_demo(**demo_kwargs())
     except Exception as exc:  # noqa: BLE001 - shown to the user
-        return C.report_error(exc), ""
-    return C.ok_md(f"generating the synthetic demo set (job #{job_id}); it appears below when done"), \
-        C.job_progress_html(studio.job(job_id), "demo dataset")
+        return {"msg": C.report_error(exc), "progress": ""}
+    return {"msg": C.ok_md(f"generating the synthetic demo set (job #{job_id}); it appears below when done"),
+            "progress": C.job_progress_html(studio.job(job_id), "demo dataset")}
 
 
 def refresh(studio, current, sig) -> dict[str, Any]:
@@ -155,17 +155,18 @@ def detect_table(studio, path):
                          for d in found]) if found else EMPTY_DETECT
 
 
-def pattern_preview(studio, path, pattern):
-    """(error, table): what the pattern takes from the first video names of the folder."""
+def pattern_preview(studio, path, pattern) -> dict[str, Any]:
+    """The error and table of what the pattern takes from the first video names of the folder."""
     if not (path or "").strip() or not (pattern or "").strip():
-        return C.error_md("enter a folder and a pattern such as {sid}_{condition}-{seq}_{view}"), EMPTY_PATTERN
+        return {"error": C.error_md("enter a folder and a pattern such as {sid}_{condition}-{seq}_{view}"),
+                "pattern_table": EMPTY_PATTERN}
     try:
         rows = studio.preview_pattern(path.strip(), pattern.strip())
     except Exception as exc:  # noqa: BLE001
-        return C.report_error(exc), EMPTY_PATTERN
+        return {"error": C.report_error(exc), "pattern_table": EMPTY_PATTERN}
     if not rows:
-        return C.error_md(f"{path}: no video files found"), EMPTY_PATTERN
-    return "", pd.DataFrame(rows)
+        return {"error": C.error_md(f"{path}: no video files found"), "pattern_table": EMPTY_PATTERN}
+    return {"error": "", "pattern_table": pd.DataFrame(rows)}
 
 
 def picked(selection, roots_value):
@@ -230,14 +231,15 @@ def build(studio, timer: gr.Timer, roots: list[Path] | None = None) -> dict:
                          object_fit="contain", elem_id="dataset-gallery")
 
     shown = dict(error=error, summary=summary, counts=counts, problems=problems, gallery=gallery)
-    demo_btn.click(lambda: create_demo(studio), outputs=[demo_msg, demo_progress])
+    demo_btn.click(**C.wire(lambda: create_demo(studio), {"msg": demo_msg, "progress": demo_progress}))
     picker.change(**C.wire(lambda v: show_dataset(studio, v), shown), inputs=picker)
     open_inputs = [path, fmt, pattern]
     opened = C.wire(lambda *a: open_path(studio, *a), {**shown, "picker": picker})
     open_btn.click(**opened, inputs=open_inputs)
     path.submit(**opened, inputs=open_inputs)
     path.change(lambda p: detect_table(studio, p), inputs=path, outputs=detected, show_progress="hidden")
-    check_btn.click(lambda p, q: pattern_preview(studio, p, q), inputs=[path, pattern], outputs=[error, pattern_table])
+    check_btn.click(**C.wire(lambda p, q: pattern_preview(studio, p, q), {"error": error, "pattern_table": pattern_table}),
+                    inputs=[path, pattern])
     root.change(lambda r: gr.update(root_dir=r, value=None), inputs=root, outputs=explorer)
     explorer.change(picked, inputs=[explorer, root], outputs=path, show_progress="hidden")
     tick = dict(**C.wire(lambda v, s: refresh(studio, v, s),

@@ -32,17 +32,17 @@ def import_preview(studio, path, kind, keep, k) -> dict[str, Any]:
 
 
 def import_start(studio, ds_id, path, kind, keep, k, masks):
-    """(message, progress) after submitting the import job."""
+    """The message and progress after submitting the import job."""
     ds = studio.dataset(C.as_int(ds_id), "converted")
     if ds is None:
-        return C.error_md("choose the converted dataset the variants belong to (above)"), gr.skip()
+        return {"msg": C.error_md("choose the converted dataset the variants belong to (above)"), "progress": gr.skip()}
     try:
         job_id = studio.start_import(ds["id"], (path or "").strip(), kind, keep=int(keep or IMPORT["keep"]),
                                      k=C.as_int(k) or None, masks=(masks or "").strip() or None)
     except Exception as exc:  # noqa: BLE001
-        return C.report_error(exc), gr.skip()
-    return C.ok_md(f"importing {kind} (job #{job_id}); variants appear in the workbench as they are written"), \
-        C.job_progress_html(studio.job(job_id), "import")
+        return {"msg": C.report_error(exc), "progress": gr.skip()}
+    return {"msg": C.ok_md(f"importing {kind} (job #{job_id}); variants appear in the workbench as they are written"),
+            "progress": C.job_progress_html(studio.job(job_id), "import")}
 
 
 def build(studio, dataset: gr.Dropdown) -> dict[str, Any]:
@@ -71,7 +71,7 @@ def build(studio, dataset: gr.Dropdown) -> dict[str, Any]:
         preview_btn.click(**C.wire(lambda *a: import_preview(studio, *a),
                                    {"msg": msg, "summary": summary, "problems": problems}),
                           inputs=[path, kind, keep, k])
-        start_btn.click(lambda *a: import_start(studio, *a), inputs=[dataset, path, kind, keep, k, masks],
-                        outputs=[msg, progress])
+        start_btn.click(**C.wire(lambda *a: import_start(studio, *a), {"msg": msg, "progress": progress}),
+                        inputs=[dataset, path, kind, keep, k, masks])
 
     return {"wire_messages": wire_messages}

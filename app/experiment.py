@@ -48,8 +48,8 @@ def refresh(studio, sig):
     rows = studio.experiment_rows()
     new = json.dumps(rows, default=str)
     if new == sig:
-        return gr.skip(), gr.skip(), sig
-    return gr.update(choices=C.dataset_choices(studio, "converted")), table(studio), new
+        return {"dataset": gr.skip(), "table": gr.skip(), "sig": sig}
+    return {"dataset": gr.update(choices=C.dataset_choices(studio, "converted")), "table": table(studio), "sig": new}
 
 
 def build(studio, timer: gr.Timer) -> None:
@@ -66,5 +66,5 @@ def build(studio, timer: gr.Timer) -> None:
         out = gr.Dataframe(value=table(studio), interactive=False, label="Rank-1 (%) with, without, difference",
                            elem_id="experiment-table")
     go.click(lambda *a: start(studio, *a), inputs=[ds, preset, iters], outputs=msg)
-    timer.tick(lambda s: refresh(studio, s), inputs=sig, outputs=[ds, out, sig], show_progress="hidden",
-               concurrency_limit=None)
+    timer.tick(**C.wire(lambda s: refresh(studio, s), {"dataset": ds, "table": out, "sig": sig}), inputs=sig,
+               show_progress="hidden", concurrency_limit=None)

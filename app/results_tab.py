@@ -41,15 +41,15 @@ def _ids(values) -> list[int]:
 
 # -- curves -----------------------------------------------------------------------------------------
 
-def curves(studio, run_ids) -> tuple:
-    """(loss, lr, accuracy, other) figures overlaying the runs in ``run_ids``."""
+def curves(studio, run_ids) -> dict[str, Any]:
+    """The ``CURVES`` figures (loss, lr, accuracy, other) overlaying the runs in ``run_ids``."""
     series = []
     for rid in _ids(run_ids):
         run = studio.run(rid)
         if run is not None:
             series.append((f"#{rid} {run['name']}", studio.run_metrics(rid)))
     figs = F.curves_figures(series)
-    return tuple(figs[f] for f in F.FAMILIES)
+    return {name: figs[f] for name, f in zip(CURVES, F.FAMILIES)}
 
 
 # -- actions ----------------------------------------------------------------------------------------
@@ -69,18 +69,18 @@ def evaluate(studio, run_id) -> str:
     return C.ok_md(f"evaluating run {run['name']} (job #{job_id}){wait}")
 
 
-def export_opengait(studio, run_id) -> tuple[str, str | None]:
-    """Write ``<run_dir>/export/opengait.pt`` and offer it for download: (message, file)."""
+def export_opengait(studio, run_id) -> dict[str, Any]:
+    """Write ``<run_dir>/export/opengait.pt`` and offer it for download: the message and the file."""
     run = get_run(studio, run_id)
     if run is None:
-        return C.error_md("select a run first"), None
+        return {"export_msg": C.error_md("select a run first"), "exported": None}
     if runs.checkpoint_file(run) is None:
-        return C.error_md(f"run {run['name']} has no checkpoint to export yet"), None
+        return {"export_msg": C.error_md(f"run {run['name']} has no checkpoint to export yet"), "exported": None}
     try:
         path = studio.export_opengait(run["id"])
     except Exception as exc:  # noqa: BLE001 - shown on the page, never a traceback
-        return C.report_error(exc), None
-    return C.ok_md(f"wrote {path} (load it in OpenGait with restore_hint)"), str(path)
+        return {"export_msg": C.report_error(exc), "exported": None}
+    return {"export_msg": C.ok_md(f"wrote {path} (load it in OpenGait with restore_hint)"), "exported": str(path)}
 
 
 # -- polling --------------------------------------------------------------------------------------------
@@ -182,7 +182,7 @@ def refresh(studio, current, sig, compare=None, method="pca", fmt="JSON") -> dic
     else:
         out.update(C.skips(*PANELS))
     if new["curves"] != old.get("curves"):
-        out.update(zip(CURVES, curves(studio, chosen)))
+        out.update(curves(studio, chosen))
     else:
         out.update(C.skips(*CURVES))
     out["sig"] = json.dumps(new)
@@ -270,11 +270,12 @@ def build(studio, timer: gr.Timer) -> dict:
         return select_row(studio, t, m, f, c, s, evt)
 
     table.select(**C.wire(on_row, {"run": run, **picked}), inputs=[table, *sel_inputs])
-    compare.input(lambda c: curves(studio, c), inputs=compare, outputs=list(plots.values()))
+    compare.input(**C.wire(lambda c: curves(studio, c), plots), inputs=compare)
     method.input(lambda r, m: scatter_only(studio, r, m), inputs=[run, method], outputs=scatter)
     fmt.input(lambda r, f: config_text(get_run(studio, r), f), inputs=[run, fmt], outputs=config)
     eval_btn.click(lambda r: evaluate(studio, r), inputs=run, outputs=msg)
-    export_btn.click(lambda r: export_opengait(studio, r), inputs=run, outputs=[export_msg, exported])
+    export_btn.click(**C.wire(lambda r: export_opengait(studio, r), {"export_msg": export_msg, "exported": exported}),
+                     inputs=run)
 
     ticked = {"run": run, "progress": progress, **detail, "table": table, "empty": empty, "compare": compare,
               **plots, "sig": sig}

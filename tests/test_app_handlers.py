@@ -117,7 +117,8 @@ def test_preview_writes_nothing_then_convert(studio, raw):
     cli = convert_tab.cli_command(studio, ds_id, "official", "letterbox", "mine")
     assert "convert" in cli and "--split official" in cli and "--align letterbox" in cli and cli.endswith("")
 
-    msg, progress = convert_tab.start(studio, ds_id, "auto", "opengait", "")
+    out = convert_tab.start(studio, ds_id, "auto", "opengait", "")
+    msg, progress = out["error"], out["progress"]
     assert "job #" in msg and "conversion" in progress
     job = studio.latest_job("convert")
     done = studio.wait(job["id"], timeout=120)
@@ -132,7 +133,7 @@ def test_preview_writes_nothing_then_convert(studio, raw):
 def test_convert_needs_a_raw_dataset(studio):
     err = convert_tab.preview(studio, None, "auto", "opengait", "")["error"]
     assert "choose a raw dataset" in err
-    msg, _ = convert_tab.start(studio, None, "auto", "opengait", "")
+    msg = convert_tab.start(studio, None, "auto", "opengait", "")["error"]
     assert "choose a raw dataset" in msg
 
 
@@ -237,15 +238,15 @@ def test_augment_failure_reaches_the_ui(studio, raw):
     convert_tab.start(studio, src, "auto", "opengait", "")
     assert studio.wait(studio.latest_job("convert")["id"], timeout=120)["state"] == "succeeded"
     conv = studio.datasets("converted")[0]["id"]
-    msg, _ = augment_tab.start(studio, conv, 2, ["nm-01"], ["recolour"])
+    msg = augment_tab.start(studio, conv, 2, ["nm-01"], ["recolour"])["msg"]
     assert "job #" in msg
     job = studio.wait(studio.latest_job("augment")["id"], timeout=120)
     assert job["state"] == "failed"
     html = augment_tab.jobs_html(studio, conv)
     assert "failed" in html and "needs colour frames" in html
     assert "needs colour frames" in C.failures_md(studio)
-    assert "no accepted variants" in augment_tab.merge(studio, conv)[0]
-    assert "at least one sequence type" in augment_tab.start(studio, conv, 2, [], None)[0]
+    assert "no accepted variants" in augment_tab.merge(studio, conv)["msg"]
+    assert "at least one sequence type" in augment_tab.start(studio, conv, 2, [], None)["msg"]
 
 
 # -- train ----------------------------------------------------------------------------------------

@@ -134,7 +134,8 @@ def test_runs_table_lists_every_run(world):
 def test_curves_overlay_runs_by_metric_family(world):
     studio = world["studio"]
     ids = [world["trained"], world["sketch"]]
-    loss, lr, acc, other = R.curves(studio, ids)
+    figs = R.curves(studio, ids)
+    loss, lr, acc, other = (figs[k] for k in ("loss_plot", "lr_plot", "acc_plot", "other_plot"))
     names = {rid: f"#{rid} {studio.catalog.run(rid)['name']}" for rid in ids}
     expected = {fam: set() for fam in F.FAMILIES}
     for rid in ids:
@@ -150,7 +151,7 @@ def test_curves_overlay_runs_by_metric_family(world):
     assert (names[ids[0]], "lr") in expected["lr"] and (names[ids[0]], "sec_per_step") in expected["other"]
     acc_trace = next(t for t in acc.data if t.meta == {"run": names[ids[1]], "metric": "acc"})
     assert list(acc_trace.y) == [40.0, 40.0]            # fractions shown in percent
-    assert [t.name for t in R.curves(studio, [])[0].data] == []   # nothing selected: an empty-state figure
+    assert [t.name for t in R.curves(studio, [])["loss_plot"].data] == []   # nothing selected: an empty-state figure
 
 
 # -- one run in depth ------------------------------------------------------------------------------
@@ -223,7 +224,8 @@ def test_untrained_run_has_helpful_empty_states(world):
         assert not fig.data and "has not been evaluated yet" in fig.layout.annotations[0].text
     assert ckpt is None and opengait is None and button["interactive"] is False
     assert "no checkpoint yet" in R.evaluate(studio, rid)
-    msg, path = R.export_opengait(studio, rid)
+    out = R.export_opengait(studio, rid)
+    msg, path = out["export_msg"], out["exported"]
     assert "no checkpoint" in msg and path is None
     assert "no results yet" in RD.show(studio, rid)["summary"]
     assert "select a run first" in R.evaluate(studio, None)
@@ -303,7 +305,8 @@ def test_evaluate_button_brings_back_missing_embeddings(world):
 def test_opengait_export_round_trips(world):
     keys = pytest.importorskip("core.models.opengait_keys")
     studio, run = world["studio"], _run(world)
-    msg, path = R.export_opengait(studio, run["id"])
+    out = R.export_opengait(studio, run["id"])
+    msg, path = out["export_msg"], out["exported"]
     assert path == str(Path(run["dir"]) / "export" / "opengait.pt"), msg
     saved = torch.load(path, map_location="cpu", weights_only=True)
     assert set(saved) == {"model", "iteration"} and saved["iteration"] == run["step"]
@@ -318,7 +321,8 @@ def test_opengait_export_round_trips(world):
 
 def test_export_without_the_mapping_module_says_so(world, monkeypatch):
     monkeypatch.setitem(sys.modules, "core.models.opengait_keys", None)    # import now raises ImportError
-    msg, path = R.export_opengait(world["studio"], world["trained"])
+    out = R.export_opengait(world["studio"], world["trained"])
+    msg, path = out["export_msg"], out["exported"]
     assert path is None and "OpenGait export is not available" in msg and "Traceback" not in msg
 
 
