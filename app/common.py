@@ -1,4 +1,5 @@
-"""Helpers shared by the tabs: job progress HTML, error reporting, plots, image conversion.
+"""Helpers shared by the tabs: job progress HTML, error reporting, plots, image conversion, and
+``wire``, which lets a handler return its outputs by name.
 
 Nothing here holds state: every view is recomputed from the catalog, so a page reload or an app
 restart shows the same thing.
@@ -6,6 +7,7 @@ restart shows the same thing.
 
 from __future__ import annotations
 
+import functools
 import html
 import logging
 import time
@@ -14,13 +16,10 @@ from typing import Any, Callable, Iterable
 import gradio as gr
 import numpy as np
 
-from core.catalog import iso_epoch
-from core.errors import StudioError
+from core.studio import StudioError, as_rgb, iso_epoch, protocols as P, runs, upscale_nearest
 
 log = logging.getLogger("hybridgait.app")
 
-ACTIVE = ("queued", "running")
-RESUMABLE = ("cancelled", "interrupted", "failed")
 STATE_COLOURS = {"queued": "#6b7280", "running": "#2563eb", "succeeded": "#16a34a", "failed": "#dc2626",
                  "cancelled": "#d97706", "interrupted": "#d97706"}
 
@@ -56,8 +55,20 @@ def ok_md(msg: str) -> str:
     return f'<div class="hg-ok">✓ {html.escape(msg)}</div>'
 
 
-def skips(n: int) -> tuple:
-    return tuple(gr.skip() for _ in range(n))
+def skips(*names: str) -> dict[str, Any]:
+    """Leave the named outputs as they are."""
+    return {n: gr.skip() for n in names}
+
+
+def wire(handler: Callable[..., dict[str, Any]], outputs: dict[str, Any]) -> dict[str, Any]:
+    """Event arguments for a handler that returns ``{output name: value}``: Gradio gets
+    ``{component: value}`` over the components named in ``outputs``. Handlers stay callable (and
+    testable) without a page, and no output is found by its position."""
+    @functools.wraps(handler)     # keeps the signature: Gradio finds gr.SelectData by annotation
+    def run(*args, **kwargs):
+        return {outputs[k]: v for k, v in handler(*args, **kwargs).items()}
+
+    return {"fn": run, "outputs": list(outputs.values())}
 
 
 # -- jobs ---------------------------------------------------------------------------------------
@@ -100,7 +111,7 @@ def job_eta(job: dict, now: float | None = None) -> tuple[float | None, float | 
         return None, None
     now = time.time() if now is None else now
     elapsed = max(0.0, now - started)
-    if job.get("state") not in ACTIVE or not job.get("total"):
+    if not runs.is_active(job) or not job.get("total"):
         return elapsed, None
     t0 = job.get("progress_t0") or started
     made = (job.get("progress") or 0) - (job.get("progress_start") or 0)
@@ -118,7 +129,7 @@ def job_progress_html(job: dict | None, title: str = "", now: float | None = Non
     elapsed, eta = job_eta(job, now)
     colour = STATE_COLOURS.get(state, "#6b7280")
     label = f"{title or job['kind']} · job #{job['id']}"
-    if state in ACTIVE:
+    if state in runs.ACTIVE:
         timing = f"elapsed {fmt_duration(elapsed)}" + (f" · ETA {fmt_duration(eta)}" if eta is not None else " · ETA —")
     elif job.get("finished") and elapsed is not None:
         timing = f"took {fmt_duration(_took(job))}"
@@ -143,15 +154,6 @@ def _took(job: dict) -> float | None:
         return None
     # finished has whole-second resolution, started_at not: clamp sub-second jobs at 0.
     return max(0.0, end - job["started_at"]) if job.get("started_at") else None
-
-
-def latest_job(studio, kind: str, where: Callable[[dict], bool] | None = None) -> dict | None:
-    """The active job of ``kind`` if any (oldest first is not useful here), else the newest one."""
-    jobs = [j for j in studio.jobs(kind=kind, limit=50) if where is None or where(j)]
-    for j in jobs:
-        if j["state"] in ACTIVE:
-            return j
-    return jobs[0] if jobs else None
 
 
 def jobs_table(studio, limit: int = 30) -> list[list[Any]]:
@@ -207,8 +209,6 @@ def as_int(value: Any) -> int | None:
 
 def to_rgb(img: np.ndarray | None, min_side: int = 0) -> np.ndarray | None:
     """uint8 gray or RGB -> RGB, upscaled (nearest) so tiny 64x64 silhouettes stay visible."""
-    from core.imaging import as_rgb, upscale_nearest
-
     return None if img is None else upscale_nearest(as_rgb(img), min_side)
 
 
@@ -256,8 +256,6 @@ def metrics_figure(metrics: dict[str, list[tuple[int, float]]], title: str = "")
 def results_figure(results: dict):
     """Rank-1 per view for each condition, grouped, with the overall mean and chance marked."""
     import plotly.graph_objects as go
-
-    from core.evaluate import protocols as P
 
     fig = go.Figure()
     conds = [c for c in P.get(P.protocol_of(results) or P.DEFAULT_PROTOCOL).conditions if c in results]

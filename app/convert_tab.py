@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import gradio as gr
 import pandas as pd
 
 from app import common as C
-from core import options as O
+from core.studio import options as O, runs
 
 D = O.defaults("convert")
 SPLITS = ["auto", "official", "first:2", "random:0.5"]     # examples: any split spec may be typed
@@ -27,10 +28,7 @@ def _split_arg(split: str | None) -> str | None:
 
 
 def _source(studio, ds_id):
-    ds = studio.catalog.dataset(C.as_int(ds_id)) if C.as_int(ds_id) is not None else None
-    if ds is None or ds["kind"] != "raw":
-        return None
-    return ds
+    return studio.dataset(C.as_int(ds_id), "raw")
 
 
 def _options(split, align, silhouette, pose, stride) -> dict:
@@ -70,20 +68,24 @@ def _strip(p: dict) -> list[tuple]:
     return tiles
 
 
+def _not_previewed(error: str) -> dict[str, Any]:
+    return {"error": error, "summary": "", "counts": EMPTY, "mapping": EMPTY, "gallery": [],
+            "validation": EMPTY_VALIDATION, "report_file": None}
+
+
 def preview(studio, ds_id, split, align, name, silhouette=D["silhouette"], pose=D["pose"], stride=D["stride"],
-            pkl=False):
-    """(error, split summary, split counts, mapping table, gallery, validation table, report file).
+            pkl=False) -> dict[str, Any]:
+    """The error, split summary, split counts, mapping table, gallery, validation table and report file.
     Nothing is written except the downloadable report under the workspace."""
     ds = _source(studio, ds_id)
     if ds is None:
-        return (C.error_md("choose a raw dataset first (step 1 lists and opens them)"), "", EMPTY, EMPTY, [],
-                EMPTY_VALIDATION, None)
+        return _not_previewed(C.error_md("choose a raw dataset first (step 1 lists and opens them)"))
     try:
         pv = studio.preview_conversion(ds["path"], name=(name or "").strip() or None,
                                        **_options(split, align, silhouette, pose, stride))
         report_file = str(studio.write_validation_report(pv))
     except Exception as exc:  # noqa: BLE001
-        return C.report_error(exc), "", EMPTY, EMPTY, [], EMPTY_VALIDATION, None
+        return _not_previewed(C.report_error(exc))
     s = pv["split"]
     total = len(pv["mapping"])
     n_err = sum(r["severity"] == "error" for r in pv["validation"])
@@ -97,25 +99,28 @@ def preview(studio, ds_id, split, align, name, silhouette=D["silhouette"], pose=
                + "\n\n*Preview only — nothing has been written to the output folder.*")
     gallery = [tile for p in pv["previews"] for tile in _strip(p)]
     validation = pd.DataFrame(pv["validation"][:2000]) if pv["validation"] else EMPTY_VALIDATION
-    return ("", summary, pd.DataFrame(pv["split_counts"]), pd.DataFrame(pv["mapping"][:MAPPING_LIMIT]), gallery,
-            validation, report_file)
+    return {"error": "", "summary": summary, "counts": pd.DataFrame(pv["split_counts"]),
+            "mapping": pd.DataFrame(pv["mapping"][:MAPPING_LIMIT]), "gallery": gallery, "validation": validation,
+            "report_file": report_file}
 
 
 def start(studio, ds_id, split, align, name, silhouette=D["silhouette"], pose=D["pose"], stride=D["stride"],
-          pkl=False):
-    """(message, progress) after submitting the conversion job."""
+          pkl=False) -> dict[str, Any]:
+    """The message (in the error area) and progress after submitting the conversion job."""
     ds = _source(studio, ds_id)
     if ds is None:
-        return C.error_md("choose a raw dataset first"), gr.skip()
+        return {"error": C.error_md("choose a raw dataset first"), "progress": gr.skip()}
     active = studio.active_job("convert")
     if active:
-        return C.error_md(f"a conversion is already running (job #{active['id']}); stop it or wait"), gr.skip()
+        return {"error": C.error_md(f"a conversion is already running (job #{active['id']}); stop it or wait"),
+                "progress": gr.skip()}
     try:
         job_id = studio.start_conversion(ds["path"], name=(name or "").strip() or None, opengait_pkl=bool(pkl),
                                          **_options(split, align, silhouette, pose, stride))
     except Exception as exc:  # noqa: BLE001
-        return C.report_error(exc), gr.skip()
-    return C.ok_md(f"conversion started (job #{job_id})"), C.job_progress_html(studio.job(job_id), "conversion")
+        return {"error": C.report_error(exc), "progress": gr.skip()}
+    return {"error": C.ok_md(f"conversion started (job #{job_id})"),
+            "progress": C.job_progress_html(studio.job(job_id), "conversion")}
 
 
 def stop(studio):
@@ -140,15 +145,16 @@ def result_md(job: dict | None) -> str:
     return ""
 
 
-def refresh(studio, current, sig):
-    """(dropdown, progress, result, stop button, new signature)."""
+def refresh(studio, current, sig) -> dict[str, Any]:
+    """Tick: the source dropdown (when the raw datasets changed), progress, result and stop button."""
     raws = C.dataset_choices(studio, "raw")
     new_sig = json.dumps(raws)
-    job = C.latest_job(studio, "convert")
-    progress = C.job_progress_html(job, "conversion")
-    stop_btn = gr.update(interactive=bool(job and job["state"] in C.ACTIVE))
-    dd = gr.skip() if new_sig == sig else gr.update(choices=raws, value=C.keep_value(C.as_int(current), raws))
-    return dd, progress, result_md(job), stop_btn, (gr.skip() if new_sig == sig else new_sig)
+    job = studio.latest_job("convert")
+    out = {"progress": C.job_progress_html(job, "conversion"), "result": result_md(job),
+           "stop_btn": gr.update(interactive=runs.is_active(job))}
+    if new_sig == sig:
+        return {**out, **C.skips("source", "sig")}
+    return {**out, "source": gr.update(choices=raws, value=C.keep_value(C.as_int(current), raws)), "sig": new_sig}
 
 
 def build(studio, timer: gr.Timer) -> dict:
@@ -192,13 +198,15 @@ def build(studio, timer: gr.Timer) -> dict:
         report_file = gr.File(label="Validation report (JSON)", interactive=False, scale=1, elem_id="convert-report")
 
     opts = [source, split, align, name, silhouette, pose, stride, pkl]
-    preview_btn.click(lambda *a: preview(studio, *a), inputs=opts,
-                      outputs=[error, summary, counts, mapping, gallery, validation, report_file])
-    start_btn.click(lambda *a: start(studio, *a), inputs=opts, outputs=[error, progress])
+    previewed = dict(error=error, summary=summary, counts=counts, mapping=mapping, gallery=gallery,
+                     validation=validation, report_file=report_file)
+    preview_btn.click(**C.wire(lambda *a: preview(studio, *a), previewed), inputs=opts)
+    start_btn.click(**C.wire(lambda *a: start(studio, *a), {"error": error, "progress": progress}), inputs=opts)
     stop_btn.click(lambda: stop(studio), outputs=error)
     for comp in opts:
         comp.change(lambda *a: cli_command(studio, *a), inputs=opts, outputs=cli, show_progress="hidden")
-    tick = dict(fn=lambda v, s: refresh(studio, v, s), inputs=[source, sig],
-                outputs=[source, progress, result, stop_btn, sig], show_progress="hidden")
+    tick = dict(**C.wire(lambda v, s: refresh(studio, v, s),
+                         dict(source=source, progress=progress, result=result, stop_btn=stop_btn, sig=sig)),
+                inputs=[source, sig], show_progress="hidden")
     timer.tick(**tick, concurrency_limit=None)
     return {"load": tick}

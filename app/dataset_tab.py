@@ -7,11 +7,13 @@ import json
 import os
 from pathlib import Path
 
+from typing import Any
+
 import gradio as gr
 import pandas as pd
 
 from app import assets, common as C
-from core import options as O
+from core.studio import options as O, runs
 
 DEMO_ARGS_ENV = "HYBRIDGAIT_DEMO_ARGS"
 EMPTY_COUNTS = pd.DataFrame({"condition": []})
@@ -19,6 +21,7 @@ EMPTY_PROBLEMS = pd.DataFrame({"file": [], "reason": [], "severity": []})
 EMPTY_DETECT = pd.DataFrame({"format": [], "confidence": [], "reason": []})
 EMPTY_PATTERN = pd.DataFrame({"file": [], "matched": [], "sequence": [], "reason": []})
 AUTO = "auto-detect"
+SHOWN = ("error", "summary", "counts", "problems", "gallery")     # what a shown dataset fills
 
 
 def demo_kwargs() -> dict:
@@ -37,36 +40,33 @@ def demo_kwargs() -> dict:
 
 # -- handlers -------------------------------------------------------------------------------------
 
-def create_demo(studio):
-    """Start the demo generator unless one is already running; returns (message, progress)."""
+def create_demo(studio) -> dict[str, Any]:
+    """Start the demo generator unless one is already running; the message and progress."""
     active = studio.active_job("demo")
     if active:
-        return C.ok_md(f"the demo set is already being generated (job #{active['id']})"), \
-            C.job_progress_html(active, "demo dataset")
+        return {"msg": C.ok_md(f"the demo set is already being generated (job #{active['id']})"),
+                "progress": C.job_progress_html(active, "demo dataset")}
     try:
         job_id = studio.create_demo(**demo_kwargs())
     except Exception as exc:  # noqa: BLE001 - shown to the user
-        return C.report_error(exc), ""
-    return C.ok_md(f"generating the synthetic demo set (job #{job_id}); it appears below when done"), \
-        C.job_progress_html(studio.job(job_id), "demo dataset")
+        return {"msg": C.report_error(exc), "progress": ""}
+    return {"msg": C.ok_md(f"generating the synthetic demo set (job #{job_id}); it appears below when done"),
+            "progress": C.job_progress_html(studio.job(job_id), "demo dataset")}
 
 
-def refresh(studio, current, sig):
-    """Timer/load tick: empty state, dataset list (only when the catalog changed) and demo progress.
-
-    Returns (empty-state visibility, dropdown, demo progress, new signature).
-    """
+def refresh(studio, current, sig) -> dict[str, Any]:
+    """Timer/load tick: empty state, dataset list (only when the catalog changed) and demo progress."""
     datasets = studio.datasets()
     new_sig = json.dumps([(d["id"], d["name"]) for d in datasets])
-    demo_job = C.latest_job(studio, "demo")
-    show_demo = demo_job is not None and (demo_job["state"] in C.ACTIVE or demo_job["state"] == "failed"
-                                          or not datasets)
+    demo_job = studio.latest_job("demo")
+    show_demo = demo_job is not None and (runs.is_active(demo_job) or demo_job["state"] == "failed" or not datasets)
     progress = C.job_progress_html(demo_job, "demo dataset") if show_demo else ""
     if new_sig == sig:
-        return gr.skip(), gr.skip(), progress, gr.skip()
+        return {"progress": progress, **C.skips("empty", "picker", "sig")}
     choices = C.dataset_choices(studio)
     value = C.keep_value(C.as_int(current), choices, prefer_last=False)
-    return gr.update(visible=not datasets), gr.update(choices=choices, value=value), progress, new_sig
+    return {"empty": gr.update(visible=not datasets), "picker": gr.update(choices=choices, value=value),
+            "progress": progress, "sig": new_sig}
 
 
 def _report_outputs(studio, report, header: str):
@@ -84,13 +84,13 @@ def _report_outputs(studio, report, header: str):
     problems = pd.DataFrame([{"file": p.path, "reason": p.reason, "severity": p.severity} for p in probs]) \
         if probs else EMPTY_PROBLEMS
     frames = [(C.to_rgb(img), cap) for img, cap in studio.sample_frames(report)]
-    return "\n\n".join(lines), counts, problems, frames
+    return {"error": "", "summary": "\n\n".join(lines), "counts": counts, "problems": problems, "gallery": frames}
 
 
 def _converted_outputs(studio, ds: dict):
     info = ds.get("info") or {}
     conv = info.get("conversion") or {}
-    counts = studio.catalog.sequence_counts(ds["id"])
+    counts = studio.sequence_counts(ds["id"])
     lines = [f"### {ds['name']} (converted)",
              f"**Format:** `{ds['format']}` · **path:** `{ds['path']}`",
              f"Converted from `{info.get('source', '?')}`"
@@ -101,69 +101,72 @@ def _converted_outputs(studio, ds: dict):
     root = Path(ds["path"])
     geis = sorted(root.glob("train/*/*_gei.png"))[:8] + sorted(root.glob("test/*/*/*_gei.png"))[:4]
     gallery = [(str(p), p.name.replace("_gei.png", " · GEI")) for p in geis]
-    return "\n\n".join(lines), table, EMPTY_PROBLEMS, gallery
+    return {"error": "", "summary": "\n\n".join(lines), "counts": table, "problems": EMPTY_PROBLEMS,
+            "gallery": gallery}
 
 
-def show_dataset(studio, ds_id):
-    """(error, summary, counts, problems, gallery) for a catalogued dataset."""
+def _failed(error: str) -> dict[str, Any]:
+    return {"error": error, "summary": "", "counts": EMPTY_COUNTS, "problems": EMPTY_PROBLEMS, "gallery": []}
+
+
+def show_dataset(studio, ds_id) -> dict[str, Any]:
+    """The error, summary, counts, problems and gallery (``SHOWN``) of a catalogued dataset."""
     ds_id = C.as_int(ds_id)
     if ds_id is None:  # an empty list refreshing must not wipe an error the user is reading
-        return C.skips(5)
-    ds = studio.catalog.dataset(ds_id)
+        return C.skips(*SHOWN)
+    ds = studio.dataset(ds_id)
     if ds is None:
-        return C.error_md(f"dataset #{ds_id} is no longer in the catalog"), "", EMPTY_COUNTS, EMPTY_PROBLEMS, []
+        return _failed(C.error_md(f"dataset #{ds_id} is no longer in the catalog"))
     try:
         if ds["kind"] == "converted":
-            return ("", *_converted_outputs(studio, ds))
+            return _converted_outputs(studio, ds)
         opened = studio.open_dataset(ds["path"])
-        return ("", *_report_outputs(studio, opened["report"], f"### {opened['name']} (raw)"))
+        return _report_outputs(studio, opened["report"], f"### {opened['name']} (raw)")
     except Exception as exc:  # noqa: BLE001
-        return C.report_error(exc), "", EMPTY_COUNTS, EMPTY_PROBLEMS, []
+        return _failed(C.report_error(exc))
 
 
-def open_path(studio, path, fmt=AUTO, pattern=""):
-    """Scan and register a folder; (error, summary, counts, problems, gallery, dropdown update)."""
+def open_path(studio, path, fmt=AUTO, pattern="") -> dict[str, Any]:
+    """Scan and register a folder: ``SHOWN`` and the dataset picker."""
     path = (path or "").strip()
     if not path:
-        return C.error_md("enter the path of a dataset folder first, or pick one in the browser"), *C.skips(5)
+        return {"error": C.error_md("enter the path of a dataset folder first, or pick one in the browser"),
+                **C.skips("summary", "counts", "problems", "gallery", "picker")}
     try:
         opened = studio.open_dataset(path, format=None if fmt in (None, "", AUTO) else fmt,
                                      pattern=(pattern or "").strip() or None)
     except Exception as exc:  # noqa: BLE001
-        return C.report_error(exc), "", EMPTY_COUNTS, EMPTY_PROBLEMS, [], gr.skip()
+        return {**_failed(C.report_error(exc)), "picker": gr.skip()}
     out = _report_outputs(studio, opened["report"], f"### {opened['name']} (raw, opened from `{path}`)")
     choices = C.dataset_choices(studio)
-    return ("", *out, gr.update(choices=choices, value=opened["dataset_id"]))
+    return {**out, "picker": gr.update(choices=choices, value=opened["dataset_id"])}
 
 
-def detect_table(path):
+def detect_table(studio, path):
     """Every format the folder could be, with confidence and reason, best first."""
-    from core.readers.detect import detect_all
-
     path = (path or "").strip()
     if not path or not Path(path).is_dir():
         return EMPTY_DETECT
     try:
-        found = detect_all(path)
+        found = studio.detect_formats(path)
     except Exception:  # noqa: BLE001 - the open button reports the real error
         return EMPTY_DETECT
     return pd.DataFrame([{"format": d.format, "confidence": round(d.confidence, 2), "reason": d.reason}
                          for d in found]) if found else EMPTY_DETECT
 
 
-def pattern_preview(path, pattern):
-    """(error, table): what the pattern takes from the first video names of the folder."""
-    from core.readers.video_folder import preview_pattern
-
+def pattern_preview(studio, path, pattern) -> dict[str, Any]:
+    """The error and table of what the pattern takes from the first video names of the folder."""
     if not (path or "").strip() or not (pattern or "").strip():
-        return C.error_md("enter a folder and a pattern such as {sid}_{condition}-{seq}_{view}"), EMPTY_PATTERN
+        return {"error": C.error_md("enter a folder and a pattern such as {sid}_{condition}-{seq}_{view}"),
+                "pattern_table": EMPTY_PATTERN}
     try:
-        rows = preview_pattern(path.strip(), pattern.strip())
+        rows = studio.preview_pattern(path.strip(), pattern.strip())
     except Exception as exc:  # noqa: BLE001
-        return C.report_error(exc), EMPTY_PATTERN
+        return {"error": C.report_error(exc), "pattern_table": EMPTY_PATTERN}
     if not rows:
-        return C.error_md(f"{path}: no video files found"), EMPTY_PATTERN
-    return "", pd.DataFrame(rows)
+        return {"error": C.error_md(f"{path}: no video files found"), "pattern_table": EMPTY_PATTERN}
+    return {"error": "", "pattern_table": pd.DataFrame(rows)}
 
 
 def picked(selection, roots_value):
@@ -227,17 +230,20 @@ def build(studio, timer: gr.Timer, roots: list[Path] | None = None) -> dict:
     gallery = gr.Gallery(label="Sample frames (one per condition × view)", columns=6, height=300,
                          object_fit="contain", elem_id="dataset-gallery")
 
-    outputs = [error, summary, counts, problems, gallery]
-    demo_btn.click(lambda: create_demo(studio), outputs=[demo_msg, demo_progress])
-    picker.change(lambda v: show_dataset(studio, v), inputs=picker, outputs=outputs)
+    shown = dict(error=error, summary=summary, counts=counts, problems=problems, gallery=gallery)
+    demo_btn.click(**C.wire(lambda: create_demo(studio), {"msg": demo_msg, "progress": demo_progress}))
+    picker.change(**C.wire(lambda v: show_dataset(studio, v), shown), inputs=picker)
     open_inputs = [path, fmt, pattern]
-    open_btn.click(lambda *a: open_path(studio, *a), inputs=open_inputs, outputs=outputs + [picker])
-    path.submit(lambda *a: open_path(studio, *a), inputs=open_inputs, outputs=outputs + [picker])
-    path.change(detect_table, inputs=path, outputs=detected, show_progress="hidden")
-    check_btn.click(pattern_preview, inputs=[path, pattern], outputs=[error, pattern_table])
+    opened = C.wire(lambda *a: open_path(studio, *a), {**shown, "picker": picker})
+    open_btn.click(**opened, inputs=open_inputs)
+    path.submit(**opened, inputs=open_inputs)
+    path.change(lambda p: detect_table(studio, p), inputs=path, outputs=detected, show_progress="hidden")
+    check_btn.click(**C.wire(lambda p, q: pattern_preview(studio, p, q), {"error": error, "pattern_table": pattern_table}),
+                    inputs=[path, pattern])
     root.change(lambda r: gr.update(root_dir=r, value=None), inputs=root, outputs=explorer)
     explorer.change(picked, inputs=[explorer, root], outputs=path, show_progress="hidden")
-    tick = dict(fn=lambda v, s: refresh(studio, v, s), inputs=[picker, sig],
-                outputs=[empty, picker, demo_progress, sig], show_progress="hidden")
+    tick = dict(**C.wire(lambda v, s: refresh(studio, v, s),
+                         {"empty": empty, "picker": picker, "progress": demo_progress, "sig": sig}),
+                inputs=[picker, sig], show_progress="hidden")
     timer.tick(**tick, concurrency_limit=None)
     return {"load": tick, "picker": picker}

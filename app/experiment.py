@@ -10,19 +10,19 @@ import gradio as gr
 import pandas as pd
 
 from app import common as C
-from core.evaluate.protocols import DEFAULT_PROTOCOL, get
+from core.studio import Studio, protocols as P
 
 
 def columns(headline_keys) -> list[str]:
     return ["experiment", "state"] + [f"{c} {k}" for c in headline_keys for k in ("with", "without", "Δ")]
 
 
-COLUMNS = columns(get(DEFAULT_PROTOCOL).headline({}))
+COLUMNS = columns(P.get(P.DEFAULT_PROTOCOL).headline({}))
 EMPTY = pd.DataFrame({c: [] for c in COLUMNS})
 
 
 def start(studio, ds_id, preset, iterations):
-    ds = studio.catalog.dataset(C.as_int(ds_id)) if C.as_int(ds_id) is not None else None
+    ds = studio.dataset(C.as_int(ds_id))
     if ds is None:
         return C.error_md("choose a converted dataset with merged variants")
     try:
@@ -30,7 +30,7 @@ def start(studio, ds_id, preset, iterations):
         runs = studio.start_experiment(ds["id"], preset=preset or "demo-cpu", **overrides)
     except Exception as exc:  # noqa: BLE001
         return C.report_error(exc)
-    names = [studio.catalog.run(r)["name"] for r in runs]
+    names = [studio.run(r)["name"] for r in runs]
     return C.ok_md(f"queued {names[0]} and {names[1]}: same model, config and seed; the second leaves the "
                    "merged variants out. Results appear below when both finish.")
 
@@ -48,25 +48,23 @@ def refresh(studio, sig):
     rows = studio.experiment_rows()
     new = json.dumps(rows, default=str)
     if new == sig:
-        return gr.skip(), gr.skip(), sig
-    return gr.update(choices=C.dataset_choices(studio, "converted")), table(studio), new
+        return {"dataset": gr.skip(), "table": gr.skip(), "sig": sig}
+    return {"dataset": gr.update(choices=C.dataset_choices(studio, "converted")), "table": table(studio), "sig": new}
 
 
 def build(studio, timer: gr.Timer) -> None:
-    from core.train.config import available_presets
-
     sig = gr.State("")
     with gr.Accordion("Augmentation experiment: with vs without the accepted variants", open=False,
                       elem_id="experiment-box"):
         with gr.Row():
             ds = gr.Dropdown(C.dataset_choices(studio, "converted"), label="Dataset (with merged variants)", scale=3,
                              elem_id="experiment-dataset")
-            preset = gr.Dropdown(available_presets(), value="demo-cpu", label="Preset", scale=2)
+            preset = gr.Dropdown(Studio.presets(), value="demo-cpu", label="Preset", scale=2)
             iters = gr.Number(value=None, precision=0, label="Iterations (blank: the preset's)", scale=1)
             go = gr.Button("Train both", variant="primary", scale=1, elem_id="experiment-start")
         msg = gr.HTML(elem_id="experiment-msg")
         out = gr.Dataframe(value=table(studio), interactive=False, label="Rank-1 (%) with, without, difference",
                            elem_id="experiment-table")
     go.click(lambda *a: start(studio, *a), inputs=[ds, preset, iters], outputs=msg)
-    timer.tick(lambda s: refresh(studio, s), inputs=sig, outputs=[ds, out, sig], show_progress="hidden",
-               concurrency_limit=None)
+    timer.tick(**C.wire(lambda s: refresh(studio, s), {"dataset": ds, "table": out, "sig": sig}), inputs=sig,
+               show_progress="hidden", concurrency_limit=None)

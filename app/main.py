@@ -11,9 +11,9 @@ from app import assets, augment_tab, common as C, convert_tab, dataset_tab, resu
 POLL_SECONDS = 2.0
 
 
-def jobs_panel(studio):
+def jobs_panel(studio) -> dict:
     studio.recover()  # a worker that died while the app runs becomes resumable
-    return C.jobs_table(studio), C.failures_md(studio)
+    return {"jobs": C.jobs_table(studio), "failures": C.failures_md(studio)}
 
 
 def build_app(studio, data_roots: list[Path] | None = None) -> gr.Blocks:
@@ -38,7 +38,7 @@ def build_app(studio, data_roots: list[Path] | None = None) -> gr.Blocks:
             jobs = gr.Dataframe(headers=C.JOBS_HEADERS, value=C.jobs_table(studio), interactive=False,
                                 max_height=260, wrap=True, elem_id="jobs-table")
             failures = gr.Markdown(C.failures_md(studio), elem_id="jobs-failures")
-        panel = dict(fn=lambda: jobs_panel(studio), outputs=[jobs, failures], show_progress="hidden")
+        panel = dict(**C.wire(lambda: jobs_panel(studio), {"jobs": jobs, "failures": failures}), show_progress="hidden")
         timer.tick(**panel, concurrency_limit=None)
         # Populate every tab on page load too, so a fresh page does not wait for the first tick.
         for spec in loads + [panel]:

@@ -7,28 +7,19 @@ so a reload or an app restart shows the same run, and button states follow the j
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import gradio as gr
 
 from app import common as C
-from core import options as O
-from core.train.config import available_presets
+from core.studio import Studio, options as O, protocols as P, runs
 
 D = O.defaults("train")
-PRESETS = available_presets()     # only presets whose model is registered here
-
-
-def _preset_iterations(preset: str) -> int | None:
-    try:
-        from core.train.config import PRESETS as P
-        return P[preset]().iterations
-    except Exception:  # noqa: BLE001 - a hint only
-        return None
+PRESETS = Studio.presets()     # only presets whose model is registered here
 
 
 def cli_command(studio, ds_id, preset, iterations) -> str:
-    i = C.as_int(ds_id)
-    ds = studio.catalog.dataset(i) if i is not None else None
+    ds = studio.dataset(C.as_int(ds_id))
     if ds is None:
         return ""
     return O.cli_command("train", {"dataset": ds["path"], "preset": preset or D["preset"],
@@ -36,13 +27,12 @@ def cli_command(studio, ds_id, preset, iterations) -> str:
 
 
 def shown_job(studio) -> dict | None:
-    return C.latest_job(studio, "train")
+    return studio.latest_job("train")
 
 
 def start(studio, ds_id, preset, iterations):
-    i = C.as_int(ds_id)
-    ds = studio.catalog.dataset(i) if i is not None else None
-    if ds is None or ds["kind"] != "converted":
+    ds = studio.dataset(C.as_int(ds_id), "converted")
+    if ds is None:
         return C.error_md("choose a converted dataset first (step 2)")
     active = studio.active_job("train")
     if active:
@@ -66,7 +56,7 @@ def stop(studio):
 
 def resume(studio):
     job = shown_job(studio)
-    if not job or job["state"] not in C.RESUMABLE:
+    if not job or job["state"] not in runs.RESUMABLE:
         return C.error_md("nothing to resume: the latest run is not stopped, interrupted or failed")
     try:
         new_id = studio.resume(job["id"])
@@ -78,11 +68,11 @@ def resume(studio):
 def run_md(studio, job: dict | None) -> str:
     if not job:
         return "No training run yet. Choose a converted dataset and press **Start training**."
-    run = studio.catalog.run(job["run_id"]) if job.get("run_id") else None
+    run = studio.run(job.get("run_id"))
     if run is None:
         return f"Job #{job['id']} has no run record."
     cfg = run.get("config") or {}
-    ds = studio.catalog.dataset(run["dataset_id"]) if run.get("dataset_id") else None
+    ds = studio.dataset(run.get("dataset_id"))
     txt = (f"**Run #{run['id']} `{run['name']}`** · state **{run['state']}** · step {run['step']} · "
            f"model `{run['model']}` · preset `{cfg.get('preset', '')}` · {cfg.get('iterations', '?')} iterations · "
            f"dataset `{ds['name'] if ds else cfg.get('dataset', '?')}`")
@@ -99,28 +89,27 @@ def run_md(studio, job: dict | None) -> str:
 
 def finished_text(results: dict) -> str:
     """The run's headline under its protocol: 'Rank-1 NM 95.1% · BG 88.0% · CL 70.2%' on CASIA-B."""
-    from core.evaluate import protocols as P
-
     proto = P.protocol_of(results)
     nums = [f"{k} {v:.1f}%" for k, v in P.headline(results).items() if isinstance(v, (int, float))]
     quantity = P.get(proto).quantity if proto in P.PROTOCOLS else ""
     return (f"{quantity.capitalize()} " if quantity else "") + (" · ".join(nums) or "no numbers")
 
 
-def refresh(studio, metric_sig):
-    """Tick: (run info, progress, plot, log tail, start btn, stop btn, resume btn, metric sig)."""
+def refresh(studio, metric_sig) -> dict[str, Any]:
+    """Tick: run info, progress, plot, log tail, the three buttons and the metric signature."""
     job = shown_job(studio)
-    active = bool(job and job["state"] in C.ACTIVE)
-    buttons = (gr.update(interactive=not active), gr.update(interactive=active),
-               gr.update(interactive=bool(job and job["state"] in C.RESUMABLE)))
+    active = runs.is_active(job)
+    buttons = {"start_btn": gr.update(interactive=not active), "stop_btn": gr.update(interactive=active),
+               "resume_btn": gr.update(interactive=bool(job and job["state"] in runs.RESUMABLE))}
     if not job:
-        return (run_md(studio, None), "", gr.skip() if metric_sig == "none" else C.metrics_figure({}), "",
-                *buttons, "none")
+        return {"info": run_md(studio, None), "progress": "",
+                "plot": gr.skip() if metric_sig == "none" else C.metrics_figure({}), "logs": "", **buttons,
+                "metric_sig": "none"}
     metrics = studio.run_metrics(job["run_id"]) if job.get("run_id") else {}
     sig = json.dumps([job.get("run_id"), {k: (len(v), v[-1][0]) for k, v in metrics.items()}])
-    plot = gr.skip() if sig == metric_sig else C.metrics_figure(metrics)
-    return (run_md(studio, job), C.job_progress_html(job, "training"), plot,
-            studio.job_log_tail(job["id"], 15), *buttons, sig)
+    return {"info": run_md(studio, job), "progress": C.job_progress_html(job, "training"),
+            "plot": gr.skip() if sig == metric_sig else C.metrics_figure(metrics),
+            "logs": studio.job_log_tail(job["id"], 15), **buttons, "metric_sig": sig}
 
 
 def build(studio, timer: gr.Timer) -> dict:
@@ -132,7 +121,7 @@ def build(studio, timer: gr.Timer) -> dict:
                              info="demo-cpu: small GaitBase for 2 CPU cores · casia-b-gaitbase: the paper's")
         # No minimum: a validation error on 0 would block every event that reads this box.
         iterations = gr.Number(value=0, label="Iterations (0 = preset default)", precision=0, scale=2,
-                               info=f"demo-cpu default: {_preset_iterations('demo-cpu')}", elem_id="train-iterations")
+                               info=f"demo-cpu default: {Studio.preset_iterations('demo-cpu')}", elem_id="train-iterations")
     with gr.Row():
         start_btn = gr.Button("Start training", variant="primary", elem_id="train-start")
         stop_btn = gr.Button("Stop (saves a checkpoint)", variant="stop", interactive=False, elem_id="train-stop")
@@ -148,7 +137,7 @@ def build(studio, timer: gr.Timer) -> dict:
     opts = [dataset, preset, iterations]
     for comp in opts:
         comp.change(lambda *a: cli_command(studio, *a), inputs=opts, outputs=cli, show_progress="hidden")
-    preset.change(lambda p: gr.update(info=f"{p} default: {_preset_iterations(p)}"), inputs=preset,
+    preset.change(lambda p: gr.update(info=f"{p} default: {Studio.preset_iterations(p)}"), inputs=preset,
                   outputs=iterations, show_progress="hidden")
     start_btn.click(lambda *a: start(studio, *a), inputs=opts, outputs=msg)
     stop_btn.click(lambda: stop(studio), outputs=msg)
@@ -164,9 +153,10 @@ def build(studio, timer: gr.Timer) -> dict:
         return gr.update(choices=conv, value=C.keep_value(C.as_int(current), conv)), new
 
     ds_tick = dict(fn=refresh_datasets, inputs=[dataset, sig], outputs=[dataset, sig], show_progress="hidden")
-    tick = dict(fn=lambda s: refresh(studio, s), inputs=metric_sig,
-                outputs=[info, progress, plot, logs, start_btn, stop_btn, resume_btn, metric_sig],
-                show_progress="hidden")
+    tick = dict(**C.wire(lambda s: refresh(studio, s),
+                         dict(info=info, progress=progress, plot=plot, logs=logs, start_btn=start_btn,
+                              stop_btn=stop_btn, resume_btn=resume_btn, metric_sig=metric_sig)),
+                inputs=metric_sig, show_progress="hidden")
     timer.tick(**ds_tick, concurrency_limit=None)
     timer.tick(**tick, concurrency_limit=None)
     return {"load": tick, "load_datasets": ds_tick}

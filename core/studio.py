@@ -2,6 +2,12 @@
 
 Everything long goes through ``core.jobs.runner`` (a worker process per job); everything here
 returns plain data (dicts, dataclasses, numpy images) and never touches a UI toolkit.
+
+This module is the app's only door into ``core`` (tests/test_app_layer.py holds it to that): besides
+``Studio`` it re-exports the few UI-neutral names a page needs to render what Studio returns:
+``protocols`` (the registry: headline numbers, conditions, figure kinds), ``options`` (each job's
+defaults, choices, help and CLI command), ``runs`` (run status and what a run allows),
+``StudioError``, ``iso_epoch``, ``AUGMENT_STAGES`` and the image helpers ``as_rgb`` / ``upscale_nearest``.
 """
 
 from __future__ import annotations
@@ -15,11 +21,20 @@ from typing import Any
 
 import numpy as np
 
+from core import options, runs
+from core.augment.options import FALLBACKS
+from core.catalog import iso_epoch
 from core.errors import InputError, StudioError
 from core.evaluate import protocols
+from core.imaging import as_rgb, upscale_nearest
 from core.jobs import runner
 from core.options import defaults
 from core.workspace import Workspace, slug
+
+__all__ = ["Studio", "protocols", "options", "runs", "StudioError", "InputError", "iso_epoch", "as_rgb",
+           "upscale_nearest", "jsonable", "AUGMENT_STAGES"]
+
+AUGMENT_STAGES = tuple(FALLBACKS)     # the DLCR stages a model folder can run, in chain order
 
 DEMO_DEFAULTS = {k: v for k, v in defaults("demo").items() if k in ("ids", "views", "frames", "seed")}
 
@@ -37,6 +52,29 @@ class Studio:
     # -- datasets -----------------------------------------------------------------------------
     def datasets(self, kind: str | None = None) -> list[dict]:
         return self.catalog.datasets(kind)
+
+    def dataset(self, dataset_id: int | None, kind: str | None = None) -> dict | None:
+        """The dataset row, or None when there is none of that id (and ``kind``, when given)."""
+        ds = self.catalog.dataset(dataset_id) if dataset_id is not None else None
+        return ds if ds and (kind is None or ds["kind"] == kind) else None
+
+    def sequence_counts(self, dataset_id: int) -> list[dict]:
+        """Sequences per condition × view of a converted dataset."""
+        return self.catalog.sequence_counts(dataset_id)
+
+    @staticmethod
+    def detect_formats(path: str | Path) -> list:
+        """Every format the folder could be (Detection: format, confidence, reason), best first."""
+        from core.readers.detect import detect_all
+
+        return detect_all(path)
+
+    @staticmethod
+    def preview_pattern(path: str | Path, pattern: str) -> list[dict[str, Any]]:
+        """What a video-folder file-name pattern takes from the folder's first names."""
+        from core.readers.video_folder import preview_pattern
+
+        return preview_pattern(path, pattern)
 
     def create_demo(self, *, name: str = "demo", **kwargs: Any) -> int:
         params = {**DEMO_DEFAULTS, **kwargs}
@@ -159,6 +197,39 @@ class Studio:
         return self.catalog.query_variants(dataset_id, status=status or None, sid=sid or None,
                                            text=(text or "").strip() or None)[0]
 
+    def variant_page(self, dataset_id: int, *, page: int, page_size: int, sort: str = "identity",
+                     **filters: Any) -> tuple[list[dict], int, int, int]:
+        """(rows of ``page``, the page actually shown, pages, total matching); ``filters`` are the
+        catalog's (status, sid, text, score_min, score_max). Paged in SQL, so 10,000 variants stay fast."""
+        _, total = self.catalog.query_variants(dataset_id, **filters, limit=0)
+        pages = max(1, -(-total // page_size))
+        page = min(max(1, page), pages)
+        rows, _ = self.catalog.query_variants(dataset_id, **filters, sort=sort, offset=(page - 1) * page_size,
+                                              limit=page_size)
+        return rows, page, pages, total
+
+    def variant(self, variant_id: int | None) -> dict | None:
+        return self.catalog.variant(variant_id) if variant_id is not None else None
+
+    def variant_ids(self, dataset_id: int, **filters: Any) -> list[int]:
+        """Every variant matching ``filters`` (all pages)."""
+        return self.catalog.variant_ids(dataset_id, **filters)
+
+    def variant_sids(self, dataset_id: int) -> list[str]:
+        return self.catalog.variant_sids(dataset_id)
+
+    def variant_counts(self, dataset_id: int) -> dict[str, int]:
+        """{'pending', 'accepted', 'rejected', 'merged': n}."""
+        return self.catalog.variant_counts(dataset_id)
+
+    def decisions(self, variant_id: int) -> list[dict]:
+        """The variant's curation history, oldest first."""
+        return self.catalog.decisions(variant_id)
+
+    def has_unmerged_accepted(self, dataset_id: int) -> bool:
+        c = self.variant_counts(dataset_id)
+        return c["accepted"] - c["merged"] > 0 or bool(self.variants(dataset_id, status="accepted"))
+
     def decide(self, variant_ids, decision: str, who: str | None = None) -> int:
         """Record a curation decision now; ``who`` defaults to the login running the studio."""
         return self.catalog.decide(variant_ids, decision, who or _login())
@@ -264,6 +335,85 @@ class Studio:
     def runs(self) -> list[dict]:
         return self.catalog.runs()
 
+    def run(self, run_id: int | None) -> dict | None:
+        return self.catalog.run(run_id) if run_id is not None else None
+
+    @staticmethod
+    def presets() -> list[str]:
+        """Training presets whose model is registered here."""
+        from core.train.config import available_presets
+
+        return available_presets()
+
+    @staticmethod
+    def preset_iterations(preset: str) -> int | None:
+        """The preset's default iteration count; None for an unknown preset (a hint only)."""
+        from core.train.config import PRESETS
+
+        make = PRESETS.get(preset)
+        return make().iterations if make else None
+
+    def newest_jobs(self, kind: str) -> dict[int, dict]:
+        """The newest job of ``kind`` per run id."""
+        out: dict[int, dict] = {}
+        for j in self.catalog.jobs(kind=kind, limit=200):       # newest first
+            if j.get("run_id") is not None:
+                out.setdefault(int(j["run_id"]), j)
+        return out
+
+    def run_jobs(self, run_id: int) -> tuple[dict | None, dict | None]:
+        """(newest train job, newest eval job) of one run."""
+        return self.newest_jobs("train").get(run_id), self.newest_jobs("eval").get(run_id)
+
+    def run_status(self, run: dict) -> str:
+        return runs.status(run, *self.run_jobs(run["id"]))
+
+    def is_training(self, run: dict) -> bool:
+        return runs.is_active(self.run_jobs(run["id"])[0])
+
+    def can_evaluate(self, run: dict | None) -> tuple[bool, str]:
+        """(whether the run's latest checkpoint may be evaluated now, why not)."""
+        jobs = self.run_jobs(run["id"]) if run is not None else (None, None)
+        return runs.can_evaluate(run, *jobs)
+
+    def evaluate_run(self, run_id: int) -> int:
+        """Queue an evaluation under the run's protocol (the one used before, else its preset's)."""
+        return self.start_eval(run_id, protocol=runs.protocol(self.run(run_id) or {}))
+
+    def export_opengait(self, run_id: int) -> Path:
+        """Write ``<run_dir>/export/opengait.pt`` from the run's latest checkpoint."""
+        from core.evaluate.run import export_opengait
+
+        run = self.run(run_id)
+        if run is None:
+            raise InputError(None, f"no training run #{run_id} in this workspace")
+        return export_opengait(run["dir"])
+
+    @staticmethod
+    def projection_methods() -> list[str]:
+        from core.evaluate.report import projection_methods
+
+        return projection_methods()
+
+    @staticmethod
+    def saved_embeddings(path: str | Path) -> dict[str, Any]:
+        """The arrays an evaluation kept (embeddings, labels, seqs, views, roles, protocol, ...)."""
+        from core.evaluate.report import load_saved_embeddings
+
+        return load_saved_embeddings(path)
+
+    @staticmethod
+    def project_2d(embeddings: Any, method: str = "pca"):
+        from core.evaluate.report import project_2d
+
+        return project_2d(embeddings, method)
+
+    @staticmethod
+    def sequence_conditions(arrays: dict[str, Any]) -> np.ndarray:
+        from core.evaluate.report import sequence_conditions
+
+        return sequence_conditions(arrays)
+
     def run_metrics(self, run_id: int, after_step: int = -1) -> dict[str, list[tuple[int, float]]]:
         return self.catalog.metrics(run_id, after_step=after_step)
 
@@ -291,7 +441,16 @@ class Studio:
             return "".join(deque(fh, maxlen=lines))
 
     def active_job(self, kind: str | None = None) -> dict | None:
-        jobs = self.catalog.jobs(states=("queued", "running"), kind=kind)
+        jobs = self.catalog.jobs(states=runs.ACTIVE, kind=kind)
+        return jobs[0] if jobs else None
+
+    def latest_job(self, kind: str, where=None) -> dict | None:
+        """The active job of ``kind`` if any (oldest first is not useful here), else the newest one;
+        ``where`` narrows the jobs considered."""
+        jobs = [j for j in self.catalog.jobs(kind=kind, limit=50) if where is None or where(j)]
+        for j in jobs:
+            if j["state"] in runs.ACTIVE:
+                return j
         return jobs[0] if jobs else None
 
 

@@ -8,10 +8,9 @@ from pathlib import Path
 
 import cv2
 import numpy as np
-import pandas as pd
 import pytest
 
-from app import augment_tab, common as C, convert_tab, dataset_tab, results_tab, train_tab
+from app import augment_tab, common as C, convert_tab, curation, dataset_tab, results_tab, run_detail, train_tab
 from core.studio import Studio
 from tests.fixtures import make_casia_b_silhouettes
 
@@ -42,41 +41,46 @@ def _is_skip(u):
 
 def test_open_errors_name_the_path(studio, tmp_path):
     missing = tmp_path / "no-such-folder"
-    err, *_ = dataset_tab.open_path(studio, str(missing))
+    err = dataset_tab.open_path(studio, str(missing))["error"]
     assert str(missing) in err and "does not exist" in err and "Traceback" not in err
     junk = tmp_path / "junk"
     junk.mkdir()
     (junk / "notes.txt").write_text("hello")
-    err, *_ = dataset_tab.open_path(studio, str(junk))
+    err = dataset_tab.open_path(studio, str(junk))["error"]
     assert str(junk) in err and "not a recognised dataset" in err
-    err, *_ = dataset_tab.open_path(studio, "  ")
+    err = dataset_tab.open_path(studio, "  ")["error"]
     assert "enter the path" in err
 
 
 def test_empty_state_then_open(studio, raw):
-    empty, dd, progress, sig = dataset_tab.refresh(studio, None, "")
+    out = dataset_tab.refresh(studio, None, "")
+    empty, dd, sig = out["empty"], out["picker"], out["sig"]
     assert _update(empty)["visible"] is True and _update(dd)["choices"] == []
-    err, summary, counts, problems, gallery, dd = dataset_tab.open_path(studio, str(raw))
+    out = dataset_tab.open_path(studio, str(raw))
+    err, summary, counts, problems, gallery, dd = (out[k] for k in ("error", "summary", "counts", "problems",
+                                                                    "gallery", "picker"))
     assert err == ""
     assert "casia-b-silhouette" in summary and "4 identities" in summary
     assert list(counts["condition"]) == ["bg", "cl", "nm"] and list(counts["090"]) == [8, 8, 24]
     assert len(problems) == 0
     assert gallery and gallery[0][0].dtype == np.uint8 and gallery[0][0].ndim == 3 and "view 090" in gallery[0][1]
     ds_id = _update(dd)["value"]
-    empty, dd, _, sig2 = dataset_tab.refresh(studio, ds_id, sig)
+    out = dataset_tab.refresh(studio, ds_id, sig)
+    empty, dd, sig2 = out["empty"], out["picker"], out["sig"]
     assert _update(empty)["visible"] is False and _update(dd)["value"] == ds_id
     # Unchanged catalog: the dropdown is not touched, so the user's selection stays.
-    _, dd, _, _ = dataset_tab.refresh(studio, ds_id, sig2)
+    dd = dataset_tab.refresh(studio, ds_id, sig2)["picker"]
     assert _is_skip(dd)
-    err, summary, *_ = dataset_tab.show_dataset(studio, ds_id)
-    assert err == "" and "raw" in summary
+    out = dataset_tab.show_dataset(studio, ds_id)
+    assert out["error"] == "" and "raw" in out["summary"]
 
 
 def test_problems_listed(studio, raw):
     bad = next(raw.glob("001/nm-01/090/*.png"))
     bad.write_bytes(b"")
     (raw / "001" / "xx-99").mkdir()
-    _, summary, _, problems, _, _ = dataset_tab.open_path(studio, str(raw))
+    out = dataset_tab.open_path(studio, str(raw))
+    summary, problems = out["summary"], out["problems"]
     assert "1 errors, 1 warnings" in summary
     reasons = dict(zip(problems["file"], problems["reason"]))
     assert "empty file" in reasons[str(bad)] and "ignored" in reasons[str(raw / "001" / "xx-99")]
@@ -93,8 +97,9 @@ def test_demo_kwargs_from_env(monkeypatch):
 
 def test_preview_writes_nothing_then_convert(studio, raw):
     ds_id = studio.open_dataset(raw)["dataset_id"]
-    err, summary, counts, mapping, gallery, validation, report = convert_tab.preview(studio, ds_id, "auto",
-                                                                                    "opengait", "")
+    out = convert_tab.preview(studio, ds_id, "auto", "opengait", "")
+    err, summary, mapping, gallery, report = (out[k] for k in ("error", "summary", "mapping", "gallery",
+                                                               "report_file"))
     assert err == "" and "Preview only" in summary and "first:2" in summary
     assert len(mapping) == 40 and {"source", "target", "split"} <= set(mapping.columns)
     # raw | mask | aligned | GEI | pose per sample
@@ -106,27 +111,29 @@ def test_preview_writes_nothing_then_convert(studio, raw):
     assert saved["summary"]["sequences"] == 40 and saved["split"]["spec"] == "first:2"
     assert Path(report).parent == studio.ws.root / "reports"
 
-    err, *_ = convert_tab.preview(studio, ds_id, "first:9", "opengait", "")
+    err = convert_tab.preview(studio, ds_id, "first:9", "opengait", "")["error"]
     assert "first:9" in err and "no test identity" in err
 
     cli = convert_tab.cli_command(studio, ds_id, "official", "letterbox", "mine")
     assert "convert" in cli and "--split official" in cli and "--align letterbox" in cli and cli.endswith("")
 
-    msg, progress = convert_tab.start(studio, ds_id, "auto", "opengait", "")
+    out = convert_tab.start(studio, ds_id, "auto", "opengait", "")
+    msg, progress = out["error"], out["progress"]
     assert "job #" in msg and "conversion" in progress
-    job = C.latest_job(studio, "convert")
+    job = studio.latest_job("convert")
     done = studio.wait(job["id"], timeout=120)
     assert done["state"] == "succeeded", done
-    dd, progress, result, stop_btn, sig = convert_tab.refresh(studio, ds_id, "")
+    out = convert_tab.refresh(studio, ds_id, "")
+    progress, result, stop_btn = out["progress"], out["result"], out["stop_btn"]
     assert "succeeded" in progress and "100%" in progress
     assert "Converted" in result and _update(stop_btn)["interactive"] is False
     assert studio.datasets("converted")
 
 
 def test_convert_needs_a_raw_dataset(studio):
-    err, *_ = convert_tab.preview(studio, None, "auto", "opengait", "")
+    err = convert_tab.preview(studio, None, "auto", "opengait", "")["error"]
     assert "choose a raw dataset" in err
-    msg, _ = convert_tab.start(studio, None, "auto", "opengait", "")
+    msg = convert_tab.start(studio, None, "auto", "opengait", "")["error"]
     assert "choose a raw dataset" in msg
 
 
@@ -158,85 +165,88 @@ ALL = ("all", "all", "", 0.0, 1.0, "identity")     # status, identity, text, sco
 
 def test_gallery_filters_select_and_decide(studio, tmp_path):
     ds_id = _fake_variants(studio, tmp_path)
-    gallery, page, info = augment_tab.gallery_view(studio, ds_id, *ALL, 1)
+    view = curation.gallery_view(studio, ds_id, *ALL, 1)
+    gallery, page, info = view["gallery"], view["page"], view["info"]
     assert len(_update(gallery)["value"]) == 5 and page == 1 and "5 variant" in info
-    gallery, _, _ = augment_tab.gallery_view(studio, ds_id, "all", "002", "", 0, 1, "identity", 1)
+    gallery = curation.gallery_view(studio, ds_id, "all", "002", "", 0, 1, "identity", 1)["gallery"]
     assert len(gallery["value"]) == 2
-    gallery, _, _ = augment_tab.gallery_view(studio, ds_id, "all", "all", "COAT", 0, 1, "identity", 1)
+    gallery = curation.gallery_view(studio, ds_id, "all", "all", "COAT", 0, 1, "identity", 1)["gallery"]
     assert len(gallery["value"]) == 2
-    gallery, _, _ = augment_tab.gallery_view(studio, ds_id, "all", "all", "", 0.4, 0.8, "score ↓", 1)
+    gallery = curation.gallery_view(studio, ds_id, "all", "all", "", 0.4, 0.8, "score ↓", 1)["gallery"]
     assert [c for _, c in gallery["value"]] == [c for _, c in gallery["value"]] and len(gallery["value"]) == 2
     assert "0.70" in gallery["value"][0][1] and "0.50" in gallery["value"][1][1]
 
-    vid, compare, gif, desc = augment_tab.select(studio, ds_id, "all", "001", "", 0, 1, "identity", 1, evt=_Sel(1))
+    out = curation.select(studio, ds_id, "all", "001", "", 0, 1, "identity", 1, evt=_Sel(1))
+    vid, compare, gif, desc = (out[k] for k in ("selected", "compare", "gif", "desc"))
     rows = studio.variants(ds_id, sid="001")
     assert vid == rows[1]["id"] and compare.endswith("compare.jpg") and gif is None and f"#{vid}" in desc
 
-    out = augment_tab.decide_one(studio, vid, "rejected", ds_id, *ALL, 1)
-    assert "rejected" in out[0] and "rejected <b>1</b>" in out[4]
-    out = augment_tab.decide_one(studio, vid, "pending", ds_id, *ALL, 1)
-    assert "rejected <b>0</b>" in out[4]
-    out = augment_tab.decide_one(studio, vid, "accepted", ds_id, "pending", "all", "", 0, 1, "identity", 1)
+    out = curation.decide_one(studio, vid, "rejected", ds_id, *ALL, 1)
+    assert "rejected" in out["msg"] and "rejected <b>1</b>" in out["counts"]
+    out = curation.decide_one(studio, vid, "pending", ds_id, *ALL, 1)
+    assert "rejected <b>0</b>" in out["counts"]
+    out = curation.decide_one(studio, vid, "accepted", ds_id, "pending", "all", "", 0, 1, "identity", 1)
     assert studio.catalog.variant(vid)["status"] == "accepted"
-    assert len(out[1]["value"]) == 4  # the pending filter no longer shows it
+    assert len(out["gallery"]["value"]) == 4  # the pending filter no longer shows it
 
-    out = augment_tab.decide_shown(studio, "rejected", ds_id, "pending", "002", "", 0, 1, "identity", 1)
-    assert "2 variant(s)" in out[0]
+    out = curation.decide_shown(studio, "rejected", ds_id, "pending", "002", "", 0, 1, "identity", 1)
+    assert "2 variant(s)" in out["msg"]
     assert studio.catalog.variant_counts(ds_id) == {"pending": 2, "accepted": 1, "rejected": 2, "merged": 0}
     assert [d["decision"] for d in studio.catalog.decisions(vid)] == ["rejected", "pending", "accepted"]
 
-    assert "select a variant" in augment_tab.decide_one(studio, None, "accepted", ds_id, *ALL, 1)[0]
+    assert "select a variant" in curation.decide_one(studio, None, "accepted", ds_id, *ALL, 1)["msg"]
 
 
 def test_bulk_threshold_decisions_cover_every_page(studio, tmp_path, monkeypatch):
     ds_id = _fake_variants(studio, tmp_path)
-    monkeypatch.setattr(augment_tab, "PAGE_SIZE", 2)
-    out = augment_tab.decide_threshold(studio, "accepted", 0.5, ds_id, *ALL, 1)
-    assert "3 variant(s) with score ≥ 0.50" in out[0]
-    out = augment_tab.decide_threshold(studio, "rejected", 0.5, ds_id, *ALL, 1)
-    assert "2 variant(s) with score &lt; 0.50" in out[0]
+    monkeypatch.setattr(curation, "PAGE_SIZE", 2)
+    out = curation.decide_threshold(studio, "accepted", 0.5, ds_id, *ALL, 1)
+    assert "3 variant(s) with score ≥ 0.50" in out["msg"]
+    out = curation.decide_threshold(studio, "rejected", 0.5, ds_id, *ALL, 1)
+    assert "2 variant(s) with score &lt; 0.50" in out["msg"]
     status = {v["score"]: v["status"] for v in studio.variants(ds_id)}
     assert status == {0.1: "rejected", 0.3: "rejected", 0.5: "accepted", 0.7: "accepted", 0.9: "accepted"}
     # the identity filter narrows a bulk decision too
-    out = augment_tab.decide_threshold(studio, "rejected", 1.0, ds_id, "all", "002", "", 0, 1, "identity", 1)
-    assert "2 variant(s)" in out[0]
+    out = curation.decide_threshold(studio, "rejected", 1.0, ds_id, "all", "002", "", 0, 1, "identity", 1)
+    assert "2 variant(s)" in out["msg"]
     assert studio.catalog.variant_counts(ds_id)["rejected"] == 4
 
 
 def test_paging_and_arrow_keys(studio, tmp_path, monkeypatch):
     ds_id = _fake_variants(studio, tmp_path, n=5)
-    monkeypatch.setattr(augment_tab, "PAGE_SIZE", 2)
-    g, page, info = augment_tab.gallery_view(studio, ds_id, *ALL, 3)
+    monkeypatch.setattr(curation, "PAGE_SIZE", 2)
+    view = curation.gallery_view(studio, ds_id, *ALL, 3)
+    g, page, info = view["gallery"], view["page"], view["info"]
     assert len(g["value"]) == 1 and page == 3 and "page 3 of 3" in info
-    g, page, _ = augment_tab.gallery_view(studio, ds_id, *ALL, 99)
+    page = curation.gallery_view(studio, ds_id, *ALL, 99)["page"]
     assert page == 3
-    vid, *_ = augment_tab.select(studio, ds_id, *ALL, 2, evt=_Sel(0))
+    vid = curation.select(studio, ds_id, *ALL, 2, evt=_Sel(0))["selected"]
     ids = [v["id"] for v in studio.variants(ds_id)]
     assert vid == ids[2]
     # → walks on, across the page boundary; ← walks back
-    out = augment_tab.step_selection(studio, vid, 1, ds_id, *ALL, 2)
-    assert out[0] == ids[3]
-    out = augment_tab.step_selection(studio, out[0], 1, ds_id, *ALL, 2)
-    assert out[0] == ids[4] and out[5] == 3
-    out = augment_tab.step_selection(studio, out[0], -1, ds_id, *ALL, 3)
-    assert out[0] == ids[3] and out[5] == 2
+    out = curation.step_selection(studio, vid, 1, ds_id, *ALL, 2)
+    assert out["selected"] == ids[3]
+    out = curation.step_selection(studio, out["selected"], 1, ds_id, *ALL, 2)
+    assert out["selected"] == ids[4] and out["page"] == 3
+    out = curation.step_selection(studio, out["selected"], -1, ds_id, *ALL, 3)
+    assert out["selected"] == ids[3] and out["page"] == 2
 
 
 def test_augment_failure_reaches_the_ui(studio, raw):
     """The hand-made fixture has silhouettes only, no colour frames: the job fails and the UI says why."""
     src = studio.open_dataset(raw)["dataset_id"]
     convert_tab.start(studio, src, "auto", "opengait", "")
-    assert studio.wait(C.latest_job(studio, "convert")["id"], timeout=120)["state"] == "succeeded"
+    assert studio.wait(studio.latest_job("convert")["id"], timeout=120)["state"] == "succeeded"
     conv = studio.datasets("converted")[0]["id"]
-    msg, _ = augment_tab.start(studio, conv, 2, ["nm-01"], ["recolour"])
+    msg = augment_tab.start(studio, conv, 2, ["nm-01"], ["recolour"])["msg"]
     assert "job #" in msg
-    job = studio.wait(C.latest_job(studio, "augment")["id"], timeout=120)
+    job = studio.wait(studio.latest_job("augment")["id"], timeout=120)
     assert job["state"] == "failed"
     html = augment_tab.jobs_html(studio, conv)
     assert "failed" in html and "needs colour frames" in html
     assert "needs colour frames" in C.failures_md(studio)
-    assert "no accepted variants" in augment_tab.merge(studio, conv)[0]
-    assert "at least one sequence type" in augment_tab.start(studio, conv, 2, [], None)[0]
+    assert "no accepted variants" in augment_tab.merge(studio, conv)["msg"]
+    assert "at least one sequence type" in augment_tab.start(studio, conv, 2, [], None)["msg"]
 
 
 # -- train ----------------------------------------------------------------------------------------
@@ -253,20 +263,25 @@ def _train_job(studio, tmp_path, state: str) -> tuple[int, int]:
 
 
 def test_train_buttons_follow_job_state(studio, tmp_path):
-    info, progress, plot, logs, start_b, stop_b, resume_b, sig = train_tab.refresh(studio, "")
+    out = train_tab.refresh(studio, "")
+    info, stop_b, resume_b = out["info"], out["stop_btn"], out["resume_btn"]
     assert "No training run yet" in info and stop_b["interactive"] is False and resume_b["interactive"] is False
 
     job_id, run_id = _train_job(studio, tmp_path, "running")
     studio.catalog.log_metrics(run_id, 10, {"loss": 3.0, "triplet": 1.0, "ce": 2.0, "acc": 0.5})
-    info, progress, plot, logs, start_b, stop_b, resume_b, sig = train_tab.refresh(studio, "")
+    out = train_tab.refresh(studio, "")
+    progress, plot, start_b, stop_b, resume_b, sig = (out[k] for k in ("progress", "plot", "start_btn", "stop_btn",
+                                                                       "resume_btn", "metric_sig"))
     assert start_b["interactive"] is False and stop_b["interactive"] is True and resume_b["interactive"] is False
     assert "25%" in progress and "ETA" in progress and "step 5/20" in progress
     assert len(plot.data) == 4
-    assert _is_skip(train_tab.refresh(studio, sig)[2])  # unchanged metrics: the plot is left alone
+    assert _is_skip(train_tab.refresh(studio, sig)["plot"])  # unchanged metrics: the plot is left alone
 
     # A failed job must never leave Stop enabled; Resume becomes available.
     studio.catalog.transition_job(job_id, ("running",), "failed", message="RuntimeError: boom")
-    info, progress, plot, logs, start_b, stop_b, resume_b, _ = train_tab.refresh(studio, sig)
+    out = train_tab.refresh(studio, sig)
+    info, progress, start_b, stop_b, resume_b = (out[k] for k in ("info", "progress", "start_btn", "stop_btn",
+                                                                  "resume_btn"))
     assert stop_b["interactive"] is False and resume_b["interactive"] is True and start_b["interactive"] is True
     assert "boom" in info and "failed" in progress
 
@@ -290,17 +305,18 @@ RESULTS = {"NM": 75.0, "BG": 62.5, "CL": 50.0, "views": ["090", "144"], "chance"
 
 
 def test_results_tables(studio, tmp_path):
-    summary, *_ = results_tab.show(studio, None)
+    summary = run_detail.show(studio, None)["summary"]
     assert "No run selected" in summary
     ds_id = studio.catalog.add_dataset("conv", "converted", "grew-layout", tmp_path / "conv")
     r1 = studio.catalog.create_run("r1", "gaitbase", {}, tmp_path / "r1", ds_id)
-    assert "no results yet" in results_tab.show(studio, r1)[0]
+    assert "no results yet" in run_detail.show(studio, r1)["summary"]
     studio.catalog.update_run(r1, state="finished", results=RESULTS)
-    summary, per_cond, per_view, chart = results_tab.show(studio, r1)
+    out = run_detail.show(studio, r1)
+    summary, per_cond, per_view, chart = (out[k] for k in ("summary", "per_cond", "per_view", "chart"))
     assert list(per_cond["condition"]) == ["NM", "BG", "CL"] and list(per_cond["rank-1 %"]) == [75.0, 62.5, 50.0]
     assert list(per_view.columns) == ["condition", "090", "144", "mean"]
     assert len(chart.data) == 3 and "chance 50.0%" in summary
-    dd, progress, summary, *_ , sig = results_tab.refresh(studio, None, "")
+    dd = results_tab.refresh(studio, None, "")["run"]
     assert dd["value"] == r1 and "NM 75.0%" in dd["choices"][0][0]
 
 
@@ -345,5 +361,5 @@ def test_dead_worker_becomes_interrupted_and_resumable(studio, tmp_path):
     assert studio.recover() == []  # fresh heartbeat: maybe just starting, leave it
     assert studio.recover(now=time.time() + 60) == [job_id]
     assert studio.job(job_id)["state"] == "interrupted"
-    *_, start_b, stop_b, resume_b, _ = train_tab.refresh(studio, "")
-    assert stop_b["interactive"] is False and resume_b["interactive"] is True
+    out = train_tab.refresh(studio, "")
+    assert out["stop_btn"]["interactive"] is False and out["resume_btn"]["interactive"] is True

@@ -21,7 +21,7 @@ or any layer below it, never from one above:
     dlcr_io   dlcr_io                       DLCR artifacts in and out
     options   options                       gathers every job kind's schema; the CLI generated from them
     jobs      jobs
-    studio    studio
+    studio    studio, runs                  the facade the app uses; run status and what a run allows
     cli       cli, __main__
 """
 
@@ -50,7 +50,7 @@ LAYERS: list[tuple[str, set[str]]] = [
     ("dlcr_io", {"dlcr_io"}),
     ("options", {"options"}),
     ("jobs", {"jobs"}),
-    ("studio", {"studio"}),
+    ("studio", {"studio", "runs"}),
     ("cli", {"cli", "__main__"}),
 ]
 

@@ -19,6 +19,7 @@ import pytest
 import torch
 
 from app import results_tab as R
+from app import run_detail as RD
 from app import runs_figures as F
 from core.evaluate import report
 from core.studio import Studio
@@ -65,6 +66,10 @@ def world(tmp_path_factory):
     yield {"studio": studio, "trained": trained, "sketch": sketch, "ds_id": ds_id, "dataset": out}
     for j in studio.jobs(states=("queued", "running")):  # never leave a worker behind
         studio.cancel(j["id"])
+
+
+def _panels(out: dict) -> list:
+    return [out[k] for k in RD.PANELS]
 
 
 def _run(world, key="trained") -> dict:
@@ -129,7 +134,8 @@ def test_runs_table_lists_every_run(world):
 def test_curves_overlay_runs_by_metric_family(world):
     studio = world["studio"]
     ids = [world["trained"], world["sketch"]]
-    loss, lr, acc, other = R.curves(studio, ids)
+    figs = R.curves(studio, ids)
+    loss, lr, acc, other = (figs[k] for k in ("loss_plot", "lr_plot", "acc_plot", "other_plot"))
     names = {rid: f"#{rid} {studio.catalog.run(rid)['name']}" for rid in ids}
     expected = {fam: set() for fam in F.FAMILIES}
     for rid in ids:
@@ -145,7 +151,7 @@ def test_curves_overlay_runs_by_metric_family(world):
     assert (names[ids[0]], "lr") in expected["lr"] and (names[ids[0]], "sec_per_step") in expected["other"]
     acc_trace = next(t for t in acc.data if t.meta == {"run": names[ids[1]], "metric": "acc"})
     assert list(acc_trace.y) == [40.0, 40.0]            # fractions shown in percent
-    assert [t.name for t in R.curves(studio, [])[0].data] == []   # nothing selected: an empty-state figure
+    assert [t.name for t in R.curves(studio, [])["loss_plot"].data] == []   # nothing selected: an empty-state figure
 
 
 # -- one run in depth ------------------------------------------------------------------------------
@@ -153,7 +159,9 @@ def test_curves_overlay_runs_by_metric_family(world):
 def test_heatmap_cmc_and_scatter_of_the_trained_run(world):
     studio, run = world["studio"], _run(world)
     res = run["results"]
-    heat, cmc, scatter, config, ckpt, opengait, button = R.details(studio, run["id"], "pca", "JSON")
+    d = RD.details(studio, run["id"], "pca", "JSON")
+    heat, cmc, scatter, config, ckpt, opengait, button = (d[k] for k in ("heat", "cmc", "scatter", "config", "ckpt",
+                                                                          "exported", "eval_btn"))
     assert [t.name for t in heat.data] == ["NM · plain", "BG · plain", "CL · plain"]
     for t, c in zip(heat.data, ("NM", "BG", "CL")):
         z = np.asarray(t.z, dtype=float)
@@ -173,11 +181,12 @@ def test_heatmap_cmc_and_scatter_of_the_trained_run(world):
     assert sum(len(t.x) for t in scatter.data) == n
     assert sorted(t.name for t in scatter.data) == ["bg", "cl", "nm"]
     assert json.loads(config["value"])["iterations"] == ITERS and config["language"] == "json"
-    assert R.config_text(run, "YAML")["value"].startswith("model: gaitbase")
+    assert RD.config_text(run, "YAML")["value"].startswith("model: gaitbase")
     assert ckpt == str(Path(run["dir"]) / "checkpoints" / "latest.pt") and opengait is None
     assert button["interactive"] is True
 
-    summary, per_cond, per_view, chart = R.show(studio, run["id"])
+    shown = RD.show(studio, run["id"])
+    summary, per_cond, per_view = shown["summary"], shown["per_cond"], shown["per_view"]
     assert "protocol `casia-b`" in summary and list(per_cond["condition"]) == ["NM", "BG", "CL"]
     assert list(per_view.columns) == ["condition", *VIEWS, "mean"]
 
@@ -195,10 +204,11 @@ def test_refined_results_get_their_own_rows(world):
         mine = [r for r in rows if r["run"] == "trained"]
         assert [r["evaluation"] for r in mine] == ["plain · casia-b", "refined · casia-b"]
         assert mine[1]["NM"] == 99.5 and mine[0]["NM"] == round(res["NM"], 2)
-        heat = R.details(studio, run["id"])[0]
+        heat = RD.details(studio, run["id"])["heat"]
         assert len(heat.data) == 6 and heat.data[3].name == "NM · refined"
         assert np.nanmax(np.asarray(heat.data[3].z, float)) == 99.5
-        summary, per_cond, per_view, _ = R.show(studio, run["id"])
+        shown = RD.show(studio, run["id"])
+        summary, per_cond, per_view = shown["summary"], shown["per_cond"], shown["per_view"]
         assert "**Refined**" in summary and list(per_cond["refined rank-1 %"])[0] == 99.5
         assert "NM (refined)" in list(per_view["condition"])
     finally:
@@ -207,14 +217,17 @@ def test_refined_results_get_their_own_rows(world):
 
 def test_untrained_run_has_helpful_empty_states(world):
     studio, rid = world["studio"], world["sketch"]
-    heat, cmc, scatter, _, ckpt, opengait, button = R.details(studio, rid)
+    d = RD.details(studio, rid)
+    heat, cmc, scatter, ckpt, opengait, button = (d[k] for k in ("heat", "cmc", "scatter", "ckpt", "exported",
+                                                                 "eval_btn"))
     for fig in (heat, cmc, scatter):
         assert not fig.data and "has not been evaluated yet" in fig.layout.annotations[0].text
     assert ckpt is None and opengait is None and button["interactive"] is False
     assert "no checkpoint yet" in R.evaluate(studio, rid)
-    msg, path = R.export_opengait(studio, rid)
+    out = R.export_opengait(studio, rid)
+    msg, path = out["export_msg"], out["exported"]
     assert "no checkpoint" in msg and path is None
-    assert "no results yet" in R.show(studio, rid)[0]
+    assert "no results yet" in RD.show(studio, rid)["summary"]
     assert "select a run first" in R.evaluate(studio, None)
 
 
@@ -223,52 +236,53 @@ def test_untrained_run_has_helpful_empty_states(world):
 def test_refresh_renders_only_what_changed(world):
     studio = world["studio"]
     out = R.refresh(studio, None, "")
-    run_dd, progress, *rest = out
-    panels, (table, empty, compare, *plots, sig) = rest[:R.DETAIL_OUTPUTS], rest[R.DETAIL_OUTPUTS:]
+    run_dd, table, empty, compare, sig = out["run"], out["table"], out["empty"], out["compare"], out["sig"]
+    panels, plots = _panels(out), [out[k] for k in R.CURVES]
     assert run_dd["value"] == world["trained"]           # the newest run with results
     assert len(table) == 2 and empty["visible"] is False
     assert set(compare["value"]) == {world["trained"], world["sketch"]}
     assert not any(_is_skip(p) for p in (*panels, *plots))
 
     again = R.refresh(studio, run_dd["value"], sig, compare["value"])
-    assert all(_is_skip(u) for u in (again[0], *again[2:-1]))   # nothing changed: nothing re-rendered
+    # nothing changed: nothing re-rendered
+    assert all(_is_skip(u) for k, u in again.items() if k not in ("progress", "sig"))
 
     studio.catalog.log_metrics(world["sketch"], 30, {"loss": 1.5})
-    third = R.refresh(studio, run_dd["value"], again[-1], compare["value"])
-    plots = third[-5:-1]
+    third = R.refresh(studio, run_dd["value"], again["sig"], compare["value"])
+    plots = [third[k] for k in R.CURVES]
     assert not _is_skip(plots[0]) and any("sketch · loss" in t.name and len(t.x) == 3 for t in plots[0].data)
-    assert all(_is_skip(u) for u in third[2:2 + R.DETAIL_OUTPUTS])   # the selected run did not change
+    assert all(_is_skip(u) for u in _panels(third))   # the selected run did not change
 
     # Picking a run renders its panels at once and records them, so the next tick skips them.
-    sel = R.select(studio, world["sketch"], "pca", "JSON", compare["value"], third[-1])
-    assert "sketch" in sel[1] and "no results yet" in sel[1]
-    after = R.refresh(studio, world["sketch"], sel[-1], compare["value"])
-    assert all(_is_skip(u) for u in after[2:2 + R.DETAIL_OUTPUTS])
+    sel = R.select(studio, world["sketch"], "pca", "JSON", compare["value"], third["sig"])
+    assert "sketch" in sel["summary"] and "no results yet" in sel["summary"]
+    after = R.refresh(studio, world["sketch"], sel["sig"], compare["value"])
+    assert all(_is_skip(u) for u in _panels(after))
 
     # A training step moves: the table follows, the dropdowns and panels are left alone.
     studio.catalog.update_run(world["sketch"], step=7)
     try:
-        moved = R.refresh(studio, world["sketch"], after[-1], compare["value"])
+        moved = R.refresh(studio, world["sketch"], after["sig"], compare["value"])
     finally:
         studio.catalog.update_run(world["sketch"], step=0)
-    table = moved[2 + R.DETAIL_OUTPUTS]
+    table = moved["table"]
     assert not _is_skip(table) and "7/50" in list(table["step"])
-    assert _is_skip(moved[0]) and all(_is_skip(u) for u in moved[2:2 + R.DETAIL_OUTPUTS])
+    assert _is_skip(moved["run"]) and all(_is_skip(u) for u in _panels(moved))
 
     class Evt:
         row_value = [world["trained"], "trained"]
         index = [0, 1]
-    row = R.select_row(studio, None, "pca", "JSON", compare["value"], after[-1], Evt())
-    assert row[0]["value"] == world["trained"] and "`trained`" in row[2]
+    row = R.select_row(studio, None, "pca", "JSON", compare["value"], after["sig"], Evt())
+    assert row["run"]["value"] == world["trained"] and "`trained`" in row["summary"]
 
 
 def test_empty_workspace(tmp_path):
     studio = Studio(tmp_path / "ws")
     out = R.refresh(studio, None, "")
-    table, empty = out[2 + R.DETAIL_OUTPUTS], out[3 + R.DETAIL_OUTPUTS]
+    table, empty = out["table"], out["empty"]
     assert len(table) == 0 and empty["visible"] is True and "No training runs yet" in empty["value"]
-    assert "No run selected" in out[2]
-    assert all(not fig.data for fig in out[-5:-1])       # curves say "select runs" instead
+    assert "No run selected" in out["summary"]
+    assert all(not out[k].data for k in R.CURVES)       # curves say "select runs" instead
 
 
 # -- actions ---------------------------------------------------------------------------------------------
@@ -277,21 +291,22 @@ def test_evaluate_button_brings_back_missing_embeddings(world):
     studio, run = world["studio"], _run(world)
     path = Path(run["results"]["embeddings_file"])
     path.unlink()          # as an evaluation made before embeddings were kept
-    cmc = R.details(studio, run["id"])[1]
+    cmc = RD.details(studio, run["id"])["cmc"]
     assert not cmc.data and "kept no embeddings" in cmc.layout.annotations[0].text
     msg = R.evaluate(studio, run["id"])
     assert "job #" in msg, msg
     job = studio.wait(int(msg.split("job #")[1].split(")")[0]), timeout=240)
     assert job["state"] == "succeeded", job.get("error")
     assert path.is_file()
-    cmc = R.details(studio, run["id"])[1]
+    cmc = RD.details(studio, run["id"])["cmc"]
     assert [t.meta["curve"] for t in cmc.data] == ["NM", "BG", "CL"]
 
 
 def test_opengait_export_round_trips(world):
     keys = pytest.importorskip("core.models.opengait_keys")
     studio, run = world["studio"], _run(world)
-    msg, path = R.export_opengait(studio, run["id"])
+    out = R.export_opengait(studio, run["id"])
+    msg, path = out["export_msg"], out["exported"]
     assert path == str(Path(run["dir"]) / "export" / "opengait.pt"), msg
     saved = torch.load(path, map_location="cpu", weights_only=True)
     assert set(saved) == {"model", "iteration"} and saved["iteration"] == run["step"]
@@ -301,12 +316,13 @@ def test_opengait_export_round_trips(world):
     assert set(back) == set(ours["model"])
     for k, v in ours["model"].items():
         assert torch.equal(back[k], v), k
-    assert R.details(studio, run["id"])[5] == path       # offered for download from now on
+    assert RD.details(studio, run["id"])["exported"] == path       # offered for download from now on
 
 
 def test_export_without_the_mapping_module_says_so(world, monkeypatch):
     monkeypatch.setitem(sys.modules, "core.models.opengait_keys", None)    # import now raises ImportError
-    msg, path = R.export_opengait(world["studio"], world["trained"])
+    out = R.export_opengait(world["studio"], world["trained"])
+    msg, path = out["export_msg"], out["exported"]
     assert path is None and "OpenGait export is not available" in msg and "Traceback" not in msg
 
 

@@ -1,0 +1,100 @@
+"""What a training run is and what may be done with it, read from its catalog row, its jobs and its folder.
+
+A run row alone can lie: a worker that died leaves it 'running', and an evaluation in progress is
+recorded only on its job. These rules correct the row with the run's newest train and eval jobs,
+so the UI, a notebook and the CLI read one answer. Nothing here writes.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from core.evaluate import protocols as P
+
+ACTIVE = ("queued", "running")                       # a job that still holds (or waits for) its slot
+RESUMABLE = ("cancelled", "interrupted", "failed")   # a job Resume continues from its last checkpoint
+
+
+def is_active(job: dict | None) -> bool:
+    return bool(job) and job["state"] in ACTIVE
+
+
+def results(run: dict | None) -> dict:
+    res = (run or {}).get("results")
+    return res if isinstance(res, dict) else {}
+
+
+def evaluations(res: dict) -> list[tuple[str, dict]]:
+    """(label, results) per evaluation of a run: the plain one, then 'refined' when present."""
+    out = []
+    if res and any(k != "refined" for k in res):
+        out.append(("plain", res))
+    ref = res.get("refined") if res else None
+    if isinstance(ref, dict) and ref:
+        out.append(("refined", ref))
+    return out
+
+
+def status(run: dict, train_job: dict | None, eval_job: dict | None) -> str:
+    """The run's state, corrected by its jobs: a run whose training job failed or was interrupted
+    still says 'running' in the runs table, and an evaluation in progress is worth showing."""
+    if is_active(eval_job):
+        return "evaluating" if eval_job["state"] == "running" else "evaluation queued"
+    if train_job and train_job["state"] in ("failed", "interrupted") and run["state"] in ("running", "created"):
+        return train_job["state"]
+    if train_job and train_job["state"] == "queued":
+        return "queued"
+    return run["state"]
+
+
+# core.evaluate.run and core.train.checkpoint import torch: imported where used, so reading a
+# run's status does not load it.
+
+def checkpoint_file(run: dict) -> Path | None:
+    from core.train.checkpoint import latest_checkpoint
+
+    return latest_checkpoint(run["dir"])
+
+
+def embeddings_file(run: dict) -> Path:
+    """Where the run's last evaluation kept its embeddings (recorded in the results, else the default)."""
+    from core.evaluate.run import embeddings_path
+
+    recorded = results(run).get("embeddings_file")
+    if recorded and Path(recorded).is_file():
+        return Path(recorded)
+    return embeddings_path(run["dir"])
+
+
+def export_file(run: dict) -> Path | None:
+    """The OpenGait export if one exists and is not older than the checkpoint it came from
+    (an export of an earlier checkpoint would hand out weights the run no longer has)."""
+    from core.evaluate.run import OPENGAIT_EXPORT_FILE
+
+    out = Path(run["dir"]) / OPENGAIT_EXPORT_FILE
+    ck = checkpoint_file(run)
+    if out.is_file() and (ck is None or out.stat().st_mtime >= ck.stat().st_mtime):
+        return out
+    return None
+
+
+def can_evaluate(run: dict | None, train_job: dict | None, eval_job: dict | None) -> tuple[bool, str]:
+    """(whether an evaluation may start now, why not)."""
+    if run is None:
+        return False, "select a run first"
+    if checkpoint_file(run) is None:
+        return False, f"run {run['name']} has no checkpoint yet: it is written during training (step 4)"
+    if is_active(train_job):
+        return False, f"run {run['name']} is still training; it is evaluated when training finishes"
+    if is_active(eval_job):
+        return False, f"run {run['name']} is already being evaluated (job #{eval_job['id']})"
+    return True, ""
+
+
+def protocol(run: dict) -> str:
+    """Evaluate again under the protocol used before, else the one the training preset is for."""
+    proto = P.protocol_of(results(run))
+    if proto in P.PROTOCOLS:
+        return proto
+    preset = str((run.get("config") or {}).get("preset", ""))
+    return next((p for p in P.PROTOCOLS if preset.startswith(p)), P.DEFAULT_PROTOCOL)
