@@ -4,8 +4,11 @@ Modules, one job each (all pure functions over plain dataclasses; sources are on
 
 * ``texts``   LLaVA question/answer JSONL, grouped descriptions, LLM summaries, parsed garment lists;
 * ``lip``     Self-Correction Human Parsing masks (LIP's 20 labels) <-> our part classes;
-* ``strips``  generated images: K variants side by side (published augmented CCVID) and DLCR's
-              ``prcc/<clothes>/<subject>/<frame>.png`` tree; variant folders and records;
+* ``strips``  planning an import of generated images: K variants side by side (published augmented
+              CCVID) and DLCR's ``prcc/<clothes>/<subject>/<frame>.png`` tree;
+* ``tiles``   strip geometry (K, tile boxes, cutting and composing) and reading a tile's pixels;
+* ``import_variants``  the planned variants written as variant folders and records;
+* ``strip_export``     variants written back out as strips or cut tiles;
 * ``persons`` splitting a frame that holds several people into one box and crop per person;
 * ``preview`` what an import would bring in (counts, first items, problems) and a boxes preview.
 

@@ -173,7 +173,7 @@ def persons_preview(image: np.ndarray, persons) -> np.ndarray:
 
 def strip_preview(strip: np.ndarray, k: int, keep: int) -> np.ndarray:
     """A strip with its kept tiles outlined green and numbered, the dropped ones grey."""
-    from core.dlcr_io.strips import tile_boxes
+    from core.dlcr_io.tiles import tile_boxes
 
     h, w = np.asarray(strip).shape[:2]
     boxes = tile_boxes(w, h, k)
