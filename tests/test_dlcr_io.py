@@ -19,6 +19,8 @@ from core.dlcr_io import preview as PV
 from core.dlcr_io import import_variants as IV
 from core.dlcr_io import strip_export as SE
 from core.dlcr_io import strips as S
+from core.dlcr_io import text_export as TE
+from core.dlcr_io import text_read as TR
 from core.dlcr_io import texts as T
 from core.dlcr_io import tiles as TL
 from core.errors import InputError
@@ -138,7 +140,7 @@ def tree_digest(root: Path) -> dict[str, str]:
 # ------------------------------------------------------------------------------------------------
 
 def test_jsonl_lines_and_problems(dlcr: Path):
-    qf, qprob = T.parse_jsonl(dlcr / "texts" / "questions.jsonl")
+    qf, qprob = TR.parse_jsonl(dlcr / "texts" / "questions.jsonl")
     assert qf.kind == T.QUESTIONS
     assert [ln.question_id for ln in qf.lines] == [1, 2, 3, 4, 6]
     assert [ln.line for ln in qf.lines] == [1, 2, 3, 4, 8]
@@ -148,7 +150,7 @@ def test_jsonl_lines_and_problems(dlcr: Path):
     assert "question_id" in by_line[7].reason
     assert str(by_line[6]).startswith(str(dlcr / "texts" / "questions.jsonl") + ":6:")
 
-    af, aprob = T.parse_jsonl(dlcr / "texts" / "answers.jsonl")
+    af, aprob = TR.parse_jsonl(dlcr / "texts" / "answers.jsonl")
     assert af.kind == T.ANSWERS and len(af.lines) == 6
     assert [(p.line, "JSON object" in p.reason) for p in aprob] == [(5, True)]
 
@@ -163,32 +165,32 @@ def test_jsonl_lines_and_problems(dlcr: Path):
 
 
 def test_object_files_recover_after_a_bad_entry(dlcr: Path):
-    gf, gprob = T.parse_object_file(dlcr / "texts" / "parsed_clothes.json")
+    gf, gprob = TR.parse_object_file(dlcr / "texts" / "parsed_clothes.json")
     assert gf.kind == T.GARMENTS
     assert gf.entries == {"AB_002": [" Red jacket", " Blue jeans"], "00001.jpg_001_01": [" white shirt"]}
     assert len(gprob) == 1 and "C_002" in gprob[0].reason and gprob[0].line == 1
 
-    grf, grprob = T.parse_object_file(dlcr / "texts" / "grouped_clothes.json")
+    grf, grprob = TR.parse_object_file(dlcr / "texts" / "grouped_clothes.json")
     assert grf.kind == T.GROUPED and set(grf.entries) == {"00001.jpg_001_01", "AB_002"}
     text = (dlcr / "texts" / "grouped_clothes.json").read_text().split("\n")
     bad_line = next(i for i, ln in enumerate(text, 1) if '"bad"' in ln)
     assert [(p.line, "list of strings" in p.reason) for p in grprob] == [(bad_line, True)]
 
-    sf, sprob = T.parse_object_file(dlcr / "texts" / "clothes_descriptions.json")
+    sf, sprob = TR.parse_object_file(dlcr / "texts" / "clothes_descriptions.json")
     assert sf.kind == T.SUMMARIES and not sprob and len(sf.entries) == 2
 
 
 def test_object_file_edge_cases(tmp_path: Path):
     p = tmp_path / "dup.json"
     p.write_text('{\n "a": ["x"],\n "b": ["y"],\n "a": ["z"]\n}')
-    f, probs = T.parse_object_file(p, T.GARMENTS)
+    f, probs = TR.parse_object_file(p, T.GARMENTS)
     assert f.entries == json.loads(p.read_text())            # same result as json.load
     assert [(q.line, q.severity) for q in probs] == [(4, "warning")]
     p.write_text('{"a": ["x"], "b": ["y"')                      # truncated file
-    f, probs = T.parse_object_file(p, T.GARMENTS)
+    f, probs = TR.parse_object_file(p, T.GARMENTS)
     assert f.entries == {"a": ["x"]} and probs and all(q.severity == "error" for q in probs)
     p.write_text('["not", "an", "object"]')
-    f, probs = T.parse_object_file(p, T.GARMENTS)
+    f, probs = TR.parse_object_file(p, T.GARMENTS)
     assert not f.entries and "expected a JSON object" in probs[0].reason
 
 
@@ -204,12 +206,12 @@ def test_split_garments_rules():
 
 def test_texts_export_reimport_round_trip(dlcr: Path, tmp_path: Path):
     before = tree_digest(dlcr)
-    arts = T.read_texts(dlcr / "texts")
+    arts = TR.read_texts(dlcr / "texts")
     assert arts.counts() == {T.QUESTIONS: 5, T.ANSWERS: 6, T.GROUPED: 2, T.SUMMARIES: 2, T.GARMENTS: 2}
     out = tmp_path / "export"
-    written = T.export_texts(arts, out)
+    written = TE.export_texts(arts, out)
     assert sorted(written) == sorted(p.name for p in (dlcr / "texts").iterdir())
-    again = T.read_texts(out)
+    again = TR.read_texts(out)
     assert not again.problems
     assert again.records() == arts.records()
     # A clean file comes back byte for byte; JSON files are one json.dumps line, as DLCR writes them.
@@ -218,7 +220,7 @@ def test_texts_export_reimport_round_trip(dlcr: Path, tmp_path: Path):
     assert (out / "questions.jsonl").read_text().count("\n") == 5
     assert tree_digest(dlcr) == before                          # sources untouched
     with pytest.raises(InputError, match="already exists"):
-        T.export_texts(arts, out)
+        TE.export_texts(arts, out)
 
 
 # ------------------------------------------------------------------------------------------------
@@ -384,7 +386,7 @@ def test_generated_tree_with_garments(dlcr: Path, tmp_path: Path):
     plan = S.plan_generated(dlcr / "generated")
     assert [(v.sid, v.source_seq, v.clothes_id, len(v.frames), v.name) for v in plan.variants] == [
         ("001", "001_01", "AB_002", 2, "001_01__dlcr-AB_002"), ("001", "001_01", "C_002", 1, "001_01__dlcr-C_002")]
-    arts = T.read_texts(dlcr / "texts")
+    arts = TR.read_texts(dlcr / "texts")
     garments = {v.clothes_id: T.garments_for(arts, v.clothes_id) for v in plan.variants}
     # AB_002 has a parsed list; C_002's list is broken, so its summary is split instead.
     assert garments == {"AB_002": ["Red jacket", "Blue jeans"], "C_002": ["green coat", "black skirt"]}

@@ -3,6 +3,8 @@
 Modules, one job each (all pure functions over plain dataclasses; sources are only ever read):
 
 * ``texts``   LLaVA question/answer JSONL, grouped descriptions, LLM summaries, parsed garment lists;
+              parsed by ``text_read`` (damaged JSON read entry by entry by ``tolerant_json``), written by
+              ``text_export``;
 * ``lip``     Self-Correction Human Parsing masks (LIP's 20 labels) <-> our part classes;
 * ``strips``  planning an import of generated images: K variants side by side (published augmented
               CCVID) and DLCR's ``prcc/<clothes>/<subject>/<frame>.png`` tree;

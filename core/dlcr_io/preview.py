@@ -76,8 +76,9 @@ def classify_files(root: str | Path) -> dict[str, list[Path]]:
 
 def _texts(summary: PreviewSummary, files, first_n: int) -> None:
     from core.dlcr_io import texts as T
+    from core.dlcr_io.text_read import read_texts
 
-    arts = T.read_texts(files)
+    arts = read_texts(files)
     summary.problems.extend(arts.problems)
     descs, probs = T.join_descriptions(arts.questions, arts.answers)
     if arts.answers:
