@@ -36,6 +36,23 @@ def visible_files(root: Path, suffixes: Iterable[str]) -> list[Path]:
                   and not p.name.startswith("."))
 
 
+def new_export_folder(out_dir: str | Path) -> Path:
+    """``out_dir`` as a Path, refused when it exists: exports only ever create a new folder, so no
+    export can overwrite a user's files."""
+    out_dir = Path(out_dir)
+    if out_dir.exists():
+        raise InputError(out_dir, "already exists; exports only ever create a new folder")
+    return out_dir
+
+
+def png_inside(rel: str | Path, what: str) -> Path:
+    """``rel`` as a ``.png`` path relative to an export folder; one that would leave it is an error."""
+    rel_path = Path(rel).with_suffix(".png")
+    if rel_path.is_absolute() or ".." in rel_path.parts:
+        raise InputError(rel, f"{what} path must stay inside the export folder")
+    return rel_path
+
+
 def input_files(paths: str | Path | Iterable[str | Path], suffixes: Iterable[str]) -> list[Path]:
     """A folder (its visible files with ``suffixes``), one file, or an explicit list of files."""
     if isinstance(paths, (str, Path)):
@@ -74,4 +91,5 @@ def import_into_catalog(catalog, dataset_id: int, records: Iterable, *, job_id: 
     return ids, problems
 
 
-__all__ = ["Problem", "problem_rows", "import_into_catalog", "input_files", "visible_files"]
+__all__ = ["Problem", "problem_rows", "import_into_catalog", "input_files", "new_export_folder", "png_inside",
+           "visible_files"]

@@ -9,24 +9,20 @@ from typing import Mapping
 import numpy as np
 
 from core.atomic import atomic_dir
+from core.dlcr_io import new_export_folder, png_inside
 from core.dlcr_io.strips import ImportPlan
 from core.dlcr_io.tiles import compose_strip, load_tile, put_file
-from core.errors import InputError
 from core.imaging import encode_png
 
 
 def export_strips(strips: Mapping[str, list[np.ndarray]], out_dir: str | Path) -> list[str]:
     """Write each ``relative path -> tiles`` as one strip image (tiles side by side) into the new
     folder ``out_dir``: the published augmented-CCVID form. Returns the relative paths written."""
-    out_dir = Path(out_dir)
-    if out_dir.exists():
-        raise InputError(out_dir, "already exists; exports only ever create a new folder")
+    out_dir = new_export_folder(out_dir)
     written = []
     with atomic_dir(out_dir) as tmp:
         for rel, tiles in strips.items():
-            rel_path = Path(rel).with_suffix(".png")
-            if rel_path.is_absolute() or ".." in rel_path.parts:
-                raise InputError(rel, "strip path must stay inside the export folder")
+            rel_path = png_inside(rel, "strip")
             put_file(tmp / rel_path, encode_png(compose_strip([np.asarray(t) for t in tiles])))
             written.append(rel_path.as_posix())
     return written
@@ -34,9 +30,7 @@ def export_strips(strips: Mapping[str, list[np.ndarray]], out_dir: str | Path) -
 
 def export_cut_tiles(plan: ImportPlan, out_dir: str | Path) -> list[str]:
     """The HybridGait crop scripts' output: each kept tile as ``<folder>/<frame>_<NN>.png`` in a new folder."""
-    out_dir = Path(out_dir)
-    if out_dir.exists():
-        raise InputError(out_dir, "already exists; exports only ever create a new folder")
+    out_dir = new_export_folder(out_dir)
     written = []
     with atomic_dir(out_dir) as tmp:
         for v in plan.variants:

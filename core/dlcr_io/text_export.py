@@ -8,9 +8,9 @@ from pathlib import Path
 from typing import Any, Iterable
 
 from core.atomic import atomic_dir, write_text
+from core.dlcr_io import new_export_folder
 from core.dlcr_io.texts import (ANSWERS, GARMENTS, GROUPED, JSONL_KINDS, QUESTIONS, SUMMARIES, QALine, TextArtifacts,
                                 TextFile)
-from core.errors import InputError
 
 
 def format_jsonl(lines: Iterable[QALine]) -> str:
@@ -36,9 +36,7 @@ def export_texts(texts: TextArtifacts | Iterable[TextFile], out_dir: str | Path)
     Files keep their original names (the default DLCR names for files made here); returns
     name -> kind. An existing ``out_dir`` is never touched.
     """
-    out_dir = Path(out_dir)
-    if out_dir.exists():
-        raise InputError(out_dir, "already exists; exports only ever create a new folder")
+    out_dir = new_export_folder(out_dir)
     files = texts.files if isinstance(texts, TextArtifacts) else list(texts)
     written: dict[str, str] = {}
     with atomic_dir(out_dir) as tmp:
