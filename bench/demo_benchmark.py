@@ -21,6 +21,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from core.evaluate.protocols import get as protocol
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -60,6 +62,7 @@ def main() -> None:
         print(f"demo set: {ids} ids x {demo['sequences'] // ids} sequences, {frames} frames each: {t_demo:.1f} s")
         arms = [("plain", tmp / "conv")] + ([] if args.no_augment else [("augmented", tmp / "conv-aug")])
         rows = []
+        casia = protocol("casia-b")   # the demo set is CASIA-B-shaped: its headline is NM/BG/CL
         for arm, conv in arms:
             res, t_conv = cli(ws, "convert", str(raw), "--out", str(conv))
             extra = ""
@@ -73,12 +76,14 @@ def main() -> None:
                 train_args += ["--iterations", str(args.iterations)]
             r, t_train = cli(ws, *train_args)
             chance = 100.0 / res["test_ids"]
-            print(f"{arm:>9}: {extra}convert {t_conv:.1f} s, train+eval {t_train:.1f} s -> rank-1 "
-                  f"NM {r['NM']:.2f}  BG {r['BG']:.2f}  CL {r['CL']:.2f}  (chance {chance:.2f})")
+            print(f"{arm:>9}: {extra}convert {t_conv:.1f} s, train+eval {t_train:.1f} s -> "
+                  f"{casia.line(r)}  (chance {chance:.2f})")
             rows.append((arm, r, t_train))
         if len(rows) == 2:
             (_, a, _), (_, b, _) = rows
-            print("augmented - plain: " + "  ".join(f"{c} {b[c] - a[c]:+.2f}" for c in ("NM", "BG", "CL")))
+            a, b = casia.headline(a), casia.headline(b)
+            print("augmented - plain: " + "  ".join(f"{c} {b[c] - a[c]:+.2f}" for c in casia.conditions
+                                                      if a[c] is not None and b[c] is not None))
     finally:
         if not args.keep:
             shutil.rmtree(tmp, ignore_errors=True)

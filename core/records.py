@@ -6,6 +6,12 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 SPLITS = ("train", "gallery", "probe")
+# CASIA-B's sequence types (docs/contracts.md, "Evaluation protocols"), written down once: conversion
+# gives test sequences their gallery/probe role by them, evaluation picks each condition's probes,
+# the demo generator names what it writes.
+CASIA_B_GALLERY = ("nm-01", "nm-02", "nm-03", "nm-04")
+CASIA_B_PROBES = {"NM": ("nm-05", "nm-06"), "BG": ("bg-01", "bg-02"), "CL": ("cl-01", "cl-02")}
+CASIA_B_TYPES = (*CASIA_B_GALLERY, *(t for types in CASIA_B_PROBES.values() for t in types))
 
 
 @dataclass

@@ -1,7 +1,7 @@
 """Variant folders and their records: the one writer and reader, and the one way into the catalog.
 
-Every source of clothing variants — the DLCR chain (:mod:`core.augment.chain`) and every importer
-(:mod:`core.dlcr_io.strips`) — builds a :class:`VariantRecord` and calls :func:`write_variant`;
+Every source of clothing variants — the DLCR chain (:mod:`core.augment.assemble`) and every importer
+(:mod:`core.dlcr_io.import_variants`) — builds a :class:`VariantRecord` and calls :func:`write_variant`;
 a job hands each finished record to :func:`add_to_catalog`. A variant folder
 ``<variants root>/<sid>/<name>/`` holds:
 

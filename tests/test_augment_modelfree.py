@@ -10,7 +10,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from core.augment.modelfree import KINDS, Recipe, apply_recipe, plan_variants
+from core.augment.modelfree import apply_recipe
+from core.augment.recipes import KINDS, Recipe, plan_variants
 from core.imaging import mask_overlay, side_by_side, silhouette_strip, write_animation, write_thumbnail
 from core.parts import ARMS, BACKGROUND, COAT, GARMENTS, HEAD, LEGS, LOWER, SHOES, UPPER
 

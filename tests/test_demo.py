@@ -14,7 +14,8 @@ from core.demo.body import make_identity, make_jitter
 from core.demo.garments import casia_outfit
 from core.demo.groundtruth import find_groundtruth, load_groundtruth
 from core.demo.render import H, W, render_rgb, render_sequence
-from core.demo.writer import CASIA_TYPES, generate
+from core.demo.writer import generate
+from core.records import CASIA_B_TYPES as CASIA_TYPES
 from core.errors import InputError
 from core.parts import BAG, COAT, NUM_LABELS
 

@@ -16,8 +16,13 @@ from core.dlcr_io import import_into_catalog
 from core.dlcr_io import lip as L
 from core.dlcr_io import persons as PS
 from core.dlcr_io import preview as PV
+from core.dlcr_io import import_variants as IV
+from core.dlcr_io import strip_export as SE
 from core.dlcr_io import strips as S
+from core.dlcr_io import text_export as TE
+from core.dlcr_io import text_read as TR
 from core.dlcr_io import texts as T
+from core.dlcr_io import tiles as TL
 from core.errors import InputError
 from core.records import Sequence
 
@@ -135,7 +140,7 @@ def tree_digest(root: Path) -> dict[str, str]:
 # ------------------------------------------------------------------------------------------------
 
 def test_jsonl_lines_and_problems(dlcr: Path):
-    qf, qprob = T.parse_jsonl(dlcr / "texts" / "questions.jsonl")
+    qf, qprob = TR.parse_jsonl(dlcr / "texts" / "questions.jsonl")
     assert qf.kind == T.QUESTIONS
     assert [ln.question_id for ln in qf.lines] == [1, 2, 3, 4, 6]
     assert [ln.line for ln in qf.lines] == [1, 2, 3, 4, 8]
@@ -145,7 +150,7 @@ def test_jsonl_lines_and_problems(dlcr: Path):
     assert "question_id" in by_line[7].reason
     assert str(by_line[6]).startswith(str(dlcr / "texts" / "questions.jsonl") + ":6:")
 
-    af, aprob = T.parse_jsonl(dlcr / "texts" / "answers.jsonl")
+    af, aprob = TR.parse_jsonl(dlcr / "texts" / "answers.jsonl")
     assert af.kind == T.ANSWERS and len(af.lines) == 6
     assert [(p.line, "JSON object" in p.reason) for p in aprob] == [(5, True)]
 
@@ -160,32 +165,32 @@ def test_jsonl_lines_and_problems(dlcr: Path):
 
 
 def test_object_files_recover_after_a_bad_entry(dlcr: Path):
-    gf, gprob = T.parse_object_file(dlcr / "texts" / "parsed_clothes.json")
+    gf, gprob = TR.parse_object_file(dlcr / "texts" / "parsed_clothes.json")
     assert gf.kind == T.GARMENTS
     assert gf.entries == {"AB_002": [" Red jacket", " Blue jeans"], "00001.jpg_001_01": [" white shirt"]}
     assert len(gprob) == 1 and "C_002" in gprob[0].reason and gprob[0].line == 1
 
-    grf, grprob = T.parse_object_file(dlcr / "texts" / "grouped_clothes.json")
+    grf, grprob = TR.parse_object_file(dlcr / "texts" / "grouped_clothes.json")
     assert grf.kind == T.GROUPED and set(grf.entries) == {"00001.jpg_001_01", "AB_002"}
     text = (dlcr / "texts" / "grouped_clothes.json").read_text().split("\n")
     bad_line = next(i for i, ln in enumerate(text, 1) if '"bad"' in ln)
     assert [(p.line, "list of strings" in p.reason) for p in grprob] == [(bad_line, True)]
 
-    sf, sprob = T.parse_object_file(dlcr / "texts" / "clothes_descriptions.json")
+    sf, sprob = TR.parse_object_file(dlcr / "texts" / "clothes_descriptions.json")
     assert sf.kind == T.SUMMARIES and not sprob and len(sf.entries) == 2
 
 
 def test_object_file_edge_cases(tmp_path: Path):
     p = tmp_path / "dup.json"
     p.write_text('{\n "a": ["x"],\n "b": ["y"],\n "a": ["z"]\n}')
-    f, probs = T.parse_object_file(p, T.GARMENTS)
+    f, probs = TR.parse_object_file(p, T.GARMENTS)
     assert f.entries == json.loads(p.read_text())            # same result as json.load
     assert [(q.line, q.severity) for q in probs] == [(4, "warning")]
     p.write_text('{"a": ["x"], "b": ["y"')                      # truncated file
-    f, probs = T.parse_object_file(p, T.GARMENTS)
+    f, probs = TR.parse_object_file(p, T.GARMENTS)
     assert f.entries == {"a": ["x"]} and probs and all(q.severity == "error" for q in probs)
     p.write_text('["not", "an", "object"]')
-    f, probs = T.parse_object_file(p, T.GARMENTS)
+    f, probs = TR.parse_object_file(p, T.GARMENTS)
     assert not f.entries and "expected a JSON object" in probs[0].reason
 
 
@@ -201,12 +206,12 @@ def test_split_garments_rules():
 
 def test_texts_export_reimport_round_trip(dlcr: Path, tmp_path: Path):
     before = tree_digest(dlcr)
-    arts = T.read_texts(dlcr / "texts")
+    arts = TR.read_texts(dlcr / "texts")
     assert arts.counts() == {T.QUESTIONS: 5, T.ANSWERS: 6, T.GROUPED: 2, T.SUMMARIES: 2, T.GARMENTS: 2}
     out = tmp_path / "export"
-    written = T.export_texts(arts, out)
+    written = TE.export_texts(arts, out)
     assert sorted(written) == sorted(p.name for p in (dlcr / "texts").iterdir())
-    again = T.read_texts(out)
+    again = TR.read_texts(out)
     assert not again.problems
     assert again.records() == arts.records()
     # A clean file comes back byte for byte; JSON files are one json.dumps line, as DLCR writes them.
@@ -215,7 +220,7 @@ def test_texts_export_reimport_round_trip(dlcr: Path, tmp_path: Path):
     assert (out / "questions.jsonl").read_text().count("\n") == 5
     assert tree_digest(dlcr) == before                          # sources untouched
     with pytest.raises(InputError, match="already exists"):
-        T.export_texts(arts, out)
+        TE.export_texts(arts, out)
 
 
 # ------------------------------------------------------------------------------------------------
@@ -296,21 +301,21 @@ def test_lip_export_round_trip(dlcr: Path, tmp_path: Path):
 # ------------------------------------------------------------------------------------------------
 
 def test_detect_k_and_cut(tmp_path: Path):
-    assert S.detect_k(TW * 10, TH) == 10
-    assert S.detect_k(TW * 5, TH) == 5
-    assert S.detect_k(300, 60, k=3) == 3
+    assert TL.detect_k(TW * 10, TH) == 10
+    assert TL.detect_k(TW * 5, TH) == 5
+    assert TL.detect_k(300, 60, k=3) == 3
     with pytest.raises(InputError, match="not divisible by K=5") as ei:
-        S.detect_k(101, 60, path=tmp_path / "x.png")
+        TL.detect_k(101, 60, path=tmp_path / "x.png")
     assert ei.value.path == str(tmp_path / "x.png")
     with pytest.raises(InputError, match="cannot tell"):
-        S.detect_k(150, 60)                                    # 7.5 tiles of 1:3
-    assert S.detect_k(150, 60, tile_aspect=0.5) == 5           # tiles of 30 x 60
+        TL.detect_k(150, 60)                                    # 7.5 tiles of 1:3
+    assert TL.detect_k(150, 60, tile_aspect=0.5) == 5           # tiles of 30 x 60
     # Real frames are not exactly 1:3: 130 x 350 tiles, ten of them, still read as ten.
-    assert S.detect_k(1300, 350) == 10
+    assert TL.detect_k(1300, 350) == 10
     strip = np.concatenate([tile(p, 1) for p in range(K)], axis=1)
-    cut = S.cut_strip(strip, K, keep=3)
+    cut = TL.cut_strip(strip, K, keep=3)
     assert len(cut) == 3 and all(np.array_equal(c, tile(p, 1)) for p, c in enumerate(cut))
-    assert np.array_equal(S.compose_strip(S.cut_strip(strip, K)), strip)
+    assert np.array_equal(TL.compose_strip(TL.cut_strip(strip, K)), strip)
 
 
 def test_plan_strips_positions_and_problems(dlcr: Path):
@@ -322,7 +327,7 @@ def test_plan_strips_positions_and_problems(dlcr: Path):
     v = plan.variants[1]
     assert [r.frame for r in v.frames] == ["00001", "00002", "00003"]
     assert {r.box for r in v.frames} == {(TW, 0, 2 * TW, TH)}
-    assert np.array_equal(S.load_tile(v.frames[2]), tile(1, 3))
+    assert np.array_equal(TL.load_tile(v.frames[2]), tile(1, 3))
     assert len(plan.problems) == 1
     bad = plan.problems[0]
     assert bad.path.endswith("003_01/00001.png") and "not divisible" in bad.reason
@@ -335,7 +340,7 @@ def test_write_variants_records_and_catalog(dlcr: Path, tmp_path: Path):
     before = tree_digest(dlcr)
     plan = S.plan_strips(dlcr / "strips", keep=2)
     vroot = tmp_path / "variants"
-    recs, probs = S.write_variants(plan, vroot, silhouettes=S.silhouettes_from_masks(dlcr / "masks"), keep=2)
+    recs, probs = IV.write_variants(plan, vroot, silhouettes=IV.silhouettes_from_masks(dlcr / "masks"), keep=2)
     assert len(recs) == 4
     gen_keys = {"name", "sid", "source_seq", "method", "recipe", "description", "seed", "frames", "path", "thumb",
                 "compare"}
@@ -343,7 +348,7 @@ def test_write_variants_records_and_catalog(dlcr: Path, tmp_path: Path):
     r = next(r for r in recs if r["sid"] == "001" and r["name"] == "s1-01__dlcr-p02")
     folder = Path(r["path"])
     assert folder == vroot / "001" / "s1-01__dlcr-p02"
-    assert r["recipe"]["position"] == 1 and r["recipe"]["k"] == K and r["method"] == S.METHOD
+    assert r["recipe"]["position"] == 1 and r["recipe"]["k"] == K and r["method"] == IV.METHOD
     for f in (1, 2, 3):
         got = np.asarray(Image.open(folder / "rgb" / f"{f:05d}.png").convert("RGB"))
         assert np.array_equal(got, tile(1, f))
@@ -360,7 +365,7 @@ def test_write_variants_records_and_catalog(dlcr: Path, tmp_path: Path):
 
     # Re-running reuses the finished folders.
     stamp = (folder / "variant.json").stat().st_mtime_ns
-    recs2, _ = S.write_variants(plan, vroot)
+    recs2, _ = IV.write_variants(plan, vroot)
     assert recs2 == recs and (folder / "variant.json").stat().st_mtime_ns == stamp
 
     cat = Catalog(tmp_path / "catalog.db")
@@ -370,7 +375,7 @@ def test_write_variants_records_and_catalog(dlcr: Path, tmp_path: Path):
     assert len(ids) == 2
     rows = cat.variants(ds)
     assert [(v["sid"], v["name"], v["status"], v["method"]) for v in rows] == [
-        ("001", "s1-01__dlcr-p01", "pending", S.METHOD), ("001", "s1-01__dlcr-p02", "pending", S.METHOD)]
+        ("001", "s1-01__dlcr-p01", "pending", IV.METHOD), ("001", "s1-01__dlcr-p02", "pending", IV.METHOD)]
     assert rows[1]["recipe"]["position"] == 1
     assert len(cprob) == 2 and all("gallery" in p.reason for p in cprob)
     ids_again, _ = import_into_catalog(cat, ds, recs)
@@ -381,11 +386,11 @@ def test_generated_tree_with_garments(dlcr: Path, tmp_path: Path):
     plan = S.plan_generated(dlcr / "generated")
     assert [(v.sid, v.source_seq, v.clothes_id, len(v.frames), v.name) for v in plan.variants] == [
         ("001", "001_01", "AB_002", 2, "001_01__dlcr-AB_002"), ("001", "001_01", "C_002", 1, "001_01__dlcr-C_002")]
-    arts = T.read_texts(dlcr / "texts")
+    arts = TR.read_texts(dlcr / "texts")
     garments = {v.clothes_id: T.garments_for(arts, v.clothes_id) for v in plan.variants}
     # AB_002 has a parsed list; C_002's list is broken, so its summary is split instead.
     assert garments == {"AB_002": ["Red jacket", "Blue jeans"], "C_002": ["green coat", "black skirt"]}
-    recs, _ = S.write_variants(plan, tmp_path / "v", garments=garments)
+    recs, _ = IV.write_variants(plan, tmp_path / "v", garments=garments)
     by = {r["recipe"]["clothes_id"]: r for r in recs}
     assert by["AB_002"]["recipe"]["prompt"] == "red jacket blue jeans"
     assert "Red jacket" in by["AB_002"]["description"]
@@ -395,14 +400,14 @@ def test_generated_tree_with_garments(dlcr: Path, tmp_path: Path):
 def test_strip_export_round_trip(tmp_path: Path):
     strips = {f"session1/004_02/{f:05d}": [tile(p, f) for p in range(K)] for f in (1, 2)}
     out = tmp_path / "strips_out"
-    assert S.export_strips(strips, out) == ["session1/004_02/00001.png", "session1/004_02/00002.png"]
+    assert SE.export_strips(strips, out) == ["session1/004_02/00001.png", "session1/004_02/00002.png"]
     plan = S.plan_strips(out, keep=K)
     assert not plan.problems and len(plan.variants) == K
     for v in plan.variants:
         assert v.sid == "004" and v.source_seq == "s1-02"
         for ref in v.frames:
-            assert np.array_equal(S.load_tile(ref), strips[f"session1/004_02/{ref.frame}"][v.position])
-    cut = S.export_cut_tiles(S.plan_strips(out, keep=2), tmp_path / "cut")
+            assert np.array_equal(TL.load_tile(ref), strips[f"session1/004_02/{ref.frame}"][v.position])
+    cut = SE.export_cut_tiles(S.plan_strips(out, keep=2), tmp_path / "cut")
     assert sorted(cut)[:2] == ["session1/004_02/00001_01.png", "session1/004_02/00001_02.png"] and len(cut) == 4
 
 

@@ -7,6 +7,7 @@ import shlex
 import pytest
 
 from core import options as O
+from core import schema
 from core.cli import build_parser
 from core.errors import ConfigError
 from core.train.config import load_config
@@ -53,8 +54,8 @@ def test_cli_command_round_trips_through_the_generated_parser(kind):
     required = {n: EXAMPLES[kind][n] for n, f in cls.model_fields.items() if f.is_required()}
     short = O.cli_command(kind, required)
     assert O.from_args(cls, parse(short)).model_dump() == cls(**required).model_dump()
-    assert short.count("--") == sum(not O.meta(f).get("positional") for n, f in cls.model_fields.items()
-                                    if f.is_required() or O.meta(f).get("always"))
+    assert short.count("--") == sum(not schema.meta(f).get("positional") for n, f in cls.model_fields.items()
+                                    if f.is_required() or schema.meta(f).get("always"))
 
 
 def test_generated_parser_keeps_the_flags_and_defaults():

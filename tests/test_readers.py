@@ -10,7 +10,8 @@ import cv2
 import numpy as np
 import pytest
 
-from core.demo.writer import CASIA_TYPES, generate
+from core.demo.writer import generate
+from core.records import CASIA_B_TYPES as CASIA_TYPES
 from core.errors import ConfigError, InputError
 from core.readers import casia_b_video, ccvid, grew, opengait_pkl, video_folder
 from core.readers.base import HIDDEN_SID, Problem, RawSequence, ScanReport, validate

@@ -354,10 +354,11 @@ def test_pca_finds_the_main_axis_and_tsne_is_optional(monkeypatch):
 
 def test_casia_b_cmc_starts_at_the_protocol_rank1():
     """Noisy embeddings (rank-1 well below 100): the curve's first point is the protocol's number."""
-    from core.evaluate.casia_b import GALLERY_TYPES, PROBE_TYPES, evaluate_casia_b
+    from core.evaluate.casia_b import evaluate_casia_b
+    from core.records import CASIA_B_TYPES
 
     rng = np.random.default_rng(1)
-    types = [*GALLERY_TYPES, *(t for ts in PROBE_TYPES.values() for t in ts)]
+    types = list(CASIA_B_TYPES)
     ids = [f"{i:03d}" for i in range(75, 87)]
     centre = {i: rng.standard_normal((8, 2)) for i in ids}
     noise = {"nm": 0.6, "bg": 0.9, "cl": 1.4}

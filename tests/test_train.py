@@ -324,3 +324,12 @@ def test_one_reading_of_device_and_dtype_settings_for_every_stage():
         for name in ("cuda", "cuda:0"):
             with pytest.raises(ConfigError, match="no CUDA device"):
                 resolve_device(name)
+
+
+def test_training_device_is_spelt_as_core_device_spells_it():
+    # Only the spelling is checked: a config may name a GPU this machine lacks.
+    for name, normal in (("cuda:1", "cuda:1"), ("mps", "mps"), (" CPU ", "cpu"), ("auto", "auto")):
+        assert load_config({"device": name}).device == normal
+    for bad in ("gpu", "cuda:x", 3):
+        with pytest.raises(ConfigError, match="device"):
+            load_config({"device": bad})

@@ -20,7 +20,7 @@ from typing import Any
 import cv2
 import numpy as np
 
-from core.augment.modelfree import NAMED_COLOURS
+from core.augment.recipes import NAMED_COLOURS
 from core.dlcr.parsing import dilate
 from core.imaging import to_lab
 from core.parts import ARMS, COAT, HEAD, LOWER, SHOES, UPPER
@@ -191,7 +191,7 @@ def describe_colours(rgb: np.ndarray, parts: np.ndarray, min_pixels: int = 30) -
 
 
 def colour_pool(colours_by_sid: dict[str, dict[str, list[int]]], source_sid: str) -> list[tuple[str, tuple]]:
-    """(garment, RGB) pairs of every identity except ``source_sid``, for modelfree.plan_variants."""
+    """(garment, RGB) pairs of every identity except ``source_sid``, for recipes.plan_variants."""
     return [(g, tuple(c)) for sid, cols in sorted(colours_by_sid.items()) if sid != source_sid
             for g, c in cols.items()]
 

@@ -10,7 +10,7 @@ from typing import Literal, Optional
 
 from pydantic import field_validator
 
-from core.augment.modelfree import DEFAULT_KINDS, KINDS
+from core.augment.recipes import DEFAULT_KINDS, KINDS
 from core.errors import ConfigError
 from core.schema import Options, option, split_list
 

@@ -94,14 +94,6 @@ def _raw_sequence(record: dict[str, Any]):
     return RawSequence(frames=frames, **common)
 
 
-def _frame_label(raw, name: str) -> str:
-    """How the converter named a frame in ``dropped`` (see core.convert.converter._frame_label)."""
-    for f in raw.frames:
-        if Path(f).stem == name:
-            return str(f)
-    return f"{raw.source}#frame {int(name) if name.isdigit() else name}"
-
-
 def _pose_files(dataset_root: Path, record: dict[str, Any]) -> list[Path]:
     from core.layout import sequence_dir
     from core.pose.posefile import SUFFIX
@@ -119,13 +111,14 @@ def layout_keypoints(dataset_root: Path, record: dict[str, Any], raw, names: Seq
     so the decoded frames minus the dropped ones line up with the files. Dropped frames get zero
     confidence. Coordinates are rescaled when the files' image size differs from ``size`` (h, w).
     """
+    from core.convert.converter import frame_label   # how the converter named the dropped frames
     from core.pose.posefile import read_pose
 
     files = _pose_files(dataset_root, record)
     if not files:
         return None, "the layout has no pose files for this sequence"
     dropped = {d.get("file") for d in record.get("dropped") or []}
-    kept = [i for i, n in enumerate(names) if _frame_label(raw, n) not in dropped]
+    kept = [i for i, n in enumerate(names) if frame_label(raw, n) not in dropped]
     if len(kept) != len(files):
         return None, (f"{len(files)} pose files do not match the {len(kept)} frames kept by the conversion; "
                       f"pose ignored")

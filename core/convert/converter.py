@@ -133,7 +133,7 @@ def align_sequence(raw: RawSequence, options: ConvertOptions, keep_rgb: bool = F
     for i, mask in enumerate(ext.masks):
         out, why = align(mask, options.align, options.size)
         if out is None:
-            dropped.append({"file": _frame_label(raw, ext.names[i]), "reason": why})
+            dropped.append({"file": frame_label(raw, ext.names[i]), "reason": why})
         else:
             kept.append(i)
             frames.append(out)
@@ -141,7 +141,7 @@ def align_sequence(raw: RawSequence, options: ConvertOptions, keep_rgb: bool = F
     return AlignedSequence(arr, kept, dropped, ext)
 
 
-def _frame_label(raw: RawSequence, name: str) -> str:
+def frame_label(raw: RawSequence, name: str) -> str:
     """A frame as a user can find it: the image file, or 'video.avi#frame 12'."""
     for f in raw.frames:
         if Path(f).stem == name:
@@ -194,7 +194,7 @@ def preview_item(item: PlanItem, options: ConvertOptions, background: np.ndarray
     return {"raw": raw_img, "mask": ext.masks[mid], "pose": overlay,
             "aligned": aligned[len(aligned) // 2] if len(aligned) else None,
             "gei": gait_energy_image(aligned) if len(aligned) else None, "frames": len(aligned),
-            "dropped": seq.dropped, "raw_path": _frame_label(item.raw, ext.names[mid]),
+            "dropped": seq.dropped, "raw_path": frame_label(item.raw, ext.names[mid]),
             "silhouette_from": ext.silhouette_from, "pose_from": ext.pose_from,
             "empty_masks": int((ext.masks.reshape(len(ext.masks), -1).max(1) == 0).sum())}
 

@@ -11,8 +11,7 @@ import random
 from dataclasses import dataclass
 
 from core.errors import ConfigError
-
-CASIA_B_GALLERY = ("nm-01", "nm-02", "nm-03", "nm-04")
+from core.records import CASIA_B_GALLERY
 
 
 @dataclass

@@ -32,10 +32,10 @@ from core.demo.groundtruth import GT_DIR, groundtruth_name
 from core.demo.render import VIEWS, render_rgb, render_sequence
 from core.procpool import worker_context
 from core.errors import ConfigError, InputError
+from core.records import CASIA_B_TYPES
 
 GENERATOR_VERSION = "hybridgait-demo/1"
 LAYOUTS = ("casia-b-silhouette", "casia-b-video", "ccvid")
-CASIA_TYPES = ("nm-01", "nm-02", "nm-03", "nm-04", "nm-05", "nm-06", "bg-01", "bg-02", "cl-01", "cl-02")
 CCVID_VIEWS = ("000", "018", "162", "180")
 FPS = 25
 PNG_PARAMS = [cv2.IMWRITE_PNG_COMPRESSION, 1, cv2.IMWRITE_PNG_FILTER, cv2.IMWRITE_PNG_FILTER_NONE]
@@ -59,7 +59,7 @@ def _casia_plan(ids: int, views: tuple[str, ...], seed: int, frames: int, layout
     plan = []
     for i in range(ids):
         sid = f"{i + 1:03d}"
-        for st in CASIA_TYPES:
+        for st in CASIA_B_TYPES:
             outfit = casia_outfit(seed, sid, st)
             for view in views:
                 key = f"{sid}-{st}-{view}"

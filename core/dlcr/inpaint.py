@@ -96,6 +96,15 @@ def _cut(arr: np.ndarray, box: tuple[int, int, int, int]) -> np.ndarray:
     return arr[y0:y1, x0:x1]
 
 
+def _frames_and_masks(frames, masks) -> tuple[np.ndarray, np.ndarray]:
+    """Frames as uint8 RGB and their garment masks as bool, which must cover the same pixels."""
+    frames = as_frames(frames)
+    masks = np.asarray(masks).astype(bool)
+    if masks.shape != frames.shape[:3]:
+        raise InputError(None, f"masks {masks.shape} do not match frames {frames.shape[:3]}")
+    return frames, masks
+
+
 def _class_name(folder) -> str | None:
     f = folder / "model_index.json"
     try:
@@ -222,10 +231,7 @@ class Inpainter:
         """(N, h, w, 3) uint8 crops and (N, h, w) bool masks at the model canvas, one per frame with a
         garment mask, cut and dilated as ``inpaint_sequence`` does: training data for the latent
         discriminator (real frames and their generated variants share masks)."""
-        frames = as_frames(frames)
-        masks = np.asarray(masks).astype(bool)
-        if masks.shape != frames.shape[:3]:
-            raise InputError(None, f"masks {masks.shape} do not match frames {frames.shape[:3]}")
+        frames, masks = _frames_and_masks(frames, masks)
         c = self.config
         grown = dilate(masks, c.mask_dilate_px)
         todo = [i for i in range(len(frames)) if grown[i].any()]
@@ -247,10 +253,7 @@ class Inpainter:
         ``should_stop`` is asked before every batch and cancels with JobCancelled.
         ``guidance_weight`` overrides the config's discriminator guidance weight for this call.
         """
-        frames = as_frames(frames)
-        masks = np.asarray(masks).astype(bool)
-        if masks.shape != frames.shape[:3]:
-            raise InputError(None, f"masks {masks.shape} do not match frames {frames.shape[:3]}")
+        frames, masks = _frames_and_masks(frames, masks)
         c = self.config
         weight = float(c.guidance_weight if guidance_weight is None else guidance_weight)
         if not weight >= 0:

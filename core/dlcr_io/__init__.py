@@ -3,9 +3,14 @@
 Modules, one job each (all pure functions over plain dataclasses; sources are only ever read):
 
 * ``texts``   LLaVA question/answer JSONL, grouped descriptions, LLM summaries, parsed garment lists;
+              parsed by ``text_read`` (damaged JSON read entry by entry by ``tolerant_json``), written by
+              ``text_export``;
 * ``lip``     Self-Correction Human Parsing masks (LIP's 20 labels) <-> our part classes;
-* ``strips``  generated images: K variants side by side (published augmented CCVID) and DLCR's
-              ``prcc/<clothes>/<subject>/<frame>.png`` tree; variant folders and records;
+* ``strips``  planning an import of generated images: K variants side by side (published augmented
+              CCVID) and DLCR's ``prcc/<clothes>/<subject>/<frame>.png`` tree;
+* ``tiles``   strip geometry (K, tile boxes, cutting and composing) and reading a tile's pixels;
+* ``import_variants``  the planned variants written as variant folders and records;
+* ``strip_export``     variants written back out as strips or cut tiles;
 * ``persons`` splitting a frame that holds several people into one box and crop per person;
 * ``preview`` what an import would bring in (counts, first items, problems) and a boxes preview.
 
@@ -29,6 +34,23 @@ def visible_files(root: Path, suffixes: Iterable[str]) -> list[Path]:
     suffixes = set(suffixes)
     return sorted(p for p in root.rglob("*") if p.is_file() and p.suffix.lower() in suffixes
                   and not p.name.startswith("."))
+
+
+def new_export_folder(out_dir: str | Path) -> Path:
+    """``out_dir`` as a Path, refused when it exists: exports only ever create a new folder, so no
+    export can overwrite a user's files."""
+    out_dir = Path(out_dir)
+    if out_dir.exists():
+        raise InputError(out_dir, "already exists; exports only ever create a new folder")
+    return out_dir
+
+
+def png_inside(rel: str | Path, what: str) -> Path:
+    """``rel`` as a ``.png`` path relative to an export folder; one that would leave it is an error."""
+    rel_path = Path(rel).with_suffix(".png")
+    if rel_path.is_absolute() or ".." in rel_path.parts:
+        raise InputError(rel, f"{what} path must stay inside the export folder")
+    return rel_path
 
 
 def input_files(paths: str | Path | Iterable[str | Path], suffixes: Iterable[str]) -> list[Path]:
@@ -69,4 +91,5 @@ def import_into_catalog(catalog, dataset_id: int, records: Iterable, *, job_id: 
     return ids, problems
 
 
-__all__ = ["Problem", "problem_rows", "import_into_catalog", "input_files", "visible_files"]
+__all__ = ["Problem", "problem_rows", "import_into_catalog", "input_files", "new_export_folder", "png_inside",
+           "visible_files"]

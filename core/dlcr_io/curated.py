@@ -9,7 +9,8 @@ from pathlib import Path
 
 import numpy as np
 
-from core.dlcr_io.strips import export_strips, read_rgb
+from core.dlcr_io.strip_export import export_strips
+from core.dlcr_io.tiles import read_rgb
 from core.errors import InputError
 
 

@@ -19,7 +19,7 @@ from PIL import Image
 
 from core import parts as P
 from core.atomic import atomic_dir, write_bytes
-from core.dlcr_io import Problem, input_files
+from core.dlcr_io import Problem, input_files, new_export_folder, png_inside
 from core.errors import InputError
 
 LIP_LABELS = (
@@ -214,9 +214,7 @@ def export_lip_masks(masks: Mapping[str, np.ndarray] | Iterable[LipMask], out_di
     ``masks`` is ``relative path -> labels`` or ``LipMask`` objects (then paths are taken relative
     to ``root``, or just the file names). An existing ``out_dir`` is never touched.
     """
-    out_dir = Path(out_dir)
-    if out_dir.exists():
-        raise InputError(out_dir, "already exists; exports only ever create a new folder")
+    out_dir = new_export_folder(out_dir)
     if isinstance(masks, Mapping):
         items = list(masks.items())
     else:
@@ -227,9 +225,7 @@ def export_lip_masks(masks: Mapping[str, np.ndarray] | Iterable[LipMask], out_di
     written = []
     with atomic_dir(out_dir) as tmp:
         for rel, labels in items:
-            rel_path = Path(rel).with_suffix(".png")
-            if rel_path.is_absolute() or ".." in rel_path.parts:
-                raise InputError(rel, "mask path must stay inside the export folder")
+            rel_path = png_inside(rel, "mask")
             write_lip_png(tmp / rel_path, labels)
             written.append(str(rel_path))
     return written

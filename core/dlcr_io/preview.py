@@ -76,8 +76,9 @@ def classify_files(root: str | Path) -> dict[str, list[Path]]:
 
 def _texts(summary: PreviewSummary, files, first_n: int) -> None:
     from core.dlcr_io import texts as T
+    from core.dlcr_io.text_read import read_texts
 
-    arts = T.read_texts(files)
+    arts = read_texts(files)
     summary.problems.extend(arts.problems)
     descs, probs = T.join_descriptions(arts.questions, arts.answers)
     if arts.answers:
@@ -173,7 +174,7 @@ def persons_preview(image: np.ndarray, persons) -> np.ndarray:
 
 def strip_preview(strip: np.ndarray, k: int, keep: int) -> np.ndarray:
     """A strip with its kept tiles outlined green and numbered, the dropped ones grey."""
-    from core.dlcr_io.strips import tile_boxes
+    from core.dlcr_io.tiles import tile_boxes
 
     h, w = np.asarray(strip).shape[:2]
     boxes = tile_boxes(w, h, k)

@@ -15,20 +15,21 @@ What the DLCR scripts write (read from their sources; restated, not copied):
 JSON files are written by ``json.dumps`` on one line, JSONL one ``json.dumps`` per line; export
 writes them the same way so DLCR's own scripts can read what we export. Parsing never stops at one
 bad line or entry: each becomes a ``Problem`` naming the file and line, and the rest is kept.
+
+This module holds the artifact kinds, their records and what they mean (descriptions joined to
+questions, garment phrases); :mod:`~core.dlcr_io.text_read` parses the files and
+:mod:`~core.dlcr_io.text_export` writes them.
 """
 
 from __future__ import annotations
 
-import bisect
-import json
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterable
 
-from core.atomic import atomic_dir, write_text
-from core.dlcr_io import Problem, input_files
-from core.errors import InputError
+from core.dlcr_io import Problem
+
 
 QUESTIONS = "llava-questions"
 ANSWERS = "llava-answers"
@@ -38,6 +39,7 @@ GARMENTS = "garment-lists"
 JSONL_KINDS = (QUESTIONS, ANSWERS)
 OBJECT_KINDS = (GROUPED, SUMMARIES, GARMENTS)
 KINDS = JSONL_KINDS + OBJECT_KINDS
+
 
 # Fields that only an answer line carries (LLaVA's model_vqa writes all three).
 ANSWER_FIELDS = ("answer_id", "model_id", "prompt")
@@ -143,242 +145,9 @@ class TextArtifacts:
 
 
 # ------------------------------------------------------------------------------------------------
-# reading
-# ------------------------------------------------------------------------------------------------
-
-def _read_text(path: Path, problems: list[Problem]) -> str | None:
-    try:
-        raw = path.read_bytes()
-    except OSError as exc:
-        problems.append(Problem(str(path), f"unreadable ({exc.strerror or exc})"))
-        return None
-    try:
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        problems.append(Problem(str(path), f"not valid UTF-8 (byte {exc.start}); undecodable bytes replaced",
-                                "warning"))
-        text = raw.decode("utf-8", errors="replace")
-    return text.removeprefix("\ufeff")
-
-
-def _jsonl_kind(objects: list[dict]) -> str:
-    return ANSWERS if any(k in o for o in objects for k in ANSWER_FIELDS) else QUESTIONS
-
-
-def parse_jsonl(path: str | Path, kind: str | None = None) -> tuple[TextFile, list[Problem]]:
-    """Read a LLaVA questions or answers file; ``kind`` None decides from the fields present."""
-    path = Path(path)
-    problems: list[Problem] = []
-    text = _read_text(path, problems)
-    lines: list[QALine] = []
-    seen: dict[Any, int] = {}
-    for lineno, raw in enumerate((text or "").split("\n"), 1):
-        raw = raw.rstrip("\r")
-        if not raw.strip():
-            continue
-        try:
-            obj = json.loads(raw)
-        except json.JSONDecodeError as exc:
-            problems.append(Problem(str(path), f"not valid JSON at column {exc.colno}: {exc.msg}", line=lineno))
-            continue
-        if not isinstance(obj, dict):
-            problems.append(Problem(str(path), f"expected a JSON object, got {type(obj).__name__}", line=lineno))
-            continue
-        qid = obj.get("question_id")
-        if qid is None or isinstance(qid, bool) or not isinstance(qid, (int, str)):
-            problems.append(Problem(str(path), "missing or invalid 'question_id' (an integer or string is needed)",
-                                    line=lineno))
-            continue
-        if not isinstance(obj.get("text"), str):
-            problems.append(Problem(str(path), "missing 'text' (the prompt or the answer)", line=lineno))
-            continue
-        if qid in seen:
-            problems.append(Problem(str(path), f"question_id {qid!r} repeats line {seen[qid]}; the later line wins "
-                                               "when answers are joined", "warning", line=lineno))
-        seen[qid] = lineno
-        lines.append(QALine(qid, obj, lineno, str(path)))
-    kind = kind or _jsonl_kind([ln.fields for ln in lines])
-    if kind not in JSONL_KINDS:
-        raise ValueError(f"unknown JSONL kind {kind!r}; use one of {JSONL_KINDS}")
-    if kind == QUESTIONS:
-        for ln in lines:
-            missing = [k for k in ("image", "dir") if not isinstance(ln.fields.get(k), str)]
-            if missing:
-                problems.append(Problem(str(path), f"question line lacks {', '.join(map(repr, missing))}",
-                                        line=ln.line))
-    if text is not None and not lines and not problems:
-        problems.append(Problem(str(path), "empty file: no lines to read", "warning"))
-    return TextFile(str(path), kind, lines=lines), problems
-
-
-class _Lines:
-    """Offset -> 1-based line number, for problems inside one-line or indented JSON alike."""
-
-    def __init__(self, text: str):
-        self.breaks = [i for i, c in enumerate(text) if c == "\n"]
-
-    def __call__(self, pos: int) -> int:
-        return bisect.bisect_left(self.breaks, pos) + 1
-
-
-_WS = re.compile(r"\s*")
-_NEXT_ENTRY = re.compile(r",\s*\"")
-
-
-def read_json_object(path: str | Path) -> tuple[list[tuple[str, Any, int]], list[Problem]]:
-    """(key, value, line) for every entry of a JSON object file that can be read, plus problems.
-
-    A broken value (truncated string, stray character) costs that entry only: reading resumes at
-    the next ``, "key":`` that decodes. Keys that repeat are reported; like ``json.load``, the
-    later value is the one kept by the callers.
-    """
-    path = Path(path)
-    problems: list[Problem] = []
-    text = _read_text(path, problems)
-    if text is None:
-        return [], problems
-    line_of = _Lines(text)
-    dec = json.JSONDecoder()
-    entries: list[tuple[str, Any, int]] = []
-
-    def ws(i: int) -> int:
-        return _WS.match(text, i).end()
-
-    def resync(pos: int) -> int | None:
-        for m in _NEXT_ENTRY.finditer(text, pos):
-            start = m.end() - 1
-            try:
-                _, j = dec.raw_decode(text, start)
-            except json.JSONDecodeError:
-                continue
-            if text.startswith(":", ws(j)):
-                return start
-        return None
-
-    def fail(pos: int, reason: str) -> int | None:
-        problems.append(Problem(str(path), reason, line=line_of(pos)))
-        nxt = resync(pos)
-        if nxt is None:
-            problems.append(Problem(str(path), "no further entry could be recovered; the rest of the file is skipped",
-                                    line=line_of(pos)))
-        return nxt
-
-    i = ws(0)
-    if not text.startswith("{", i):
-        what = "an empty file" if i >= len(text) else f"{text[i]!r}"
-        problems.append(Problem(str(path), f"expected a JSON object '{{...}}', found {what}", line=line_of(i)))
-        return [], problems
-    i = ws(i + 1)
-    if text.startswith("}", i):
-        return [], problems
-    pos: int | None = i
-    while pos is not None:
-        i = ws(pos)
-        try:
-            key, j = dec.raw_decode(text, i)
-            if not isinstance(key, str):
-                raise json.JSONDecodeError("expected a quoted key", text, i)
-        except json.JSONDecodeError as exc:
-            pos = fail(i, f"bad key: {exc.msg}")
-            continue
-        j = ws(j)
-        if not text.startswith(":", j):
-            pos = fail(j, f"expected ':' after key {key!r}")
-            continue
-        j = ws(j + 1)
-        try:
-            value, k = dec.raw_decode(text, j)
-        except json.JSONDecodeError as exc:
-            pos = fail(exc.pos, f"bad value for key {key!r}: {exc.msg} (column {exc.colno})")
-            continue
-        entries.append((key, value, line_of(i)))
-        k = ws(k)
-        if text.startswith(",", k):
-            pos = k + 1
-        elif text.startswith("}", k):
-            rest = ws(k + 1)
-            if rest < len(text):
-                problems.append(Problem(str(path), "text after the closing '}' ignored", "warning", line=line_of(rest)))
-            pos = None
-        else:
-            pos = fail(k, "expected ',' or '}' after an entry" if k < len(text) else "file ends inside the object")
-    return entries, problems
-
-
-def _is_str_list(v: Any) -> bool:
-    return isinstance(v, list) and all(isinstance(x, str) for x in v)
-
-
-def _guess_object_kind(path: Path, values: list[Any]) -> str:
-    name = path.name.lower()
-    if "group" in name:
-        return GROUPED
-    if "parsed" in name or "garment" in name:
-        return GARMENTS
-    if values and sum(isinstance(v, str) for v in values) * 2 > len(values):
-        return SUMMARIES
-    items = [x for v in values if isinstance(v, list) for x in v if isinstance(x, str)]
-    # Answers are sentences ("The person is wearing a ..."); garment phrases are a few words.
-    if items and sum(len(x.split()) for x in items) / len(items) > 6:
-        return GROUPED
-    return GARMENTS
-
-
-def parse_object_file(path: str | Path, kind: str | None = None) -> tuple[TextFile, list[Problem]]:
-    """Read a grouped-descriptions, summaries or garment-list JSON file, entry by entry."""
-    path = Path(path)
-    raw, problems = read_json_object(path)
-    kind = kind or _guess_object_kind(path, [v for _, v, _ in raw])
-    if kind not in OBJECT_KINDS:
-        raise ValueError(f"unknown JSON kind {kind!r}; use one of {OBJECT_KINDS}")
-    entries: dict[str, Any] = {}
-    first_line: dict[str, int] = {}
-    for key, value, line in raw:
-        if kind == SUMMARIES:
-            ok, want = isinstance(value, str), "a text string"
-        else:
-            ok, want = _is_str_list(value), "a list of strings"
-        if not ok:
-            problems.append(Problem(str(path), f"value of {key!r} must be {want}, got {type(value).__name__}"
-                                    + ("" if not isinstance(value, list) else " with non-string items"), line=line))
-            continue
-        if key in entries:
-            # Like json.load: the later value wins, in the place the key first appeared.
-            problems.append(Problem(str(path), f"key {key!r} repeats line {first_line[key]}; the later value is kept",
-                                    "warning", line=line))
-        else:
-            first_line[key] = line
-        if not value:
-            problems.append(Problem(str(path), f"{key!r} is empty", "warning", line=line))
-        entries[key] = value
-    return TextFile(str(path), kind, entries=entries), problems
-
-
-def parse_text_file(path: str | Path, kind: str | None = None) -> tuple[TextFile, list[Problem]]:
-    path = Path(path)
-    if kind in JSONL_KINDS or (kind is None and path.suffix.lower() == ".jsonl"):
-        return parse_jsonl(path, kind)
-    return parse_object_file(path, kind)
-
-
-def read_texts(paths: str | Path | Iterable[str | Path], kinds: dict[str, str] | None = None) -> TextArtifacts:
-    """Parse every ``.jsonl``/``.json`` file under a folder (or the given files); never raises for content.
-
-    ``kinds`` maps a file name to its kind where guessing from name and content is not wanted.
-    """
-    files = input_files(paths, TEXT_SUFFIXES)
-    kinds = kinds or {}
-    out = TextArtifacts()
-    for f in files:
-        tf, probs = parse_text_file(f, kinds.get(f.name))
-        out.files.append(tf)
-        out.problems.extend(probs)
-    return out
-
-
-# ------------------------------------------------------------------------------------------------
 # meaning: joining answers to questions, garment phrases
 # ------------------------------------------------------------------------------------------------
+
 
 def dlcr_clothes_key(person: str, image: str) -> str:
     """DLCR's grouping key: the image name up to its first ``_`` (PRCC's A and B are one outfit), then the person."""
@@ -460,48 +229,3 @@ def garments_for(texts: TextArtifacts, clothes_id: str) -> list[str]:
 def parse_summaries(summaries: dict[str, str], rule: str = "numbered") -> dict[str, list[str]]:
     """Summaries JSON -> garment-lists JSON, as DLCR's ``parse_answers`` step does."""
     return {k: split_garments(v, rule) for k, v in summaries.items()}
-
-
-# ------------------------------------------------------------------------------------------------
-# writing
-# ------------------------------------------------------------------------------------------------
-
-def format_jsonl(lines: Iterable[QALine]) -> str:
-    return "".join(json.dumps(ln.fields) + "\n" for ln in lines)
-
-
-def format_object(entries: dict[str, Any]) -> str:
-    # DLCR writes ``json.dumps(obj)`` with no indent and no final newline; so do we.
-    return json.dumps(entries)
-
-
-def format_text_file(tf: TextFile) -> str:
-    return format_jsonl(tf.lines) if tf.kind in JSONL_KINDS else format_object(tf.entries)
-
-
-DEFAULT_NAMES = {QUESTIONS: "questions.jsonl", ANSWERS: "answers.jsonl", GROUPED: "grouped_clothes.json",
-                 SUMMARIES: "clothes_descriptions.json", GARMENTS: "parsed_clothes.json"}
-
-
-def export_texts(texts: TextArtifacts | Iterable[TextFile], out_dir: str | Path) -> dict[str, str]:
-    """Write every file into the new folder ``out_dir`` (built aside, renamed into place when complete).
-
-    Files keep their original names (the default DLCR names for files made here); returns
-    name -> kind. An existing ``out_dir`` is never touched.
-    """
-    out_dir = Path(out_dir)
-    if out_dir.exists():
-        raise InputError(out_dir, "already exists; exports only ever create a new folder")
-    files = texts.files if isinstance(texts, TextArtifacts) else list(texts)
-    written: dict[str, str] = {}
-    with atomic_dir(out_dir) as tmp:
-        for tf in files:
-            name = Path(tf.path).name if tf.path else DEFAULT_NAMES[tf.kind]
-            stem, suffix = Path(name).stem, Path(name).suffix or (".jsonl" if tf.kind in JSONL_KINDS else ".json")
-            n = 1
-            while name in written:
-                n += 1
-                name = f"{stem}_{n}{suffix}"
-            write_text(tmp / name, format_text_file(tf))
-            written[name] = tf.kind
-    return written

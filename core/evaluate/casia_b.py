@@ -13,9 +13,7 @@ import numpy as np
 import torch
 
 from core.evaluate.distance import part_distance
-
-GALLERY_TYPES = ("nm-01", "nm-02", "nm-03", "nm-04")
-PROBE_TYPES = {"NM": ("nm-05", "nm-06"), "BG": ("bg-01", "bg-02"), "CL": ("cl-01", "cl-02")}
+from core.records import CASIA_B_GALLERY, CASIA_B_PROBES
 
 
 def _mean(values: list[float]) -> float | None:
@@ -33,10 +31,10 @@ def protocol_arrays(embeddings: Any, labels: Any, types: Any, views: Any, device
     if not (len(emb) == len(labels) == len(types) == len(views)):
         raise ValueError(f"embeddings ({len(emb)}), labels ({len(labels)}), types ({len(types)}) and "
                          f"views ({len(views)}) must have the same length")
-    all_probe = [t for ts in PROBE_TYPES.values() for t in ts]
-    in_protocol = np.isin(types, GALLERY_TYPES) | np.isin(types, all_probe)
+    all_probe = [t for ts in CASIA_B_PROBES.values() for t in ts]
+    in_protocol = np.isin(types, CASIA_B_GALLERY) | np.isin(types, all_probe)
     view_list = sorted(set(views[in_protocol].tolist()))
-    return emb, labels, types, views, view_list, np.flatnonzero(np.isin(types, GALLERY_TYPES))
+    return emb, labels, types, views, view_list, np.flatnonzero(np.isin(types, CASIA_B_GALLERY))
 
 
 def evaluate_casia_b(embeddings: Any, labels: Any, types: Any, views: Any, metric: str = "euc",
@@ -51,7 +49,7 @@ def evaluate_casia_b(embeddings: Any, labels: Any, types: Any, views: Any, metri
     single = len(view_list) == 1
 
     result: dict[str, Any] = {"metric": metric, "views": view_list, "per_view": {}, "matrix": {}, "counts": {}}
-    for cond, ptypes in PROBE_TYPES.items():
+    for cond, ptypes in CASIA_B_PROBES.items():
         prb = np.flatnonzero(np.isin(types, ptypes))
         mat = np.full((len(view_list), len(view_list)), np.nan)
         if len(prb) and len(gal):

@@ -28,6 +28,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from core.errors import ConfigError, InputError
+from core.records import CASIA_B_GALLERY, CASIA_B_PROBES
 
 # Figure kinds a protocol's results can be drawn as (the Runs page decides how).
 FIG_PER_VIEW = "per-view"        # rank-1 per (probe view, gallery view) heatmap and bars per view
@@ -183,20 +184,18 @@ class CasiaB(Protocol):
     name, title, aliases = "casia-b", "CASIA-B", ("casiab", "casia")
     arrays = ("embeddings", "labels", "types", "views")
     metrics = ("euc", "cos")
-    conditions = ("NM", "BG", "CL")
+    conditions = tuple(CASIA_B_PROBES)
     quantity = "rank-1"
     figures = (FIG_PER_VIEW, FIG_CMC, FIG_EMBEDDINGS)
 
     @property
     def gallery_types(self) -> tuple[str, ...]:
-        from core.evaluate.casia_b import GALLERY_TYPES
-        return GALLERY_TYPES
+        return CASIA_B_GALLERY
 
     @property
     def probe_types(self) -> dict[str, tuple[str, ...]]:
         """Condition -> its probe sequence types (NM: nm-05/06, ...)."""
-        from core.evaluate.casia_b import PROBE_TYPES
-        return PROBE_TYPES
+        return CASIA_B_PROBES
 
     @property
     def sequence_types(self) -> list[str]:

@@ -25,6 +25,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from core.errors import ConfigError, InputError
+from core.records import CASIA_B_PROBES
 
 PROJECTIONS = ("pca", "tsne")
 EXACT_SVD_LIMIT = 1024      # below this min(n, dim) a full SVD is cheap; above, a randomised one
@@ -99,7 +100,7 @@ def cmc_casia_b(embeddings: Any, labels: Any, types: Any, views: Any, metric: st
     without probes or gallery are left out."""
     import torch
 
-    from core.evaluate.casia_b import PROBE_TYPES, protocol_arrays
+    from core.evaluate.casia_b import protocol_arrays
     from core.evaluate.distance import part_distance
 
     emb, labels, types, views, view_list, gal = protocol_arrays(embeddings, labels, types, views, device)
@@ -109,7 +110,7 @@ def cmc_casia_b(embeddings: Any, labels: Any, types: Any, views: Any, metric: st
     out: dict[str, CMCCurve] = {}
     if not len(gal) or k == 0:
         return out
-    for cond, ptypes in PROBE_TYPES.items():
+    for cond, ptypes in CASIA_B_PROBES.items():
         prb = np.flatnonzero(np.isin(types, ptypes))
         if not len(prb):
             continue

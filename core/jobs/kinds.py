@@ -88,8 +88,10 @@ def job_import(ctx: JobContext, p: dict[str, Any]) -> dict[str, Any]:
     from core.atomic import write_json
     from core.dlcr_io import import_into_catalog, problem_rows
     from core.dlcr_io.preview import GENERATED, MASKS, STRIPS, TEXTS
-    from core.dlcr_io.strips import plan_generated, plan_strips, silhouettes_from_masks, write_variants
-    from core.dlcr_io.texts import garments_for, read_texts
+    from core.dlcr_io.import_variants import silhouettes_from_masks, write_variants
+    from core.dlcr_io.strips import plan_generated, plan_strips
+    from core.dlcr_io.text_read import read_texts
+    from core.dlcr_io.texts import garments_for
 
     ds = ctx.catalog.dataset(int(p["dataset_id"]))
     kind, source = p["kind"], Path(p["source"])

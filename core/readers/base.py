@@ -210,6 +210,17 @@ def validate(report: ScanReport, min_frames: int = MIN_FRAMES) -> list[dict[str,
     return report.problem_rows()
 
 
+def nonempty_frames(files, report: ScanReport) -> list[Path]:
+    """The frame files that hold data, in order; an empty one (an interrupted copy) is reported and skipped."""
+    frames = []
+    for f in files:
+        if f.stat().st_size == 0:
+            report.problems.append(Problem(str(f), "empty file (0 bytes); frame skipped"))
+            continue
+        frames.append(f)
+    return frames
+
+
 def iter_files(root: Path, suffixes: tuple[str, ...], *, limit: int | None = None,
                max_dirs: int | None = None):
     """Files under ``root`` whose suffix (lower-cased) is in ``suffixes``, in sorted order, skipping

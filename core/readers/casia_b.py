@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from core.readers.base import Problem, RawSequence, ScanReport
+from core.readers.base import Problem, RawSequence, ScanReport, nonempty_frames
 
 SID_RE = re.compile(r"^\d{3}$")
 TYPE_RE = re.compile(r"^(nm|bg|cl)-(\d{2})$")
@@ -49,14 +49,8 @@ def scan(root: Path, groundtruth: Path | None = None) -> ScanReport:
                 if not VIEW_RE.match(view_dir.name):
                     report.problems.append(Problem(str(view_dir), "not a 3-digit view folder; ignored", "warning"))
                     continue
-                frames = []
-                for f in sorted(view_dir.iterdir()):
-                    if f.suffix.lower() != ".png":
-                        continue
-                    if f.stat().st_size == 0:
-                        report.problems.append(Problem(str(f), "empty file (0 bytes); frame skipped"))
-                        continue
-                    frames.append(f)
+                pngs = (f for f in sorted(view_dir.iterdir()) if f.suffix.lower() == ".png")
+                frames = nonempty_frames(pngs, report)
                 seq = RawSequence(sid=sid_dir.name, seq_type=type_dir.name, view=view_dir.name,
                                   condition=m.group(1), frames=frames, clothes=f"{sid_dir.name}_{m.group(1)}")
                 if not frames:

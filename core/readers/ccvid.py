@@ -16,7 +16,7 @@ import re
 from pathlib import Path
 
 from core.demo.groundtruth import GT_DIR, groundtruth_name
-from core.readers.base import Problem, RawSequence, ScanReport
+from core.readers.base import Problem, RawSequence, ScanReport, nonempty_frames
 
 LISTS = (("train", "train"), ("query", "probe"), ("gallery", "gallery"))
 TRACKLET_RE = re.compile(r"^session(\d+)/([^/\s]+)_(\d+)/?$")
@@ -51,15 +51,9 @@ def looks_like(root: Path) -> tuple[float, str]:
 
 
 def _frames(folder: Path, report: ScanReport) -> list[Path]:
-    frames = []
-    for f in sorted(folder.iterdir()):
-        if not f.is_file() or f.suffix.lower() not in FRAME_SUFFIXES or f.name.startswith("."):
-            continue
-        if f.stat().st_size == 0:
-            report.problems.append(Problem(str(f), "empty file (0 bytes); frame skipped"))
-            continue
-        frames.append(f)
-    return frames
+    return nonempty_frames((f for f in sorted(folder.iterdir())
+                            if f.is_file() and f.suffix.lower() in FRAME_SUFFIXES and not f.name.startswith(".")),
+                           report)
 
 
 def _parse_lists(root: Path, report: ScanReport) -> list[tuple[Path, int, str, str, str, str]]:

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from core.readers.base import HIDDEN_SID, Problem, RawSequence, ScanReport
+from core.readers.base import HIDDEN_SID, Problem, RawSequence, ScanReport, nonempty_frames
 
 POSE_SUFFIX = "_2d_pose.txt"
 GEI_SUFFIX = "_gei.png"
@@ -66,14 +66,7 @@ def looks_like(root: Path) -> tuple[float, str]:
 
 
 def _sequence(folder: Path, sid: str, role: str, report: ScanReport) -> RawSequence | None:
-    frames: list[Path] = []
-    for f in sorted(folder.iterdir()):
-        if not _is_frame(f):
-            continue
-        if f.stat().st_size == 0:
-            report.problems.append(Problem(str(f), "empty file (0 bytes); frame skipped"))
-            continue
-        frames.append(f)
+    frames = nonempty_frames((f for f in sorted(folder.iterdir()) if _is_frame(f)), report)
     if not frames:
         report.problems.append(Problem(str(folder), "no PNG frames; sequence skipped"))
         return None

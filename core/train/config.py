@@ -16,6 +16,10 @@ Layout (every section optional; what is given overrides the preset or the defaul
 
 Configs written before the sections existed (flat ``lr``, ``milestones``, ``frames`` ...) still
 load: those keys are moved into their sections, so old runs and checkpoints stay readable.
+
+This module holds ``TrainConfig``, its loading and the named presets; the sections and their checks
+are in :mod:`~core.train.sections`, single-value checks in :mod:`~core.train.config_values`,
+reading files and legacy keys in :mod:`~core.train.config_read`.
 """
 
 from __future__ import annotations
@@ -25,45 +29,19 @@ from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any, Callable
 
-from core.data.settings import AUGMENT_PARAMS, SAMPLE_TYPES, AugmentStep, SamplingConfig
+from core.data.settings import AugmentStep, SamplingConfig
 from core.errors import ConfigError, unknown_keys as _unknown
+from core.train.config_read import LEGACY_KEYS, migrate_legacy, read_source
+from core.train.config_values import as_bool, as_choice, as_int, as_size
+from core.train.sections import (SECTIONS, LossConfig, OptimizerConfig, SchedulerConfig, augment_steps, loss_section,
+                                 optimizer_section, sampling_section, scheduler_section)
+
+# Callers import every config type from here.
+__all__ = ["AugmentStep", "LossConfig", "OptimizerConfig", "SamplingConfig", "SchedulerConfig", "TrainConfig",
+           "PRESETS", "available_presets", "load_config", "preset"]
 
 AMP_MODES = ("auto", "off", "bf16", "fp16")
-DEVICES = ("auto", "cpu", "cuda")
-OPTIMIZERS = ("sgd", "adam", "adamw")
-SCHEDULERS = ("multistep", "cosine")
-MINING = ("all", "hard")
 ON_DEVICE = ("auto", "always", "host", "never")
-
-
-@dataclass
-class OptimizerConfig:
-    name: str = "sgd"
-    lr: float = 0.1
-    weight_decay: float = 5e-4
-    momentum: float = 0.9                       # sgd only
-    nesterov: bool = False                      # sgd only
-    betas: tuple[float, float] = (0.9, 0.999)   # adam / adamw only
-    eps: float = 1e-8                           # adam / adamw only
-
-
-@dataclass
-class SchedulerConfig:
-    name: str = "multistep"
-    milestones: tuple[int, ...] = (20000, 40000, 50000)   # multistep only
-    gamma: float = 0.1                                   # multistep only
-    t_max: int = 0             # cosine only: steps of the half cosine, 0 = the run's iterations
-    eta_min: float = 0.0       # cosine only: the final learning rate
-
-
-@dataclass
-class LossConfig:
-    triplet_weight: float = 1.0
-    triplet_margin: float = 0.2
-    triplet_mining: str = "all"      # 'all': OpenGait's batch-all; 'hard': hardest positive/negative per anchor
-    ce_weight: float = 1.0
-    ce_scale: float = 16.0
-    label_smoothing: float = 0.1
 
 
 @dataclass
@@ -117,123 +95,7 @@ class TrainConfig:
         return s.frames if s.type.startswith("fixed") else s.frames_max if s.type.startswith("unfixed") else 0
 
 
-SECTIONS: dict[str, type] = {"optimizer": OptimizerConfig, "scheduler": SchedulerConfig, "loss": LossConfig,
-                             "sampling": SamplingConfig}
 _FIELDS = {f.name: f for f in fields(TrainConfig)}
-# Flat keys of the first config format -> (section, key). Kept so old runs and checkpoints load.
-LEGACY_KEYS = {
-    "lr": ("optimizer", "lr"), "momentum": ("optimizer", "momentum"), "weight_decay": ("optimizer", "weight_decay"),
-    "milestones": ("scheduler", "milestones"), "gamma": ("scheduler", "gamma"),
-    "triplet_margin": ("loss", "triplet_margin"), "triplet_weight": ("loss", "triplet_weight"),
-    "ce_scale": ("loss", "ce_scale"), "label_smoothing": ("loss", "label_smoothing"), "ce_weight": ("loss", "ce_weight"),
-    "frames": ("sampling", "frames"),
-}
-OPENGAIT_KEYS = ("data_cfg", "model_cfg", "loss_cfg", "optimizer_cfg", "scheduler_cfg", "trainer_cfg", "evaluator_cfg")
-
-
-# -- value checks --------------------------------------------------------------------------------
-
-def _int(key: str, v: Any, lo: int | None = None) -> int:
-    if isinstance(v, bool) or not isinstance(v, (int, float)) or int(v) != v:
-        raise ConfigError(f"{key}: expected an integer, got {v!r}")
-    if lo is not None and v < lo:
-        raise ConfigError(f"{key}: must be >= {lo}, got {v!r}")
-    return int(v)
-
-
-def _float(key: str, v: Any, lo: float | None = None, hi: float | None = None) -> float:
-    if isinstance(v, bool) or not isinstance(v, (int, float)):
-        raise ConfigError(f"{key}: expected a number, got {v!r}")
-    if (lo is not None and v < lo) or (hi is not None and v > hi):
-        raise ConfigError(f"{key}: must be in [{lo}, {hi}], got {v!r}")
-    return float(v)
-
-
-def _bool(key: str, v: Any) -> bool:
-    if not isinstance(v, bool):
-        raise ConfigError(f"{key}: expected true or false, got {v!r}")
-    return v
-
-
-def _choice(key: str, v: Any, options: tuple[str, ...]) -> str:
-    if v not in options:
-        raise ConfigError(f"{key}: must be one of {list(options)}, got {v!r}")
-    return v
-
-
-def _size(key: str, v: Any) -> tuple[int, int]:
-    if not isinstance(v, (list, tuple)) or len(v) != 2:
-        raise ConfigError(f"{key}: expected [height, width], got {v!r}")
-    return (_int(f"{key}[0]", v[0], 1), _int(f"{key}[1]", v[1], 1))
-
-
-def _only_for(section: str, name: str, given: set[str], owners: dict[str, tuple[str, ...]],
-              d: dict[str, Any]) -> dict[str, Any]:
-    """Reject a key the user set that the chosen variant ignores (e.g. momentum with adam), unless it
-    carries the default (a whole config written back by ``asdict`` lists every key). Keys the
-    variant ignores are reset to their defaults, so a preset's milestones do not linger in a
-    cosine schedule and the config reads back unchanged."""
-    defaults = SECTIONS[section]()
-    d = dict(d)
-    for key, users in owners.items():
-        if name in users:
-            continue
-        default = getattr(defaults, key)
-        same = list(d[key]) == list(default) if isinstance(default, tuple) else d[key] == default
-        if key in given and not same:
-            raise ConfigError(f"{section}.{key}: applies to {' / '.join(users)} only, not {name!r}")
-        d[key] = default
-    return d
-
-
-# -- reading ---------------------------------------------------------------------------------------
-
-def _read(source: Any) -> dict[str, Any]:
-    if isinstance(source, TrainConfig):
-        return source.to_dict()
-    if isinstance(source, dict):
-        _not_opengait(source, "config")
-        return dict(source)
-    path = Path(source)
-    if not path.is_file():
-        raise ConfigError(f"config file {path} does not exist")
-    text = path.read_text()
-    try:
-        if path.suffix.lower() == ".json":
-            data = json.loads(text)
-        else:
-            import yaml
-            data = yaml.safe_load(text)
-    except Exception as exc:  # both parsers' errors carry the line; pass them on
-        raise ConfigError(f"{path}: cannot parse ({exc})") from exc
-    if not isinstance(data, dict):
-        raise ConfigError(f"{path}: expected a mapping of config keys, got {type(data).__name__}")
-    _not_opengait(data, str(path))
-    return data
-
-
-def _not_opengait(data: dict[str, Any], where: str) -> None:
-    found = [k for k in OPENGAIT_KEYS if k in data]
-    if found:
-        raise ConfigError(f"{where}: this is an OpenGait config ({', '.join(found)}); convert it with "
-                          f"core.train.opengait_config.import_opengait(path, dataset=...), which also lists the "
-                          f"keys it cannot use")
-
-
-def _migrate_legacy(data: dict[str, Any]) -> dict[str, Any]:
-    out = {k: v for k, v in data.items() if k not in LEGACY_KEYS}
-    for key, (section, sub) in LEGACY_KEYS.items():
-        if key not in data:
-            continue
-        sec = out.get(section)
-        sec = dict(sec) if isinstance(sec, dict) else ({} if sec is None else sec)
-        if not isinstance(sec, dict):
-            continue   # the section's own check reports the bad type
-        if sub in sec and sec[sub] != data[key]:
-            raise ConfigError(f"{key}: given both as {key!r} and as {section}.{sub}; keep one")
-        sec[sub] = data[key]
-        out[section] = sec
-    return out
 
 
 def load_config(source: str | Path | dict[str, Any] | TrainConfig) -> TrainConfig:
@@ -242,7 +104,7 @@ def load_config(source: str | Path | dict[str, Any] | TrainConfig) -> TrainConfi
     A ``preset`` key alone is enough: its values are the defaults the other keys override;
     a section given as a mapping overrides only the keys it names, ``augment`` replaces the list.
     """
-    data = _migrate_legacy(_read(source))
+    data = migrate_legacy(source.to_dict() if isinstance(source, TrainConfig) else read_source(source))
     _unknown("config ", [k for k in data if k not in _FIELDS], list(_FIELDS) + list(LEGACY_KEYS))
     base = TrainConfig()
     if data.get("preset"):
@@ -264,103 +126,19 @@ def load_config(source: str | Path | dict[str, Any] | TrainConfig) -> TrainConfi
     return _validate(merged, given)
 
 
-# -- validation --------------------------------------------------------------------------------------
+# -- validation ---------------------------------------------------------------------------------------
 
-def _optimizer(d: dict[str, Any], given: set[str]) -> OptimizerConfig:
-    name = _choice("optimizer.name", d["name"], OPTIMIZERS)
-    d = _only_for("optimizer", name, given, {"momentum": ("sgd",), "nesterov": ("sgd",),
-                                         "betas": ("adam", "adamw"), "eps": ("adam", "adamw")}, d)
-    betas = d["betas"]
-    if not isinstance(betas, (list, tuple)) or len(betas) != 2:
-        raise ConfigError(f"optimizer.betas: expected [beta1, beta2], got {betas!r}")
-    nesterov = _bool("optimizer.nesterov", d["nesterov"])
-    momentum = _float("optimizer.momentum", d["momentum"], 0.0, 1.0)
-    if name == "sgd" and nesterov and momentum <= 0:
-        raise ConfigError("optimizer.nesterov: needs momentum > 0")
-    return OptimizerConfig(name=name, lr=_float("optimizer.lr", d["lr"], 0.0),
-                           weight_decay=_float("optimizer.weight_decay", d["weight_decay"], 0.0),
-                           momentum=momentum, nesterov=nesterov,
-                           betas=(_float("optimizer.betas[0]", betas[0], 0.0, 0.999999),
-                                  _float("optimizer.betas[1]", betas[1], 0.0, 0.999999)),
-                           eps=_float("optimizer.eps", d["eps"], 0.0))
+def _device(v: Any) -> str:
+    """Any device core.device accepts (auto, cpu, cuda, cuda:N, mps), in its normal form; only the
+    spelling is checked, since a config may name a GPU this machine lacks."""
+    from core.device import device_name   # imports torch, which loading a config does not need
 
-
-def _scheduler(d: dict[str, Any], given: set[str]) -> SchedulerConfig:
-    name = _choice("scheduler.name", d["name"], SCHEDULERS)
-    d = _only_for("scheduler", name, given, {"milestones": ("multistep",), "gamma": ("multistep",),
-                                         "t_max": ("cosine",), "eta_min": ("cosine",)}, d)
-    ms = d["milestones"]
-    if not isinstance(ms, (list, tuple)):
-        raise ConfigError(f"scheduler.milestones: expected a list of steps, got {ms!r}")
-    return SchedulerConfig(name=name,
-                           milestones=tuple(sorted(_int(f"scheduler.milestones[{i}]", m, 1) for i, m in enumerate(ms))),
-                           gamma=_float("scheduler.gamma", d["gamma"], 0.0, 1.0),
-                           t_max=_int("scheduler.t_max", d["t_max"], 0),
-                           eta_min=_float("scheduler.eta_min", d["eta_min"], 0.0))
-
-
-def _loss(d: dict[str, Any]) -> LossConfig:
-    out = LossConfig(triplet_weight=_float("loss.triplet_weight", d["triplet_weight"], 0.0),
-                     triplet_margin=_float("loss.triplet_margin", d["triplet_margin"], 0.0),
-                     triplet_mining=_choice("loss.triplet_mining", d["triplet_mining"], MINING),
-                     ce_weight=_float("loss.ce_weight", d["ce_weight"], 0.0),
-                     ce_scale=_float("loss.ce_scale", d["ce_scale"], 0.0),
-                     label_smoothing=_float("loss.label_smoothing", d["label_smoothing"], 0.0, 1.0))
-    if out.triplet_weight == 0 and out.ce_weight == 0:
-        raise ConfigError("loss: triplet_weight and ce_weight are both 0; nothing would be trained")
-    return out
-
-
-def _sampling(d: dict[str, Any], given: set[str]) -> SamplingConfig:
-    kind = _choice("sampling.type", d["type"], SAMPLE_TYPES)
-    d = _only_for("sampling", kind, given, {
-        "frames": ("fixed_unordered", "fixed_ordered"),
-        "frames_min": ("unfixed_unordered", "unfixed_ordered"), "frames_max": ("unfixed_unordered", "unfixed_ordered"),
-        "skip": ("fixed_ordered", "unfixed_ordered"), "all_limit": ("all_ordered",)}, d)
-    out = SamplingConfig(type=kind, frames=_int("sampling.frames", d["frames"], 1),
-                         frames_min=_int("sampling.frames_min", d["frames_min"], 1),
-                         frames_max=_int("sampling.frames_max", d["frames_max"], 1),
-                         skip=_int("sampling.skip", d["skip"], 0), all_limit=_int("sampling.all_limit", d["all_limit"], 0))
-    if kind.startswith("unfixed") and out.frames_min > out.frames_max:
-        raise ConfigError(f"sampling.frames_min ({out.frames_min}) is larger than frames_max ({out.frames_max})")
-    return out
-
-
-def _augment(v: Any) -> tuple[AugmentStep, ...]:
-    if not isinstance(v, (list, tuple)):
-        raise ConfigError(f"augment: expected a list of steps, got {v!r}")
-    steps = []
-    for i, item in enumerate(v):
-        where = f"augment[{i}]"
-        if isinstance(item, str):
-            item = {"type": item}
-        if not isinstance(item, dict) or "type" not in item:
-            raise ConfigError(f"{where}: expected a step name or a mapping with 'type', got {item!r}")
-        kind = _choice(f"{where}.type", item["type"], tuple(AUGMENT_PARAMS))
-        allowed = AUGMENT_PARAMS[kind]
-        defaults = AugmentStep(kind)
-        for key, val in item.items():
-            if key == "type":
-                continue
-            if key not in AugmentStep.__dataclass_fields__:
-                _unknown(f"{where} ", [key], list(allowed))
-            # A key the type ignores is an error, unless it carries the default (the form asdict writes).
-            if key not in allowed and val != getattr(defaults, key):
-                raise ConfigError(f"{where}.{key}: {kind!r} takes {sorted(allowed) or 'no parameters'}")
-        vals = {k: item.get(k, getattr(defaults, k)) for k in ("prob", "degree", "sl", "sh", "r1", "per_frame")}
-        step = AugmentStep(kind, prob=_float(f"{where}.prob", vals["prob"], 0.0, 1.0),
-                           degree=_float(f"{where}.degree", vals["degree"], 0.0, 180.0),
-                           sl=_float(f"{where}.sl", vals["sl"], 0.0, 1.0), sh=_float(f"{where}.sh", vals["sh"], 0.0, 1.0),
-                           r1=_float(f"{where}.r1", vals["r1"], 1e-6, 1.0),
-                           per_frame=_bool(f"{where}.per_frame", vals["per_frame"]))
-        if step.sl > step.sh:
-            raise ConfigError(f"{where}: sl ({step.sl}) must not exceed sh ({step.sh})")
-        steps.append(step)
-    cuts = sum(s.type == "cut" for s in steps)
-    if cuts != 1:
-        # Evaluation always feeds side-cut frames, so training must cut exactly once too.
-        raise ConfigError(f"augment: needs exactly one 'cut' step (OpenGait's BaseSilCuttingTransform), found {cuts}")
-    return tuple(steps)
+    if not isinstance(v, str):
+        raise ConfigError(f"device: expected a device name, got {v!r}")
+    try:
+        return device_name(v)
+    except ConfigError as exc:
+        raise ConfigError(f"device: {exc}") from None
 
 
 def _validate(d: dict[str, Any], given: dict[str, set[str]] | None = None) -> TrainConfig:
@@ -382,25 +160,25 @@ def _validate(d: dict[str, Any], given: dict[str, set[str]] | None = None) -> Tr
     for k, lo in (("iterations", 1), ("batch_ids", 1), ("batch_seqs", 1), ("seed", 0),
                   ("log_every", 1), ("checkpoint_every", 1), ("keep_checkpoints", 1), ("eval_every", 0),
                   ("threads", 0)):
-        out[k] = _int(k, d[k], lo)
+        out[k] = as_int(k, d[k], lo)
     if out["batch_seqs"] < 2:
         raise ConfigError("batch_seqs: the triplet loss needs at least 2 sequences per identity")
-    out["optimizer"] = _optimizer(d["optimizer"], given.get("optimizer", set()))
-    out["scheduler"] = _scheduler(d["scheduler"], given.get("scheduler", set()))
-    out["loss"] = _loss(d["loss"])
-    out["sampling"] = _sampling(d["sampling"], given.get("sampling", set()))
-    out["augment"] = _augment(d["augment"])
-    out["amp"] = _choice("amp", d["amp"], AMP_MODES)
-    out["device"] = _choice("device", d["device"], DEVICES)
+    out["optimizer"] = optimizer_section(d["optimizer"], given.get("optimizer", set()))
+    out["scheduler"] = scheduler_section(d["scheduler"], given.get("scheduler", set()))
+    out["loss"] = loss_section(d["loss"])
+    out["sampling"] = sampling_section(d["sampling"], given.get("sampling", set()))
+    out["augment"] = augment_steps(d["augment"])
+    out["amp"] = as_choice("amp", d["amp"], AMP_MODES)
+    out["device"] = _device(d["device"])
     for k in ("channels_last", "sync_bn", "use_variants", "cuda_graphs"):
-        out[k] = _bool(k, d[k])
+        out[k] = as_bool(k, d[k])
     if d["compile"] != "auto" and not isinstance(d["compile"], bool):
         raise ConfigError(f"compile: expected true or false (or 'auto': on CUDA only), got {d['compile']!r}")
     out["compile"] = d["compile"]
-    out["data_on_device"] = _choice("data_on_device", d["data_on_device"], ON_DEVICE)
-    out["eval_metric"] = _choice("eval_metric", d["eval_metric"], ("euc", "cos"))
-    out["input_size"] = _size("input_size", d["input_size"])
-    out["resize_to"] = None if d["resize_to"] in (None, "", False) else _size("resize_to", d["resize_to"])
+    out["data_on_device"] = as_choice("data_on_device", d["data_on_device"], ON_DEVICE)
+    out["eval_metric"] = as_choice("eval_metric", d["eval_metric"], ("euc", "cos"))
+    out["input_size"] = as_size("input_size", d["input_size"])
+    out["resize_to"] = None if d["resize_to"] in (None, "", False) else as_size("resize_to", d["resize_to"])
     out["preset"] = str(d["preset"] or "")
     return TrainConfig(**out)
 
@@ -408,6 +186,7 @@ def _validate(d: dict[str, Any], given: dict[str, set[str]] | None = None) -> Tr
 # -- presets ---------------------------------------------------------------------------------------------
 
 GAITBASE_REF = {"channels": [64, 128, 256, 512], "parts": 16, "embed_dim": 256}
+
 # OpenGait's gaitbase_da_casiab.yaml: BaseSilCutting, RandomRotate(0.3), RandomErasing(0.3).
 CASIA_B_DA = (AugmentStep("cut"), AugmentStep("rotate", prob=0.3), AugmentStep("erase", prob=0.3))
 

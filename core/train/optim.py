@@ -6,7 +6,7 @@ from typing import Iterable
 
 import torch
 
-from core.train.config import OptimizerConfig, SchedulerConfig
+from core.train.sections import OptimizerConfig, SchedulerConfig
 
 
 def build_optimizer(cfg: OptimizerConfig, params: Iterable[torch.nn.Parameter]) -> torch.optim.Optimizer:
