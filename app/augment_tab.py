@@ -36,16 +36,11 @@ def start(studio, ds_id, per_sequence, seq_types, kinds, parsing=D["parsing"], d
         return {"msg": C.error_md(f"variants are already being generated (job #{active['id']})"), "progress": gr.skip()}
     stages = {k: (v or "").strip() or D[k] for k, v in
               (("parsing", parsing), ("describe", describe), ("summarize", summarize), ("inpaint", inpaint))}
-    try:
-        job_id = studio.start_augmentation(
-            ds["id"], per_sequence=int(per_sequence or D["per_sequence"]), kinds=list(kinds) or None,
-            purpose=purpose or D["purpose"], seq_types=list(seq_types) if purpose != "refine" or seq_types else None,
-            **stages, resilhouette=resilhouette or D["resilhouette"], discriminator=bool(discriminator),
-            guidance_weight=float(guidance_weight or D["guidance_weight"]))
-    except Exception as exc:  # noqa: BLE001
-        return {"msg": C.report_error(exc), "progress": gr.skip()}
-    return {"msg": C.ok_md(f"generating variants (job #{job_id})"),
-            "progress": C.job_progress_html(studio.job(job_id), "augmentation")}
+    return C.submit(studio, lambda: studio.start_augmentation(
+        ds["id"], per_sequence=int(per_sequence or D["per_sequence"]), kinds=list(kinds) or None,
+        purpose=purpose or D["purpose"], seq_types=list(seq_types) if purpose != "refine" or seq_types else None,
+        **stages, resilhouette=resilhouette or D["resilhouette"], discriminator=bool(discriminator),
+        guidance_weight=float(guidance_weight or D["guidance_weight"])), "generating variants", "augmentation")
 
 
 def stop(studio):

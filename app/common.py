@@ -120,6 +120,16 @@ def job_eta(job: dict, now: float | None = None) -> tuple[float | None, float | 
     return elapsed, max(0.0, job["total"] - job["progress"]) * (now - t0) / made
 
 
+def submit(studio, start: Callable[[], int], started: str, title: str, msg: str = "msg") -> dict[str, Any]:
+    """Submit a job through ``start``; the tab's message (under key ``msg``) and progress either
+    way: a refusal is reported without touching the progress panel."""
+    try:
+        job_id = start()
+    except Exception as exc:  # noqa: BLE001 - shown to the user, logged when it is a bug
+        return {msg: report_error(exc), "progress": gr.skip()}
+    return {msg: ok_md(f"{started} (job #{job_id})"), "progress": job_progress_html(studio.job(job_id), title)}
+
+
 def job_progress_html(job: dict | None, title: str = "", now: float | None = None) -> str:
     """A progress bar with percentage, state, message and ETA for one job row."""
     if not job:

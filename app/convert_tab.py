@@ -114,13 +114,10 @@ def start(studio, ds_id, split, align, name, silhouette=D["silhouette"], pose=D[
     if active:
         return {"error": C.error_md(f"a conversion is already running (job #{active['id']}); stop it or wait"),
                 "progress": gr.skip()}
-    try:
-        job_id = studio.start_conversion(ds["path"], name=(name or "").strip() or None, opengait_pkl=bool(pkl),
-                                         **_options(split, align, silhouette, pose, stride))
-    except Exception as exc:  # noqa: BLE001
-        return {"error": C.report_error(exc), "progress": gr.skip()}
-    return {"error": C.ok_md(f"conversion started (job #{job_id})"),
-            "progress": C.job_progress_html(studio.job(job_id), "conversion")}
+    return C.submit(studio, lambda: studio.start_conversion(ds["path"], name=(name or "").strip() or None,
+                                                          opengait_pkl=bool(pkl),
+                                                          **_options(split, align, silhouette, pose, stride)),
+                    "conversion started", "conversion", msg="error")
 
 
 def stop(studio):
