@@ -110,10 +110,8 @@ def start(studio, ds_id, split, align, name, silhouette=D["silhouette"], pose=D[
     ds = _source(studio, ds_id)
     if ds is None:
         return {"error": C.error_md("choose a raw dataset first"), "progress": gr.skip()}
-    active = studio.active_job("convert")
-    if active:
-        return {"error": C.error_md(f"a conversion is already running (job #{active['id']}); stop it or wait"),
-                "progress": gr.skip()}
+    # A second writer of the same folder is refused by the studio (the folder's lock), not by a
+    # look at the job list, which would be check-then-act and blind to other app instances.
     return C.submit(studio, lambda: studio.start_conversion(ds["path"], name=(name or "").strip() or None,
                                                           opengait_pkl=bool(pkl),
                                                           **_options(split, align, silhouette, pose, stride)),

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import os
-from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures import Future
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
@@ -111,10 +111,10 @@ def _loaded(root: Path, seqs: list[Sequence], size: tuple[int, int] | None,
     if workers <= 1:
         yield from map(_load, tasks)
         return
-    from core.procpool import worker_context
+    from core.procpool import worker_pool
 
     # A window of pending sequences keeps the workers busy while memory stays bounded.
-    with ProcessPoolExecutor(workers, mp_context=worker_context()) as pool:
+    with worker_pool(workers) as pool:
         window: list[Future] = []
         for task in tasks:
             window.append(pool.submit(_load, task))

@@ -1,14 +1,84 @@
-"""The one place that decides how worker processes start.
+"""The one place that decides how worker processes start, and that they end with their job.
 
 `fork` copies whatever locks other threads held at that instant (a UI server, torch's intra-op
 pool, OpenCV's workers), and the child can block on them forever. `forkserver` forks from a clean,
 single-threaded server instead, so it is safe to call from inside the app or a test run.
+
+A pool worker must never outlive the process that started the pool: after a ``kill -9`` of a
+conversion its workers would otherwise go on for minutes finishing sequences for nobody, holding
+memory and cores. Each worker asks the kernel for SIGKILL when its parent (the forkserver, which
+itself exits when its client does) dies, and, since that covers only its direct parent, also
+watches the pool's owner by pid and start time and ends itself when the owner is gone.
 """
 
+from __future__ import annotations
+
+import ctypes
 import multiprocessing as mp
+import os
+import signal
+import threading
+from concurrent.futures import ProcessPoolExecutor
 from multiprocessing.context import BaseContext
+from pathlib import Path
+from typing import Callable
+
+PR_SET_PDEATHSIG = 1
+OWNER_POLL_S = 0.5
 
 
 def worker_context() -> BaseContext:
     methods = mp.get_all_start_methods()
     return mp.get_context("forkserver" if "forkserver" in methods else "spawn")
+
+
+def _start_time(pid: int) -> str | None:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[-1].split()[19]
+    except (OSError, IndexError):
+        return None
+
+
+def _owner_alive(pid: int, start: str | None) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    now = _start_time(pid)
+    return start is None or now == start      # same pid, other start time: the pid was reused
+
+
+def _watch_owner(pid: int, start: str | None) -> None:
+    while _owner_alive(pid, start):
+        threading.Event().wait(OWNER_POLL_S)
+    os.kill(os.getpid(), signal.SIGKILL)
+
+
+def die_with_owner(owner: int, owner_start: str | None, init: Callable | None = None, initargs: tuple = ()) -> None:
+    """Pool initializer: end this worker when its parent or the pool's owner dies."""
+    try:
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+    except (OSError, AttributeError):   # not Linux: the owner watch below still applies
+        pass
+    if not _owner_alive(owner, owner_start):    # died before the signal was armed
+        os.kill(os.getpid(), signal.SIGKILL)
+    threading.Thread(target=_watch_owner, args=(owner, owner_start), daemon=True, name="owner-watch").start()
+    if init is not None:
+        init(*initargs)
+
+
+def _owner_args(initializer: Callable | None, initargs: tuple) -> tuple:
+    return (os.getpid(), _start_time(os.getpid()), initializer, tuple(initargs))
+
+
+def worker_pool(max_workers: int, initializer: Callable | None = None, initargs: tuple = ()) -> ProcessPoolExecutor:
+    """A ProcessPoolExecutor whose workers die with the process that made it."""
+    return ProcessPoolExecutor(max_workers=max_workers, mp_context=worker_context(), initializer=die_with_owner,
+                               initargs=_owner_args(initializer, initargs))
+
+
+def process_pool(processes: int, initializer: Callable | None = None, initargs: tuple = ()):
+    """A multiprocessing Pool whose workers die with the process that made it."""
+    return worker_context().Pool(processes, initializer=die_with_owner, initargs=_owner_args(initializer, initargs))

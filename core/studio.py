@@ -21,7 +21,7 @@ from typing import Any
 
 import numpy as np
 
-from core import options, runs
+from core import locks, options, runs
 from core.augment.options import FALLBACKS
 from core.catalog import iso_epoch
 from core.errors import InputError, StudioError
@@ -81,6 +81,7 @@ class Studio:
         taken = {d["name"] for d in self.catalog.datasets()}
         name = self.ws.unique_name(name, taken | {p.name for p in self.ws.datasets_dir.iterdir()})
         params.update(out=str(self.ws.datasets_dir / name), name=name, layout="casia-b-silhouette")
+        locks.check_free(params["out"])
         return runner.submit(self.ws, "demo", params)
 
     def open_dataset(self, path: str | Path, *, format: str | None = None, pattern: str | None = None) -> dict[str, Any]:
@@ -168,6 +169,10 @@ class Studio:
         """Queue the conversion; ``opengait_pkl`` also exports ``<out>-opengait-pkl`` beside it."""
         plan, _ = self.plan_conversion(source, name=name, **options)
         pkl = str(plan.out.with_name(plan.out.name + "-opengait-pkl")) if opengait_pkl else None
+        # Refused now if another process writes there; the job's own lock is what makes it safe.
+        for folder in (plan.out, pkl):
+            if folder:
+                locks.check_free(folder)
         return runner.submit(self.ws, "convert", {**plan.options.to_dict(), "split": plan.split.spec,
                                                   "source": str(Path(source).resolve()), "out": str(plan.out),
                                                   "name": plan.out.name, "scan": self.scan_args(source),
@@ -258,6 +263,9 @@ class Studio:
         return export_curated(self.catalog.query_variants(dataset_id, status=status)[0], Path(out).resolve())
 
     def start_merge(self, dataset_id: int) -> int:
+        ds = self.catalog.dataset(dataset_id)
+        if ds:
+            locks.check_free(ds["path"])
         return runner.submit(self.ws, "merge", {"dataset_id": dataset_id})
 
     # -- training and results -------------------------------------------------------------------

@@ -6,7 +6,8 @@ import shutil
 from pathlib import Path
 from typing import Callable
 
-from core.atomic import atomic_dir, write_json
+from core import locks
+from core.atomic import atomic_dir, sweep_temporaries, write_json
 from core.catalog import Catalog
 from core.layout import SPLIT_DIRS, build_packed, pose_files, read_manifest
 from core.records import Sequence
@@ -17,6 +18,15 @@ def merge_accepted(catalog: Catalog, dataset_id: int, *,
                    progress: Callable[[int, int, str], None] | None = None) -> dict:
     ds = catalog.dataset(dataset_id)
     root = Path(ds["path"])
+    # The converted dataset has one writer at a time (a conversion into it, or a merge); under that
+    # lock whatever a killed writer left there (a half-copied `.<variant>.<random>.tmp` in
+    # train/<sid>/, a manifest's temporary) is garbage and is swept before anything is written.
+    with locks.writing(root):
+        sweep_temporaries(root)
+        return _merge(catalog, dataset_id, root, progress)
+
+
+def _merge(catalog: Catalog, dataset_id: int, root: Path, progress: Callable[[int, int, str], None] | None) -> dict:
     manifest = read_manifest(root)
     by_key = {(r["sid"], r["seq"]): r for r in manifest["sequences"]}
     todo = [v for v in catalog.variants(dataset_id, status="accepted") if not v["merged_seq"]]

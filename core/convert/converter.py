@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+from concurrent.futures import FIRST_COMPLETED, wait
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
@@ -18,12 +18,12 @@ from typing import Any, Callable
 import cv2
 import numpy as np
 
-from core import __version__
+from core import __version__, locks
 from core.atomic import atomic_dir, sweep_temporaries, write_bytes, write_json
 from core.convert.align import align, gait_energy_image
 from core.convert.extract import Extracted, camera_key, extract, fit_camera_backgrounds
 from core.convert.splits import Split, default_spec, make_split, split_from_roles
-from core.procpool import worker_context
+from core.procpool import worker_pool
 from core.errors import InputError, JobCancelled
 from core.layout import SPLIT_DIRS
 from core.convert.options import ConvertOptions
@@ -267,7 +267,16 @@ def _already_done(item: PlanItem, out: Path) -> dict[str, Any] | None:
 
 def run_conversion(plan: ConversionPlan, *, progress: Callable[[int, int, str], None] | None = None,
                    should_stop: Callable[[], bool] | None = None) -> dict[str, Any]:
-    """Convert every planned sequence, then write manifest, partition and packed form."""
+    """Convert every planned sequence, then write manifest, partition and packed form.
+
+    The output's writer lock is taken first: a second conversion into the folder is refused at
+    once, and the sweep of a killed run's temporaries never takes a live writer's files."""
+    with locks.writing(plan.out):
+        return _convert(plan, progress, should_stop)
+
+
+def _convert(plan: ConversionPlan, progress: Callable[[int, int, str], None] | None,
+             should_stop: Callable[[], bool] | None) -> dict[str, Any]:
     out = plan.out
     out.mkdir(parents=True, exist_ok=True)
     params = {**plan.options.params(), "split": plan.split.spec, "source": str(plan.source), "format": plan.format}
@@ -301,7 +310,7 @@ def run_conversion(plan: ConversionPlan, *, progress: Callable[[int, int, str], 
             progress(len(records), total, "estimating one background per camera")
         backgrounds = camera_backgrounds(plan, todo, cache=out / ".backgrounds")
     if todo:
-        with ProcessPoolExecutor(max_workers=workers, mp_context=worker_context()) as pool:
+        with worker_pool(workers) as pool:
             pending = {pool.submit(convert_one, it, out, plan.options, backgrounds.get(camera_key(it.raw)))
                        for it in todo}
             while pending:

@@ -13,7 +13,8 @@ import pickle
 from pathlib import Path
 from typing import Callable
 
-from core.atomic import write_bytes, write_json
+from core import locks
+from core.atomic import sweep_temporaries, write_bytes, write_json
 from core.errors import InputError
 from core.layout import read_frames, read_manifest, sequences
 from core.records import Sequence
@@ -32,6 +33,11 @@ def export_opengait_pkl(dataset: str | Path, out: str | Path,
                         progress: Callable[[int, int], None] | None = None) -> dict:
     """Write the pkl tree and ``<out>/partition.json``; a rerun into the same folder resumes."""
     dataset, out = Path(dataset), Path(out)
+    with locks.writing(out):
+        return _export(dataset, out, progress)
+
+
+def _export(dataset: Path, out: Path, progress: Callable[[int, int], None] | None) -> dict:
     read_manifest(dataset)   # names the folder if it is not a converted dataset
     if out.resolve() == dataset.resolve() or dataset.resolve() in out.resolve().parents:
         raise InputError(out, f"export folder lies inside the dataset {dataset}; choose a folder outside it")
@@ -43,6 +49,7 @@ def export_opengait_pkl(dataset: str | Path, out: str | Path,
         raise InputError(out, "export folder is not empty; choose an empty or new folder")
     out.mkdir(parents=True, exist_ok=True)
     write_json(marker, {"dataset": str(dataset.resolve()), "format": "opengait-pkl"})
+    sweep_temporaries(out)   # a killed export's half-written pkl files; the folder is ours (marker)
     seqs = sequences(dataset)
     written = skipped = 0
     for i, seq in enumerate(seqs, 1):

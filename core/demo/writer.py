@@ -25,12 +25,13 @@ from typing import Any, Callable
 import cv2
 import numpy as np
 
+from core import locks
 from core.atomic import atomic_dir, atomic_path, write_json, write_text
 from core.demo.body import make_identity, make_jitter, rng_for, seed_for
 from core.demo.garments import casia_outfit, ccvid_outfit
 from core.demo.groundtruth import GT_DIR, groundtruth_name
 from core.demo.render import VIEWS, render_rgb, render_sequence
-from core.procpool import worker_context
+from core.procpool import process_pool
 from core.errors import ConfigError, InputError
 from core.records import CASIA_B_TYPES
 
@@ -279,6 +280,13 @@ def generate(out_dir: str | Path, *, ids: int = 24, views=("036", "090", "144"),
 
     out = Path(out_dir)
     params = _params(ids, views, seed, layout, frames)
+    # Two clicks on "Create demo" (two app instances) must not become two writers of one folder.
+    with locks.writing(out):
+        return _write(out, params, ids, views, seed, layout, frames, workers, progress, t0)
+
+
+def _write(out: Path, params: dict[str, Any], ids: int, views: tuple[str, ...], seed: int, layout: str,
+           frames: int, workers: int | None, progress: Callable[[int, int], Any] | None, t0: float) -> DemoSummary:
     resuming = _check_out_dir(out, params)
     if layout == "ccvid":
         plan = _ccvid_plan(ids, seed, frames)
@@ -312,9 +320,8 @@ def generate(out_dir: str | Path, *, ids: int = 24, views=("036", "090", "144"),
             if progress:
                 progress(done, total)
     else:
-        ctx = worker_context()
         chunk = max(1, min(4, len(tasks) // (n_workers * 8)))
-        with ctx.Pool(n_workers, initializer=_worker_init) as pool:
+        with process_pool(n_workers, initializer=_worker_init) as pool:
             for _ in pool.imap_unordered(_build, tasks, chunksize=chunk):
                 done += 1
                 if progress:

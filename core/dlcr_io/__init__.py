@@ -20,9 +20,12 @@ first bad line. ``import_into_catalog`` is the one place that writes to the cata
 
 from __future__ import annotations
 
+import contextlib
 from pathlib import Path
-from typing import Iterable
+from typing import Iterable, Iterator
 
+from core import locks
+from core.atomic import atomic_dir
 from core.errors import InputError
 from core.problems import Problem, problem_rows
 from core.variants import VariantRecord, add_to_catalog
@@ -43,6 +46,17 @@ def new_export_folder(out_dir: str | Path) -> Path:
     if out_dir.exists():
         raise InputError(out_dir, "already exists; exports only ever create a new folder")
     return out_dir
+
+
+@contextlib.contextmanager
+def export_into(out_dir: Path) -> Iterator[Path]:
+    """The temporary folder an export builds, renamed to the new folder ``out_dir`` when complete.
+    Its writer lock is held throughout and the "must not exist" check is made under it: two
+    exports into one name would otherwise both pass the check, and the second replace the first."""
+    with locks.writing(out_dir):
+        new_export_folder(out_dir)
+        with atomic_dir(out_dir) as tmp:
+            yield tmp
 
 
 def png_inside(rel: str | Path, what: str) -> Path:
@@ -91,5 +105,5 @@ def import_into_catalog(catalog, dataset_id: int, records: Iterable, *, job_id: 
     return ids, problems
 
 
-__all__ = ["Problem", "problem_rows", "import_into_catalog", "input_files", "new_export_folder", "png_inside",
+__all__ = ["Problem", "problem_rows", "import_into_catalog", "input_files", "new_export_folder", "export_into", "png_inside",
            "visible_files"]

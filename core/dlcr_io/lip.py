@@ -18,8 +18,8 @@ import numpy as np
 from PIL import Image
 
 from core import parts as P
-from core.atomic import atomic_dir, write_bytes
-from core.dlcr_io import Problem, input_files, new_export_folder, png_inside
+from core.atomic import write_bytes
+from core.dlcr_io import Problem, export_into, input_files, new_export_folder, png_inside
 from core.errors import InputError
 
 LIP_LABELS = (
@@ -223,7 +223,7 @@ def export_lip_masks(masks: Mapping[str, np.ndarray] | Iterable[LipMask], out_di
             rel = Path(m.path).relative_to(root) if root is not None else Path(Path(m.path).name)
             items.append((str(rel), m.labels))
     written = []
-    with atomic_dir(out_dir) as tmp:
+    with export_into(out_dir) as tmp:
         for rel, labels in items:
             rel_path = png_inside(rel, "mask")
             write_lip_png(tmp / rel_path, labels)

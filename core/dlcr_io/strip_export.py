@@ -8,8 +8,7 @@ from typing import Mapping
 
 import numpy as np
 
-from core.atomic import atomic_dir
-from core.dlcr_io import new_export_folder, png_inside
+from core.dlcr_io import export_into, new_export_folder, png_inside
 from core.dlcr_io.strips import ImportPlan
 from core.dlcr_io.tiles import compose_strip, load_tile, put_file
 from core.imaging import encode_png
@@ -20,7 +19,7 @@ def export_strips(strips: Mapping[str, list[np.ndarray]], out_dir: str | Path) -
     folder ``out_dir``: the published augmented-CCVID form. Returns the relative paths written."""
     out_dir = new_export_folder(out_dir)
     written = []
-    with atomic_dir(out_dir) as tmp:
+    with export_into(out_dir) as tmp:
         for rel, tiles in strips.items():
             rel_path = png_inside(rel, "strip")
             put_file(tmp / rel_path, encode_png(compose_strip([np.asarray(t) for t in tiles])))
@@ -32,7 +31,7 @@ def export_cut_tiles(plan: ImportPlan, out_dir: str | Path) -> list[str]:
     """The HybridGait crop scripts' output: each kept tile as ``<folder>/<frame>_<NN>.png`` in a new folder."""
     out_dir = new_export_folder(out_dir)
     written = []
-    with atomic_dir(out_dir) as tmp:
+    with export_into(out_dir) as tmp:
         for v in plan.variants:
             for ref in v.frames:
                 name = f"{ref.frame}_{(v.position or 0) + 1:02d}.png" if v.form == "strip" else f"{ref.frame}.png"

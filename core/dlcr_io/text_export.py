@@ -7,8 +7,8 @@ import json
 from pathlib import Path
 from typing import Any, Iterable
 
-from core.atomic import atomic_dir, write_text
-from core.dlcr_io import new_export_folder
+from core.atomic import write_text
+from core.dlcr_io import export_into, new_export_folder
 from core.dlcr_io.texts import (ANSWERS, GARMENTS, GROUPED, JSONL_KINDS, QUESTIONS, SUMMARIES, QALine, TextArtifacts,
                                 TextFile)
 
@@ -39,7 +39,7 @@ def export_texts(texts: TextArtifacts | Iterable[TextFile], out_dir: str | Path)
     out_dir = new_export_folder(out_dir)
     files = texts.files if isinstance(texts, TextArtifacts) else list(texts)
     written: dict[str, str] = {}
-    with atomic_dir(out_dir) as tmp:
+    with export_into(out_dir) as tmp:
         for tf in files:
             name = Path(tf.path).name if tf.path else DEFAULT_NAMES[tf.kind]
             stem, suffix = Path(name).stem, Path(name).suffix or (".jsonl" if tf.kind in JSONL_KINDS else ".json")

@@ -8,12 +8,12 @@ fresh and turns a cancel request in the catalog into the job's stop flag.
 from __future__ import annotations
 
 import argparse
-import fcntl
 import os
 import threading
 import time
 import traceback
 
+from core import locks
 from core.catalog import now_iso
 from core.errors import JobCancelled, StudioError
 from core.jobs.context import JobContext
@@ -33,26 +33,36 @@ def _heartbeat(ctx: JobContext, done: threading.Event) -> None:
 
 
 def _acquire_slot(ctx: JobContext, slot: str):
-    """Block until this job holds ``slot``'s lock; the oldest waiting job goes first."""
+    """Block until this job holds ``slot``'s lock; the oldest live waiting job goes first.
+
+    Each waiting job holds a ticket lock of its own, so only a live process can wait: a queued
+    job killed with ``-9`` drops its ticket with its life and never blocks those behind it (a
+    queue read from catalog rows would wait for ever on a row a dead process left ``queued``)."""
     if slot != "device":
         return None
-    fh = open(ctx.workspace.locks_dir / "device.lock", "w")
-    announced = False
-    while True:
-        if ctx.should_stop():
-            fh.close()
-            raise JobCancelled("cancelled while queued")
-        older = [j for j in ctx.catalog.jobs(states=("queued",)) if j["slot"] == "device" and j["id"] < ctx.job_id]
-        if not older:
-            try:
-                fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                return fh
-            except BlockingIOError:
-                pass
-        if not announced:
-            ctx.catalog.update_job(ctx.job_id, message="waiting for the device (another job is using it)")
-            announced = True
-        time.sleep(0.5)
+    queue = ctx.workspace.locks_dir / "device-queue"
+    mine = f"job-{ctx.job_id:09d}.lock"
+    ticket = locks.FileLock(queue / mine)
+    while not ticket.try_acquire():   # only a prober clearing a stale file can hold it for an instant
+        time.sleep(0.05)
+    device = locks.FileLock(ctx.workspace.locks_dir / "device.lock")
+    said = None
+    try:
+        while True:
+            if ctx.should_stop():
+                raise JobCancelled("cancelled while queued")
+            ahead = [p for p in sorted(queue.glob("job-*.lock")) if p.name < mine and locks.live(p)]
+            if not ahead and device.try_acquire():
+                return device
+            holder = device.holder() if not ahead else locks.FileLock(ahead[0]).holder()
+            msg = f"waiting for the device ({locks.describe(holder)} {'is using' if not ahead else 'waits for'} it)"
+            if msg != said:
+                ctx.catalog.update_job(ctx.job_id, message=msg)
+                ctx.log(msg)
+                said = msg
+            time.sleep(0.5)
+    finally:
+        ticket.release()
 
 
 def run_job(ws: Workspace, job_id: int) -> str:
@@ -63,6 +73,7 @@ def run_job(ws: Workspace, job_id: int) -> str:
     if job is None:
         raise SystemExit(f"no job {job_id} in {ws.root}")
     cat.update_job(job_id, pid=os.getpid(), pid_start=process_start(os.getpid()), heartbeat=time.time())
+    locks.set_identity(job=job_id, kind=job["kind"])
     ctx = JobContext(ws, job_id, job["params"])
     done = threading.Event()
     beat = threading.Thread(target=_heartbeat, args=(ctx, done), daemon=True)
@@ -96,7 +107,7 @@ def run_job(ws: Workspace, job_id: int) -> str:
     finally:
         done.set()
         if lock is not None:
-            lock.close()
+            lock.release()
     return state
 
 
