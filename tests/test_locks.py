@@ -11,7 +11,6 @@ import os
 import signal
 import subprocess
 import sys
-import textwrap
 import time
 from pathlib import Path
 
@@ -122,7 +121,6 @@ def test_a_killed_queued_device_job_does_not_block_later_ones(tmp_path):
 
 
 def test_merge_sweeps_what_a_killed_merge_left_and_never_a_live_writers_files(tmp_path):
-    from core import locks
     from core.augment.merge import merge_accepted
     from core.cli import main
     from core.workspace import Workspace
@@ -133,22 +131,31 @@ def test_merge_sweeps_what_a_killed_merge_left_and_never_a_live_writers_files(tm
     cat = Workspace(tmp_path / "ws").catalog
     ds = cat.dataset_by_path(out.resolve())
     sid_dir = next((out / "train").iterdir())
-    left = sid_dir / ".nm-01__v1.k3j2x9.tmp"          # what a merge killed inside atomic_dir leaves
-    left.mkdir()
-    (left / "00000.png").write_bytes(b"half")
-    stray = out / ".manifest.json.abc123.json.tmp"
-    stray.write_text("{")
 
+    def leave_temporaries() -> list[Path]:
+        left = sid_dir / ".nm-01__v1.k3j2x9.tmp"          # what a merge killed inside atomic_dir leaves
+        left.mkdir()
+        (left / "00000.png").write_bytes(b"half")
+        stray = out / ".manifest.json.abc123.json.tmp"    # and one killed while writing the manifest
+        stray.write_text("{")
+        return [left, stray]
+
+    left = leave_temporaries()
+    assert merge_accepted(cat, ds["id"])["merged"] == 0
+    assert not any(p.exists() for p in left), "the rerun merge left a killed merge's temporaries"
+
+    from core import locks
+
+    left = leave_temporaries()
     holder = holder_process(out, folder=True)        # a live writer of the dataset: its files are its own
     try:
         with pytest.raises(locks.FolderBusy, match=f"pid {holder.pid}"):
             merge_accepted(cat, ds["id"])
-        assert left.exists() and stray.exists()
+        assert all(p.exists() for p in left)
     finally:
         kill9(holder)
-    result = merge_accepted(cat, ds["id"])
-    assert result["merged"] == 0
-    assert not left.exists() and not stray.exists()
+    merge_accepted(cat, ds["id"])
+    assert not any(p.exists() for p in left)
 
 
 def _descendants(pid: int) -> dict[int, str]:
