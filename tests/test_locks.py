@@ -206,3 +206,19 @@ def test_kill_9_of_a_cli_conversion_leaves_no_process_behind(tmp_path, slow_sour
     for p in left:   # never leave them running on the test machine
         os.kill(p, signal.SIGKILL)
     assert not left, f"orphans of the killed conversion: {left}"
+
+
+def test_the_studio_refuses_a_busy_folder_before_queueing(tmp_path):
+    from core import locks
+    from core.studio import Studio
+
+    studio = Studio(tmp_path / "ws")
+    src = make_casia_b_silhouettes(tmp_path / "raw", ids=(1, 2), views=("090",), frames=4)
+    out = studio.ws.datasets_dir / "raw-grew"     # where start_conversion puts it by default
+    holder = holder_process(out, folder=True)     # e.g. a CLI conversion, or another app instance
+    try:
+        with pytest.raises(locks.FolderBusy, match=f"pid {holder.pid}"):
+            studio.start_conversion(src)
+        assert studio.jobs() == []
+    finally:
+        kill9(holder)
