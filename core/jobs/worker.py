@@ -55,7 +55,7 @@ def _acquire_slot(ctx: JobContext, slot: str):
             if not ahead and device.try_acquire():
                 return device
             holder = device.holder() if not ahead else locks.FileLock(ahead[0]).holder()
-            msg = f"waiting for the device ({locks.describe(holder)} {'is using' if not ahead else 'waits for'} it)"
+            msg = f"waiting for the device: {locks.describe(holder)} {'is using' if not ahead else 'waits for'} it"
             if msg != said:
                 ctx.catalog.update_job(ctx.job_id, message=msg)
                 ctx.log(msg)
