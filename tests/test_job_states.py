@@ -129,7 +129,8 @@ def test_sigterm_of_a_cli_train_saves_a_checkpoint_and_ends_cancelled(tmp_path, 
     assert len(reason) == 1 and "checkpoint saved" in reason[0] and "Traceback" not in err
 
 
-def test_sigterm_of_a_queued_worker_job_ends_cancelled(tmp_path):
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
+def test_sigterm_or_sigint_of_a_queued_worker_job_ends_cancelled(tmp_path, sig):
     studio = Studio(tmp_path / "ws")
     lock = open(studio.ws.locks_dir / "device.lock", "w")
     fcntl.flock(lock, fcntl.LOCK_EX)     # another job holds the device: this one queues
@@ -137,10 +138,10 @@ def test_sigterm_of_a_queued_worker_job_ends_cancelled(tmp_path):
         job_id = runner.submit(studio.ws, "eval", {"checkpoint": "x", "dataset": "y"})
         job = wait_for(lambda: (j := studio.job(job_id)) and "waiting for the device" in (j["message"] or "") and j,
                        what="the job to queue")
-        os.kill(job["pid"], signal.SIGTERM)
+        os.kill(job["pid"], sig)
         wait_for(lambda: not runner.job_alive(job), timeout=60, what="the worker to end")
         job = studio.job(job_id)
-        assert job["state"] == "cancelled" and "SIGTERM" in job["message"], job
+        assert job["state"] == "cancelled" and sig.name in job["message"], job
     finally:
         lock.close()
 
@@ -161,6 +162,32 @@ def test_a_timeout_killed_queued_cli_job_ends_cancelled(tmp_path, converted):
     job = the_job(ws, "augment")
     assert job["state"] == "cancelled" and "SIGTERM" in job["message"], job
     assert "cancelled while queued" in p.stderr and "Traceback" not in p.stderr
+
+
+STUBBORN_JOB = """
+import sys, time
+from core.jobs import kinds, worker
+from core.workspace import Workspace
+worker.STOP_GRACE_S = float(sys.argv[2])
+kinds.KINDS["merge"] = lambda ctx, p: time.sleep(600)     # a job that never looks at its stop flag
+ws = Workspace(sys.argv[1])
+worker.run_job(ws, ws.catalog.create_job("merge", {}, slot="cpu"))
+"""
+
+
+@pytest.mark.parametrize("grace, signals, why", [(1.0, 1, "after 1 s"), (600.0, 2, "after a second signal")])
+def test_a_job_ignoring_its_stop_flag_is_ended_after_the_grace_or_a_second_signal(tmp_path, cleanup, grace, signals,
+                                                                                   why):
+    ws = tmp_path / "ws"
+    p = subprocess.Popen([sys.executable, "-c", STUBBORN_JOB, str(ws), str(grace)], cwd=ROOT)
+    cleanup.append(p)
+    wait_for(lambda: (j := the_job(ws, "merge")) and j["state"] == "running", what="the job to run")
+    for _ in range(signals):
+        p.send_signal(signal.SIGTERM)
+        time.sleep(0.3)
+    assert p.wait(timeout=30) == 128 + signal.SIGTERM
+    job = the_job(ws, "merge")
+    assert job["state"] == "cancelled" and "SIGTERM" in job["message"] and why in job["message"], job
 
 
 # -- Resume only for unfinished work ------------------------------------------------------------------
