@@ -28,7 +28,7 @@ def main(argv=None) -> int:
     from core.studio import Studio
 
     studio = Studio(Path(args.workspace).resolve())
-    lost = studio.recover()
+    lost = studio.recovered
     if lost:
         print(f"marked job(s) {', '.join(map(str, lost))} as interrupted (their worker is gone); resume them in the UI")
     if args.demo and not studio.datasets() and not studio.active_job("demo"):

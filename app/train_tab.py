@@ -79,7 +79,9 @@ def run_md(studio, job: dict | None) -> str:
     if job["state"] == "failed":
         txt += "\n\n" + C.error_md(f"training failed: {job.get('message')} — fix the cause and press Resume")
     elif job["state"] in ("cancelled", "interrupted"):
-        txt += f"\n\n*{job['state']}: {job.get('message')}* — press **Resume** to continue from the last checkpoint."
+        txt += f"\n\n*{job['state']}: {job.get('message')}*"
+        if studio.resumable(job):
+            txt += " — press **Resume** to continue from the last checkpoint."
     elif job["state"] == "succeeded":
         r = run.get("results") or {}
         if r:
@@ -100,7 +102,7 @@ def refresh(studio, metric_sig) -> dict[str, Any]:
     job = shown_job(studio)
     active = runs.is_active(job)
     buttons = {"start_btn": gr.update(interactive=not active), "stop_btn": gr.update(interactive=active),
-               "resume_btn": gr.update(interactive=bool(job and job["state"] in runs.RESUMABLE))}
+               "resume_btn": gr.update(interactive=studio.resumable(job))}
     if not job:
         return {"info": run_md(studio, None), "progress": "",
                 "plot": gr.skip() if metric_sig == "none" else C.metrics_figure({}), "logs": "", **buttons,

@@ -91,6 +91,57 @@ def can_evaluate(run: dict | None, train_job: dict | None, eval_job: dict | None
     return True, ""
 
 
+def work_of(job: dict) -> tuple:
+    """What a job works on: two jobs with the same answer do the same work (a resume continues it)."""
+    p = job.get("params") or {}
+    kind = job["kind"]
+    if kind in ("train", "eval"):
+        return kind, job.get("run_id") or p.get("run_id")
+    if kind in ("convert", "demo"):
+        return kind, p.get("out")
+    if kind == "import":
+        return kind, p.get("dataset_id"), p.get("kind"), p.get("source")
+    return kind, p.get("dataset_id")
+
+
+def conversion_complete(job: dict) -> bool:
+    """A conversion writes its manifest only after every sequence is done: one written after this
+    job was created means this job, or a later one, finished the work."""
+    from core.catalog import iso_epoch
+
+    out = (job.get("params") or {}).get("out")
+    manifest = Path(out) / "manifest.json" if out else None
+    created = iso_epoch(job.get("created")) or 0.0
+    return bool(manifest and manifest.is_file() and manifest.stat().st_mtime >= created)
+
+
+def resume_refusal(catalog, job: dict | None) -> str:
+    """Why Resume must not be offered for ``job`` ('' when it may): only a stopped, interrupted or
+    failed job whose work is still unfinished resumes. Work is finished when a later job took it
+    over (resume that one instead), when its training run finished, or when its conversion's
+    output is complete (a job killed after writing everything still reads 'interrupted')."""
+    if not job:
+        return "no job to resume"
+    if job["state"] not in RESUMABLE:
+        return f"job #{job['id']} is {job['state']}: only a cancelled, interrupted or failed job resumes"
+    work = work_of(job)
+    newer = [j for j in catalog.jobs(kind=job["kind"], limit=1000) if j["id"] > job["id"] and work_of(j) == work]
+    if newer:
+        last = newer[0]     # newest first
+        return f"job #{job['id']} was taken over by job #{last['id']} ({last['state']}); resume that one instead"
+    if job["kind"] == "train":
+        run = catalog.run(int(job["run_id"])) if job.get("run_id") else None
+        if run is not None and run["state"] == "finished":
+            return f"run {run['name']} already finished (step {run['step']}); nothing is left to resume"
+    if job["kind"] == "convert" and conversion_complete(job):
+        return f"the conversion into {job['params']['out']} is complete; nothing is left to resume"
+    return ""
+
+
+def resumable(catalog, job: dict | None) -> bool:
+    return not resume_refusal(catalog, job)
+
+
 def protocol(run: dict) -> str:
     """Evaluate again under the protocol used before, else the one the training preset is for."""
     proto = P.protocol_of(results(run))

@@ -43,6 +43,9 @@ class Studio:
     def __init__(self, workspace: str | Path = "workspace"):
         self.ws = Workspace(Path(workspace))
         self.catalog = self.ws.catalog
+        # Opening a workspace tells the truth about its jobs first: whatever opens it (the app, the
+        # CLI, a notebook), a job whose process was killed reads 'interrupted', not 'running'.
+        self.recovered = self.recover()
 
     # -- start-up ---------------------------------------------------------------------------
     def recover(self, **kw) -> list[int]:
@@ -435,7 +438,16 @@ class Studio:
     def cancel(self, job_id: int) -> str:
         return runner.cancel(self.ws, job_id)
 
+    def resumable(self, job: dict | None) -> bool:
+        """Whether Resume would continue unfinished work (see ``runs.resume_refusal``)."""
+        return not runs.resume_refusal(self.catalog, job)
+
     def resume(self, job_id: int) -> int:
+        """Continue a stopped, interrupted or failed job; refused when its work is already done."""
+        job = self.catalog.job(job_id)
+        why = runs.resume_refusal(self.catalog, job) if job and job["state"] not in runs.ACTIVE else ""
+        if why:
+            raise InputError(None, why)
         return runner.resume(self.ws, job_id)
 
     def wait(self, job_id: int, timeout: float = 600) -> dict:

@@ -336,6 +336,9 @@ def finalize(plan: ConversionPlan, records: dict, params: dict, skipped: int,
     ok = [r for r in records.values() if r.get("status") == "ok"]
     failed = [r for r in records.values() if r.get("status") != "ok"]
     ok.sort(key=lambda r: (r["sid"], r["seq"]))
+    if not ok:   # nothing usable: fail before the manifest of an earlier good conversion is replaced
+        first = f"; first: {failed[0].get('error')}" if failed else ""
+        raise InputError(plan.source, f"no sequence converted ({len(failed)} of {len(plan.items)} failed{first})")
     manifest = {"tool": "hybridgait-studio", "version": __version__, "parameters": params,
                 "split": plan.split.summary(), "sequences": ok, "failed": failed}
     write_json(out / "manifest.json", manifest)

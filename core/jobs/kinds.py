@@ -9,7 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Callable
 
-from core.errors import ConfigError
+from core.errors import ConfigError, InputError
 from core.jobs.context import JobContext
 
 
@@ -73,8 +73,14 @@ def job_augment(ctx: JobContext, p: dict[str, Any]) -> dict[str, Any]:
     def record(rec: dict) -> None:
         add_to_catalog(ctx.catalog, ds["id"], rec, job_id=ctx.job_id, purpose=opts.purpose)
 
-    return run_chain(ds["path"], ctx.workspace.variants_dir / ds["name"], opts, on_variant=record,
-                     progress=ctx.progress, should_stop=ctx.should_stop, log=ctx.log)
+    result = run_chain(ds["path"], ctx.workspace.variants_dir / ds["name"], opts, on_variant=record,
+                       progress=ctx.progress, should_stop=ctx.should_stop, log=ctx.log)
+    if not result["variants"]:
+        failed = result.get("failed") or []
+        why = f"{len(failed)} failed, first: {failed[0]['reason']}" if failed else \
+            f"none planned from {result['sources']} source sequences (check the sequence types)"
+        raise InputError(ds["path"], f"augmentation produced no usable variant ({why})")
+    return result
 
 
 def job_merge(ctx: JobContext, p: dict[str, Any]) -> dict[str, Any]:
@@ -97,17 +103,27 @@ def job_import(ctx: JobContext, p: dict[str, Any]) -> dict[str, Any]:
     kind, source = p["kind"], Path(p["source"])
     if kind == TEXTS:
         texts = read_texts(source)
+        # Validated before anything is written: an unusable import must not replace the last good one.
+        if not any(texts.counts().values()):
+            first = f"; first problem: {texts.problems[0].path}: {texts.problems[0].reason}" if texts.problems else ""
+            raise InputError(source, f"no valid DLCR text record ({len(texts.problems)} problems{first}); "
+                                     "the previous import is kept")
         target = ctx.workspace.root / "imports" / ds["name"] / "dlcr-texts.json"
         write_json(target, {"source": str(source), "records": texts.records()})
         ctx.catalog.update_dataset_info(ds["id"], {**(ds["info"] or {}), "dlcr_texts": str(source)})
         return {"kind": kind, "counts": texts.counts(), "problems": problem_rows(texts.problems)[:200],
                 "saved": str(target)}
     if kind == MASKS:   # masks are a source of silhouettes for a later strips/variants import
+        if not source.is_dir() or next(source.rglob("*.png"), None) is None:
+            raise InputError(source, "holds no mask (.png) files; the previous masks are kept")
         ctx.catalog.update_dataset_info(ds["id"], {**(ds["info"] or {}), "dlcr_masks": str(source)})
         return {"kind": kind, "masks": str(source)}
     if kind not in (STRIPS, GENERATED):
         raise ConfigError(f"import kind {kind!r}: use one of dlcr-strips, dlcr-texts, lip-masks, variants")
     plan = (plan_strips(source, int(p.get("keep") or 10), k=p.get("k")) if kind == STRIPS else plan_generated(source))
+    if not plan.variants:
+        first = f"; first problem: {plan.problems[0].path}: {plan.problems[0].reason}" if plan.problems else ""
+        raise InputError(source, f"no importable {kind} found ({len(plan.problems)} problems{first})")
     masks = p.get("masks") or (ds["info"] or {}).get("dlcr_masks")
     texts_src = p.get("texts") or (ds["info"] or {}).get("dlcr_texts")
     garments = {}
@@ -120,6 +136,9 @@ def job_import(ctx: JobContext, p: dict[str, Any]) -> dict[str, Any]:
                                        silhouettes=silhouettes_from_masks(masks) if masks else None,
                                        align_method=align_method, keep=p.get("keep"), garments=garments,
                                        progress=ctx.progress, should_stop=ctx.should_stop)
+    if not records:
+        first = f"; first problem: {problems[0].path}: {problems[0].reason}" if problems else ""
+        raise InputError(source, f"none of {len(plan.variants)} variants could be read ({len(problems)} problems{first})")
     ids, refused = import_into_catalog(ctx.catalog, ds["id"], records, job_id=ctx.job_id)
     return {"kind": kind, "variants": len(ids), "refused": len(refused), "plan": plan.summary(),
             "problems": problem_rows(list(plan.problems) + list(problems) + list(refused))[:200]}

@@ -89,18 +89,34 @@ def job_alive(job: dict) -> bool:
 RECOVER_GRACE_S = 15.0
 
 
-def recover(ws: Workspace, grace: float = RECOVER_GRACE_S, now: float | None = None) -> list[int]:
-    """Mark queued/running jobs whose worker is gone (crash, kill, reboot) as interrupted.
+def gone(job: dict, grace: float = RECOVER_GRACE_S, now: float | None = None) -> bool:
+    """True when no live process runs ``job`` any more.
 
-    A job silent for less than ``grace`` seconds is left alone: it may be starting right now.
+    A job whose pid and kernel start time are both recorded names one process: once that process
+    has ended it can never come back, so the job is gone at once (a CLI job killed a second ago is
+    not left 'running' for the next command). A job without that identity may still be starting,
+    so it is gone only after ``grace`` seconds of silence.
     """
     from core.catalog import iso_epoch
 
+    if job_alive(job):
+        return False
+    if job.get("pid") and job.get("pid_start"):
+        return True
     now = time.time() if now is None else now
+    last = job.get("heartbeat") or iso_epoch(job.get("created")) or now
+    return now - last >= grace
+
+
+def recover(ws: Workspace, grace: float = RECOVER_GRACE_S, now: float | None = None) -> list[int]:
+    """Mark queued/running jobs whose worker is gone (crash, kill, reboot) as interrupted.
+
+    Every entry point that opens a workspace runs this (``Studio()``, hence the CLI and the app,
+    and each job worker), so a killed job never stays 'running' or 'queued'.
+    """
     lost = []
     for job in ws.catalog.jobs(states=("queued", "running")):
-        last = job.get("heartbeat") or iso_epoch(job.get("created")) or now
-        if now - last < grace or job_alive(job):
+        if not gone(job, grace, now):
             continue
         if ws.catalog.transition_job(job["id"], ("queued", "running"), "interrupted",
                                      message="worker process ended unexpectedly; resume to continue",

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import signal
 import threading
 import time
 import traceback
@@ -17,8 +18,12 @@ from core import locks
 from core.catalog import now_iso
 from core.errors import JobCancelled, StudioError
 from core.jobs.context import JobContext
-from core.jobs.runner import process_start
+from core.jobs.runner import process_start, recover
 from core.workspace import Workspace
+
+# After SIGTERM / SIGINT a job has this long to save what it has (training writes a checkpoint) and
+# end as 'cancelled'; then, or at a second signal, the process ends anyway, still as 'cancelled'.
+STOP_GRACE_S = 60.0
 
 
 def _heartbeat(ctx: JobContext, done: threading.Event) -> None:
@@ -65,6 +70,58 @@ def _acquire_slot(ctx: JobContext, slot: str):
         ticket.release()
 
 
+class _StopSignals:
+    """SIGTERM and SIGINT (``timeout``, ``kill``, Ctrl-C) become the job's stop request.
+
+    The handler only sets the stop flag: it runs between two bytecodes of the main thread, which
+    may be inside a catalog transaction, so everything that writes happens on a watchdog thread.
+    Only the main thread may install handlers; elsewhere (a job run from a thread) this is a no-op.
+    """
+
+    def __init__(self, ctx: JobContext, done: threading.Event):
+        self.ctx, self.done = ctx, done
+        self.received: list[int] = []
+        self.force = threading.Event()
+        self.previous: dict[int, object] = {}
+        if threading.current_thread() is threading.main_thread():
+            for sig in (signal.SIGTERM, signal.SIGINT):
+                self.previous[sig] = signal.signal(sig, self._handle)
+
+    def _handle(self, signum, frame) -> None:
+        self.received.append(signum)
+        self.ctx._stop.set()
+        if len(self.received) == 1:
+            threading.Thread(target=self._watchdog, daemon=True).start()
+        else:
+            self.force.set()
+
+    def _watchdog(self) -> None:
+        deadline = time.monotonic() + STOP_GRACE_S
+        while not self.done.is_set():
+            if self.force.wait(0.2) or time.monotonic() > deadline:
+                self._end_now()
+
+    def _end_now(self) -> None:
+        cat, job_id = self.ctx.catalog, self.ctx.job_id
+        why = "a second signal" if self.force.is_set() else f"{STOP_GRACE_S:.0f} s"
+        try:
+            job = cat.job(job_id)
+            cat.transition_job(job_id, ("queued", "running"), "cancelled", finished=now_iso(),
+                               message=f"stopped by {self.name} and ended after {why} without finishing cleanly")
+            if job and job["run_id"] and job["kind"] == "train":
+                cat.update_run(job["run_id"], state="stopped")
+        finally:
+            os._exit(128 + self.received[0])
+
+    @property
+    def name(self) -> str:
+        return signal.Signals(self.received[0]).name if self.received else ""
+
+    def restore(self) -> None:
+        for sig, handler in self.previous.items():
+            signal.signal(sig, handler)
+
+
 def run_job(ws: Workspace, job_id: int) -> str:
     from core.jobs.kinds import KINDS
 
@@ -76,6 +133,7 @@ def run_job(ws: Workspace, job_id: int) -> str:
     locks.set_identity(job=job_id, kind=job["kind"])
     ctx = JobContext(ws, job_id, job["params"])
     done = threading.Event()
+    signals = _StopSignals(ctx, done)
     beat = threading.Thread(target=_heartbeat, args=(ctx, done), daemon=True)
     beat.start()
     lock = None
@@ -93,7 +151,8 @@ def run_job(ws: Workspace, job_id: int) -> str:
         state = "succeeded"
         ctx.log(f"job {job_id} succeeded: {result}")
     except JobCancelled as exc:
-        cat.transition_job(job_id, ("queued", "running"), "cancelled", finished=now_iso(), message=str(exc))
+        msg = f"{exc} ({signals.name})" if signals.received else str(exc)
+        cat.transition_job(job_id, ("queued", "running"), "cancelled", finished=now_iso(), message=msg)
         state = "cancelled"
         ctx.log(f"job {job_id} cancelled: {exc}")
     except BaseException as exc:  # noqa: BLE001 - every failure must reach the catalog
@@ -106,6 +165,7 @@ def run_job(ws: Workspace, job_id: int) -> str:
         state = "failed"
     finally:
         done.set()
+        signals.restore()
         if lock is not None:
             lock.release()
     return state
@@ -116,7 +176,9 @@ def main(argv=None) -> int:
     ap.add_argument("--workspace", required=True)
     ap.add_argument("--job", type=int, required=True)
     args = ap.parse_args(argv)
-    state = run_job(Workspace(args.workspace), args.job)
+    ws = Workspace(args.workspace)
+    recover(ws)     # a killed job ahead of this one must not look queued (it would hold the device queue)
+    state = run_job(ws, args.job)
     return 0 if state in ("succeeded", "cancelled") else 1
 
 
