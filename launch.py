@@ -29,9 +29,7 @@ def main(argv=None) -> int:
                     help="ask for this user name and password (needed to listen on another interface than loopback)")
     args = ap.parse_args(argv)
 
-    from app.dataset_tab import demo_kwargs
-    from app.main import launch
-    from core.studio import Studio, roots as R
+    from core.roots import is_loopback
 
     auth = None
     if args.auth is not None:
@@ -39,13 +37,18 @@ def main(argv=None) -> int:
         if not (user and sep and password):
             ap.error("--auth: give USER:PASS, both non-empty")
         auth = (user, password)
-    if not R.is_loopback(args.host) and auth is None:
+    if not is_loopback(args.host) and auth is None:
         ap.error(f"--host {args.host} would let other machines reach the studio, which can read your data folders "
                  "and run jobs; add --auth USER:PASS to require a login, or keep the default 127.0.0.1")
     roots = [Path(r).expanduser().resolve() for r in (args.data_root or [os.getcwd()])]
     missing = [str(r) for r in roots if not r.is_dir()]
     if missing:
         ap.error(f"--data-root: not a folder: {', '.join(missing)}")
+
+    from app.dataset_tab import demo_kwargs
+    from app.main import launch
+    from core.studio import Studio
+
     studio = Studio(Path(args.workspace).resolve(), roots=roots)
     lost = studio.recover()
     if lost:

@@ -260,11 +260,12 @@ def build(studio, timer: gr.Timer, roots: list[Path] | None = None) -> dict:
     picker.change(**C.wire(lambda v: show_dataset(studio, v), shown), inputs=picker)
     open_inputs = [path, fmt, pattern]
     opened = C.wire(lambda *a: open_path(studio, *a), {**shown, "picker": picker})
-    open_btn.click(**opened, inputs=open_inputs)
+    open_btn.click(**opened, inputs=open_inputs, api_name="open_path")
     path.submit(**opened, inputs=open_inputs)
-    path.change(lambda p: detect_table(studio, p), inputs=path, outputs=detected, show_progress="hidden")
+    path.change(lambda p: detect_table(studio, p), inputs=path, outputs=detected, show_progress="hidden",
+                api_name="detect_formats")
     check_btn.click(**C.wire(lambda p, q: pattern_preview(studio, p, q), {"error": error, "pattern_table": pattern_table}),
-                    inputs=[path, pattern])
+                    inputs=[path, pattern], api_name="check_pattern")
     root.change(lambda r: browse_root(r, roots), inputs=root, outputs=explorer)
     explorer.change(picked, inputs=[explorer, root], outputs=path, show_progress="hidden")
     tick = dict(**C.wire(lambda v, s: refresh(studio, v, s),
