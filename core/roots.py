@@ -33,8 +33,9 @@ class Roots:
         """The resolved path, or InputError when it resolves outside every root."""
         resolved = Path(path).expanduser().resolve()
         if not self.contains(resolved):
+            # One message whether or not it exists: a refusal must not tell what is out there.
             where = f" (it is {resolved})" if str(resolved) != str(path) else ""
-            raise InputError(path, f"outside the folders this studio may read{where}; allowed: "
+            raise InputError(path, f"does not exist or is outside the folders this studio may read{where}; allowed: "
                                    + ", ".join(map(str, self.folders))
                                    + " (start the studio with --data-root DIR to add one)")
         return resolved
