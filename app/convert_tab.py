@@ -41,7 +41,7 @@ def cli_command(studio, ds_id, split, align, name, silhouette=D["silhouette"], p
     ds = _source(studio, ds_id)
     if ds is None:
         return ""
-    out = studio.ws.datasets_dir / ((name or "").strip() or f"{ds['name']}-grew")
+    out = studio.conversion_out(ds["path"], (name or "").strip() or None)
     scan = studio.scan_args(ds["path"])
     opts = {**_options(split, align, silhouette, pose, stride), "source": ds["path"], "out": str(out),
             "opengait_pkl": str(out.with_name(out.name + "-opengait-pkl")) if pkl else None}

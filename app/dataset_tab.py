@@ -11,9 +11,10 @@ from typing import Any
 
 import gradio as gr
 import pandas as pd
+from gradio.components.base import server
 
 from app import assets, common as C
-from core.studio import options as O, runs
+from core.studio import StudioError, options as O, runs
 
 DEMO_ARGS_ENV = "HYBRIDGAIT_DEMO_ARGS"
 EMPTY_COUNTS = pd.DataFrame({"condition": []})
@@ -149,6 +150,8 @@ def detect_table(studio, path):
         return EMPTY_DETECT
     try:
         found = studio.detect_formats(path)
+    except StudioError as exc:   # outside the roots: say so, never what is there
+        return pd.DataFrame([{"format": "—", "confidence": 0.0, "reason": str(exc)}])
     except Exception:  # noqa: BLE001 - the open button reports the real error
         return EMPTY_DETECT
     return pd.DataFrame([{"format": d.format, "confidence": round(d.confidence, 2), "reason": d.reason}
@@ -169,6 +172,27 @@ def pattern_preview(studio, path, pattern) -> dict[str, Any]:
     return {"error": "", "pattern_table": pd.DataFrame(rows)}
 
 
+def rooted_explorer(studio) -> type[gr.FileExplorer]:
+    """gr.FileExplorer whose listing (callable through the API) never follows a symlink out of the
+    studio's roots. A class per studio, because Gradio rebuilds a component from its constructor
+    arguments on every update, which would drop anything stored on the instance."""
+    class RootedFileExplorer(gr.FileExplorer):
+        def get_block_name(self) -> str:    # the page draws it as the ordinary file explorer
+            return "fileexplorer"
+
+        @server
+        def ls(self, subdirectory: list[str] | None = None) -> list[dict[str, str]] | None:
+            inside = set(studio.listing(self._safe_join(subdirectory or [])))
+            return [e for e in (super().ls(subdirectory) or []) if e["name"] in inside] if inside else []
+
+    return RootedFileExplorer
+
+
+def browse_root(root, roots: list[str]):
+    """The explorer re-rooted at ``root``, which must be one of the offered roots."""
+    return gr.update(root_dir=root, value=None) if root in roots else gr.skip()
+
+
 def picked(selection, roots_value):
     """A FileExplorer selection -> the folder to open (a file's own folder)."""
     if not selection:
@@ -182,7 +206,8 @@ def picked(selection, roots_value):
 # -- layout ------------------------------------------------------------------------------------------
 
 def build(studio, timer: gr.Timer, roots: list[Path] | None = None) -> dict:
-    roots = [str(Path(r).resolve()) for r in (roots or [Path.cwd()]) if Path(r).is_dir()] or [str(Path.cwd())]
+    roots = roots or (studio.roots.folders if studio.roots else [Path.cwd()])
+    roots = [str(Path(r).resolve()) for r in roots if Path(r).is_dir()] or [str(Path.cwd())]
     sig = gr.State("")
     with gr.Column(visible=not studio.datasets(), elem_classes=["hg-empty"]) as empty:
         gr.Markdown("### No dataset in this workspace yet\n"
@@ -203,7 +228,7 @@ def build(studio, timer: gr.Timer, roots: list[Path] | None = None) -> dict:
         root = gr.Dropdown(roots, value=roots[0], label="Browse under", info="start the studio with --data-root DIR "
                            "to browse other places; nothing outside these folders is listed", elem_id="browse-root")
         # Hidden entries (.git, the converter's .progress) are never datasets; matched on the full path.
-        explorer = gr.FileExplorer(root_dir=roots[0], file_count="single", ignore_glob="*/.*",
+        explorer = rooted_explorer(studio)(root_dir=roots[0], file_count="single", ignore_glob="*/.*",
                                    label="Pick a dataset folder (or any file inside it)", height=260,
                                    elem_id="browse-explorer")
     with gr.Accordion("Video folder: file-name pattern", open=False, elem_id="pattern-box"):
@@ -235,12 +260,13 @@ def build(studio, timer: gr.Timer, roots: list[Path] | None = None) -> dict:
     picker.change(**C.wire(lambda v: show_dataset(studio, v), shown), inputs=picker)
     open_inputs = [path, fmt, pattern]
     opened = C.wire(lambda *a: open_path(studio, *a), {**shown, "picker": picker})
-    open_btn.click(**opened, inputs=open_inputs)
+    open_btn.click(**opened, inputs=open_inputs, api_name="open_path")
     path.submit(**opened, inputs=open_inputs)
-    path.change(lambda p: detect_table(studio, p), inputs=path, outputs=detected, show_progress="hidden")
+    path.change(lambda p: detect_table(studio, p), inputs=path, outputs=detected, show_progress="hidden",
+                api_name="detect_formats")
     check_btn.click(**C.wire(lambda p, q: pattern_preview(studio, p, q), {"error": error, "pattern_table": pattern_table}),
-                    inputs=[path, pattern])
-    root.change(lambda r: gr.update(root_dir=r, value=None), inputs=root, outputs=explorer)
+                    inputs=[path, pattern], api_name="check_pattern")
+    root.change(lambda r: browse_root(r, roots), inputs=root, outputs=explorer)
     explorer.change(picked, inputs=[explorer, root], outputs=path, show_progress="hidden")
     tick = dict(**C.wire(lambda v, s: refresh(studio, v, s),
                          {"empty": empty, "picker": picker, "progress": demo_progress, "sig": sig}),

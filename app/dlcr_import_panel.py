@@ -70,7 +70,7 @@ def build(studio, dataset: gr.Dropdown) -> dict[str, Any]:
     def wire_messages(msg: gr.HTML, progress: gr.HTML) -> None:
         preview_btn.click(**C.wire(lambda *a: import_preview(studio, *a),
                                    {"msg": msg, "summary": summary, "problems": problems}),
-                          inputs=[path, kind, keep, k])
+                          inputs=[path, kind, keep, k], api_name="import_preview")
         start_btn.click(**C.wire(lambda *a: import_start(studio, *a), {"msg": msg, "progress": progress}),
                         inputs=[dataset, path, kind, keep, k, masks])
 

@@ -7,6 +7,7 @@ from pathlib import Path
 import gradio as gr
 
 from app import assets, augment_tab, common as C, convert_tab, dataset_tab, results_tab, train_tab
+from core.studio import roots
 
 POLL_SECONDS = 2.0
 
@@ -46,12 +47,42 @@ def build_app(studio, data_roots: list[Path] | None = None) -> gr.Blocks:
     return demo
 
 
+class HostGuard:
+    """ASGI middleware refusing a request whose Host header is not the bound address or this machine's
+    loopback names: a page on another site whose name was re-pointed at 127.0.0.1 (DNS rebinding)
+    must not be able to drive the studio from the user's browser."""
+
+    def __init__(self, app, host: str, port: int):
+        self.app, self.host, self.port = app, host, port
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] in ("http", "websocket"):
+            header = dict(scope.get("headers") or []).get(b"host", b"").decode("latin-1")
+            if not roots.host_allowed(header, self.host, self.port):
+                if scope["type"] == "websocket":
+                    await send({"type": "websocket.close", "code": 1008})
+                    return
+                from starlette.responses import PlainTextResponse
+
+                refusal = PlainTextResponse(f"refused: Host {header!r} is not this studio's address "
+                                            f"({self.host}:{self.port} or localhost:{self.port})", status_code=421)
+                await refusal(scope, receive, send)
+                return
+        await self.app(scope, receive, send)
+
+
 def launch(studio, *, host: str = "127.0.0.1", port: int = 7860, quiet: bool = False,
            data_roots: list[Path] | None = None, **kwargs):
-    """Serve the app; only the workspace root is exposed as files (thumbnails, previews)."""
+    """Serve the app; only the workspace root is exposed as files (thumbnails, previews), and only to
+    requests addressed to this server (HostGuard). ``kwargs`` go to Gradio's launch (auth=...)."""
+    from starlette.middleware import Middleware
+
     demo = build_app(studio, data_roots)
     demo.queue(default_concurrency_limit=1)
     root = str(Path(studio.ws.root).resolve())
+    # Given to FastAPI's constructor, so the guard is in place before the server answers anything.
+    app_kwargs = dict(kwargs.pop("app_kwargs", None) or {})
+    app_kwargs["middleware"] = [*app_kwargs.get("middleware", []), Middleware(HostGuard, host=host, port=port)]
     return demo.launch(server_name=host, server_port=port, allowed_paths=[root], css=assets.text(assets.THEME_CSS),
                        js=assets.text(assets.HOTKEYS_JS), favicon_path=str(assets.LOGO), theme=gr.themes.Soft(),
-                       quiet=quiet, footer_links=[], **kwargs)
+                       quiet=quiet, footer_links=[], app_kwargs=app_kwargs, **kwargs)

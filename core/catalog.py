@@ -105,6 +105,12 @@ MIGRATIONS: list[str] = [
     """
     CREATE INDEX idx_variants_score ON variants(dataset_id, score);
     """,
+    # 4 -> 5: a dataset is its resolved folder, not its name (two folders called grew are two datasets).
+    # Rows keep their ids, so variants, decisions and runs stay attached; lookups by path need the index.
+    # Not UNIQUE: an older catalog may already hold one folder under two names, and both rows must survive.
+    """
+    CREATE INDEX idx_datasets_path ON datasets(path, id);
+    """,
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)
@@ -124,6 +130,20 @@ def iso_epoch(text: str | None) -> float | None:
         return datetime.strptime(text, ISO_FORMAT).replace(tzinfo=timezone.utc).timestamp()
     except (TypeError, ValueError):
         return None
+
+
+def display_name(name: str | None, path: Path, taken: set[str]) -> str:
+    """``name`` if free, else the folder with more and more of its parents (``b/grew`` when ``grew``
+    is taken, then ``x/b/grew``), else ``name-2``, ``name-3``..."""
+    name = name or path.name
+    candidates = [name] + ["/".join(path.parts[-k:]).lstrip("/") for k in range(2, len(path.parts) + 1)]
+    for c in candidates:
+        if c and c not in taken:
+            return c
+    i = 2
+    while f"{name}-{i}" in taken:
+        i += 1
+    return f"{name}-{i}"
 
 
 def _row(r: sqlite3.Row | None) -> dict[str, Any] | None:
@@ -200,20 +220,28 @@ class Catalog:
     # -- datasets ---------------------------------------------------------------------------
     def add_dataset(self, name: str, kind: str, fmt: str, path: str | Path, info: dict | None = None,
                     parent_id: int | None = None) -> int:
+        """Register the folder ``path`` (resolved): a folder already known keeps its id and display name
+        and only its record is updated; a new one gets ``name``, made unique (see ``display_name``)."""
+        path = Path(path).resolve()
         with self.tx() as c:
-            cur = c.execute(
-                "INSERT INTO datasets(name, kind, format, path, parent_id, created, info) VALUES(?,?,?,?,?,?,?) "
-                "ON CONFLICT(name) DO UPDATE SET kind=excluded.kind, format=excluded.format, path=excluded.path, "
-                "parent_id=excluded.parent_id, info=excluded.info RETURNING id",
-                (name, kind, fmt, str(Path(path).resolve()), parent_id, now_iso(), json.dumps(info or {})))
-            return int(cur.fetchone()[0])
+            row = c.execute("SELECT id FROM datasets WHERE path=? ORDER BY id DESC LIMIT 1", (str(path),)).fetchone()
+            if row:
+                c.execute("UPDATE datasets SET kind=?, format=?, parent_id=?, info=? WHERE id=?",
+                          (kind, fmt, parent_id, json.dumps(info or {}), row[0]))
+                return int(row[0])
+            taken = {r[0] for r in c.execute("SELECT name FROM datasets")}
+            cur = c.execute("INSERT INTO datasets(name, kind, format, path, parent_id, created, info) VALUES(?,?,?,?,?,?,?)",
+                            (display_name(name, path, taken), kind, fmt, str(path), parent_id, now_iso(),
+                             json.dumps(info or {})))
+            return int(cur.lastrowid)
 
     def dataset(self, ref: int | str) -> dict | None:
         col = "id" if isinstance(ref, int) else "name"
         return _row(self._conn().execute(f"SELECT * FROM datasets WHERE {col}=?", (ref,)).fetchone())
 
     def dataset_by_path(self, path: str | Path) -> dict | None:
-        return _row(self._conn().execute("SELECT * FROM datasets WHERE path=?", (str(Path(path).resolve()),)).fetchone())
+        return _row(self._conn().execute("SELECT * FROM datasets WHERE path=? ORDER BY id DESC LIMIT 1",
+                                         (str(Path(path).resolve()),)).fetchone())
 
     def datasets(self, kind: str | None = None) -> list[dict]:
         q, args = "SELECT * FROM datasets", ()

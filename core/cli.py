@@ -102,7 +102,7 @@ def cmd_import(args, studio) -> dict:
         if not args.json:
             print(json.dumps(summary, indent=2))
         return summary
-    ds = studio.catalog.dataset(o.dataset) or studio.catalog.dataset_by_path(Path(o.dataset).resolve())
+    ds = _find_dataset(studio, o.dataset)
     if ds is None:
         raise StudioError(f"{o.dataset}: not a dataset in {studio.ws.root} (convert it first, or give its name)")
     return run_job_here(studio, "import", {"dataset_id": ds["id"], "source": str(Path(o.source).resolve()),
@@ -114,7 +114,7 @@ def cmd_export(args, studio) -> dict:
     from core.convert.export import export_opengait_pkl
 
     if args.to == "dlcr-strips":
-        ds = studio.catalog.dataset(args.dataset) or studio.catalog.dataset_by_path(Path(args.dataset).resolve())
+        ds = _find_dataset(studio, args.dataset)
         if ds is None:
             raise StudioError(f"{args.dataset}: not a dataset in {studio.ws.root}")
         return studio.export_curated(ds["id"], args.out, status=args.status)
@@ -124,6 +124,13 @@ def cmd_export(args, studio) -> dict:
             print(f"  exported {done}/{total} sequences", file=sys.stderr)
 
     return export_opengait_pkl(Path(args.dataset).resolve(), Path(args.out).resolve(), progress=progress)
+
+
+def _find_dataset(studio, ref: str) -> dict | None:
+    """``--dataset`` is a folder or a display name; a folder that exists wins, since a name such as
+    ``grew`` may belong to another folder of that name."""
+    by_path = studio.catalog.dataset_by_path(ref) if Path(ref).exists() else None
+    return by_path or studio.catalog.dataset(ref)
 
 
 def _dataset_id(studio, path: str) -> int:

@@ -7,7 +7,11 @@ This module is the app's only door into ``core`` (tests/test_app_layer.py holds 
 ``Studio`` it re-exports the few UI-neutral names a page needs to render what Studio returns:
 ``protocols`` (the registry: headline numbers, conditions, figure kinds), ``options`` (each job's
 defaults, choices, help and CLI command), ``runs`` (run status and what a run allows),
-``StudioError``, ``iso_epoch``, ``AUGMENT_STAGES`` and the image helpers ``as_rgb`` / ``upscale_nearest``.
+``StudioError``, ``iso_epoch``, ``AUGMENT_STAGES``, ``roots`` (the allowed folders and hosts of a
+served studio) and the image helpers ``as_rgb`` / ``upscale_nearest``.
+
+A studio built with ``roots`` (the app's) resolves every path it is handed and refuses one outside
+the workspace and those folders; without ``roots`` (the CLI, a notebook) paths are only resolved.
 """
 
 from __future__ import annotations
@@ -21,7 +25,7 @@ from typing import Any
 
 import numpy as np
 
-from core import locks, options, runs
+from core import locks, options, roots, runs
 from core.augment.options import FALLBACKS
 from core.catalog import iso_epoch
 from core.errors import InputError, StudioError
@@ -29,9 +33,10 @@ from core.evaluate import protocols
 from core.imaging import as_rgb, upscale_nearest
 from core.jobs import runner
 from core.options import defaults
+from core.roots import Roots
 from core.workspace import Workspace, slug
 
-__all__ = ["Studio", "protocols", "options", "runs", "StudioError", "InputError", "iso_epoch", "as_rgb",
+__all__ = ["Studio", "protocols", "options", "runs", "roots", "StudioError", "InputError", "iso_epoch", "as_rgb",
            "upscale_nearest", "jsonable", "AUGMENT_STAGES"]
 
 AUGMENT_STAGES = tuple(FALLBACKS)     # the DLCR stages a model folder can run, in chain order
@@ -40,12 +45,28 @@ DEMO_DEFAULTS = {k: v for k, v in defaults("demo").items() if k in ("ids", "view
 
 
 class Studio:
-    def __init__(self, workspace: str | Path = "workspace"):
+    def __init__(self, workspace: str | Path = "workspace", roots: list[str | Path] | None = None):
         self.ws = Workspace(Path(workspace))
         self.catalog = self.ws.catalog
+        self.roots = None if roots is None else Roots([self.ws.root, *roots])
         # Opening a workspace tells the truth about its jobs first: whatever opens it (the app, the
         # CLI, a notebook), a job whose process was killed reads 'interrupted', not 'running'.
         self.recovered = self.recover()
+
+    def check_path(self, path: str | Path) -> Path:
+        """``path`` resolved (symlinks included); InputError when this studio has roots and it is outside them."""
+        if not str(path).strip():
+            raise InputError(None, "no path given")
+        return self.roots.check(path) if self.roots is not None else Path(path).expanduser().resolve()
+
+    def listing(self, folder: str | Path) -> list[str]:
+        """The entries of ``folder`` a user may see: with roots, none leading out of them."""
+        if self.roots is not None:
+            return self.roots.listing(folder)
+        try:
+            return sorted(os.listdir(folder))
+        except OSError:
+            return []
 
     # -- start-up ---------------------------------------------------------------------------
     def recover(self, **kw) -> list[int]:
@@ -65,19 +86,17 @@ class Studio:
         """Sequences per condition × view of a converted dataset."""
         return self.catalog.sequence_counts(dataset_id)
 
-    @staticmethod
-    def detect_formats(path: str | Path) -> list:
+    def detect_formats(self, path: str | Path) -> list:
         """Every format the folder could be (Detection: format, confidence, reason), best first."""
         from core.readers.detect import detect_all
 
-        return detect_all(path)
+        return detect_all(self.check_path(path))
 
-    @staticmethod
-    def preview_pattern(path: str | Path, pattern: str) -> list[dict[str, Any]]:
+    def preview_pattern(self, path: str | Path, pattern: str) -> list[dict[str, Any]]:
         """What a video-folder file-name pattern takes from the folder's first names."""
         from core.readers.video_folder import preview_pattern
 
-        return preview_pattern(path, pattern)
+        return preview_pattern(self.check_path(path), pattern)
 
     def create_demo(self, *, name: str = "demo", **kwargs: Any) -> int:
         params = {**DEMO_DEFAULTS, **kwargs}
@@ -92,14 +111,14 @@ class Studio:
 
         ``pattern`` is the file-name pattern of a video folder; both are remembered in the catalog
         so later scans of the same folder read it the same way."""
-        path = Path(path).expanduser().resolve()
-        report = self._scan(path, format=format, pattern=pattern)
-        existing = self.catalog.dataset_by_path(path)
-        name = existing["name"] if existing else self.ws.unique_name(path.name, {d["name"] for d in self.catalog.datasets()})
-        ds_id = self.catalog.add_dataset(name, "raw", report.format, path,
+        resolved = Path(path).expanduser().resolve()
+        if self.catalog.dataset_by_path(resolved) is None:    # a catalogued dataset may always be shown again
+            resolved = self.check_path(path)
+        report = self._scan(resolved, format=format, pattern=pattern)
+        ds_id = self.catalog.add_dataset(slug(resolved.name), "raw", report.format, resolved,
                                          info={"summary": report.summary(),
                                                "scan": {"format": report.format, "pattern": pattern}})
-        return {"dataset_id": ds_id, "name": name, "report": report}
+        return {"dataset_id": ds_id, "name": self.catalog.dataset(ds_id)["name"], "report": report}
 
     def scan_args(self, source: str | Path) -> dict[str, Any]:
         """How ``source`` was opened ({'format', 'pattern'}), as remembered in the catalog."""
@@ -139,8 +158,11 @@ class Studio:
         from core.convert.converter import ConvertOptions, plan_conversion
 
         report = self._scan(source)
-        out = self.ws.datasets_dir / slug(name or f"{Path(source).name}-grew")
-        return plan_conversion(report, out, ConvertOptions(**options)), report
+        return plan_conversion(report, self.conversion_out(source, name), ConvertOptions(**options)), report
+
+    def conversion_out(self, source: str | Path, name: str | None = None) -> Path:
+        """Where converting ``source`` writes: ``name`` (or ``<folder>-grew``) under the workspace's datasets."""
+        return self.ws.datasets_dir / slug(name or f"{Path(source).name}-grew")
 
     def preview_conversion(self, source: str | Path, *, name: str | None = None, samples: int = 4,
                            **options: Any) -> dict[str, Any]:
@@ -197,6 +219,10 @@ class Studio:
         from core.augment.chain import ChainOptions
 
         params = {k: (list(v) if isinstance(v, tuple) else v) for k, v in options.items() if v is not None}
+        for k in (*AUGMENT_STAGES, "guidance_discriminator"):   # a model folder is a path like any other
+            v = params.get(k)
+            if isinstance(v, str) and v not in FALLBACKS.get(k, ()) and Path(v).expanduser().exists():
+                self.check_path(v)
         ChainOptions.from_params(params).validate()     # a typo fails now, not in the worker
         return runner.submit(self.ws, "augment", {"dataset_id": dataset_id, **params})
 
@@ -247,15 +273,16 @@ class Studio:
         """What importing ``source`` would bring in (counts, first items, problems); reads only."""
         from core.dlcr_io.preview import preview_import
 
-        return preview_import(Path(source).expanduser().resolve(), kind, keep=keep, k=k)
+        return preview_import(self.check_path(source), kind, keep=keep, k=k)
 
     def start_import(self, dataset_id: int, source: str | Path, kind: str, *, keep: int = 10, k: int | None = None,
                      masks: str | None = None, texts: str | None = None) -> int:
         if self.catalog.dataset(dataset_id) is None:
             raise InputError(None, f"no dataset #{dataset_id} in this workspace")
-        src = Path(source).expanduser().resolve()
+        src = self.check_path(source)
         if not src.exists():
             raise InputError(src, "does not exist")
+        masks, texts = (str(self.check_path(p)) if p else None for p in (masks, texts))
         return runner.submit(self.ws, "import", {"dataset_id": dataset_id, "source": str(src), "kind": kind,
                                                  "keep": keep, "k": k, "masks": masks, "texts": texts})
 
@@ -263,7 +290,7 @@ class Studio:
         """Curated DLCR strip variants back to DLCR's strip form in the new folder ``out``."""
         from core.dlcr_io.curated import export_curated
 
-        return export_curated(self.catalog.query_variants(dataset_id, status=status)[0], Path(out).resolve())
+        return export_curated(self.catalog.query_variants(dataset_id, status=status)[0], self.check_path(out))
 
     def start_merge(self, dataset_id: int) -> int:
         ds = self.catalog.dataset(dataset_id)

@@ -36,6 +36,11 @@ class Workspace:
     def job_log(self, job_id: int) -> Path:
         return self.logs_dir / f"job-{job_id:05d}.log"
 
+    def dataset_dir(self, area: str, ds: dict) -> Path:
+        """A dataset's own folder under ``area`` (variants, imports): keyed by its id, so two datasets
+        with one name never share it (the name is only there for whoever browses the folder)."""
+        return self.root / area / f"{ds['id']}-{slug(ds['name'])}"
+
     def unique_name(self, base: str, taken: set[str]) -> str:
         base = slug(base)
         if base not in taken:

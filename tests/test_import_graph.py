@@ -6,7 +6,7 @@ imports alike: a lazy import inside a function is still a dependency, only a def
 The layers, lowest first (README, "Layout of the code"). A module may import from its own layer
 or any layer below it, never from one above:
     base      core (the package), errors, atomic, records, parts, procpool, hub,
-              alignment, device, imaging, indices, problems, seeding, schema, locks
+              alignment, device, imaging, indices, problems, seeding, schema, locks, roots
     record    catalog, workspace            the SQLite record and the folders it describes
     inputs    demo, readers, silhouette, pose
     data      data                          packed frames, frame sampling, batched transforms
@@ -35,7 +35,7 @@ CORE = ROOT / "core"
 
 LAYERS: list[tuple[str, set[str]]] = [
     ("base", {"core", "errors", "atomic", "records", "parts", "procpool", "hub",
-              "alignment", "device", "imaging", "indices", "problems", "seeding", "schema", "locks"}),
+              "alignment", "device", "imaging", "indices", "problems", "seeding", "schema", "locks", "roots"}),
     ("record", {"catalog", "workspace"}),
     ("inputs", {"demo", "readers", "silhouette", "pose"}),
     ("data", {"data"}),

@@ -73,7 +73,7 @@ def job_augment(ctx: JobContext, p: dict[str, Any]) -> dict[str, Any]:
     def record(rec: dict) -> None:
         add_to_catalog(ctx.catalog, ds["id"], rec, job_id=ctx.job_id, purpose=opts.purpose)
 
-    result = run_chain(ds["path"], ctx.workspace.variants_dir / ds["name"], opts, on_variant=record,
+    result = run_chain(ds["path"], ctx.workspace.dataset_dir("variants", ds), opts, on_variant=record,
                        progress=ctx.progress, should_stop=ctx.should_stop, log=ctx.log)
     if not result["variants"]:
         failed = result.get("failed") or []
@@ -108,7 +108,7 @@ def job_import(ctx: JobContext, p: dict[str, Any]) -> dict[str, Any]:
             first = f"; first problem: {texts.problems[0].path}: {texts.problems[0].reason}" if texts.problems else ""
             raise InputError(source, f"no valid DLCR text record ({len(texts.problems)} problems{first}); "
                                      "the previous import is kept")
-        target = ctx.workspace.root / "imports" / ds["name"] / "dlcr-texts.json"
+        target = ctx.workspace.dataset_dir("imports", ds) / "dlcr-texts.json"
         write_json(target, {"source": str(source), "records": texts.records()})
         ctx.catalog.update_dataset_info(ds["id"], {**(ds["info"] or {}), "dlcr_texts": str(source)})
         return {"kind": kind, "counts": texts.counts(), "problems": problem_rows(texts.problems)[:200],
@@ -132,7 +132,7 @@ def job_import(ctx: JobContext, p: dict[str, Any]) -> dict[str, Any]:
         garments = {v.clothes_id: garments_for(texts, v.clothes_id) for v in plan.variants if v.clothes_id}
     ctx.log(f"importing {len(plan.variants)} variants from {source}")
     align_method = ((ds["info"] or {}).get("conversion") or {}).get("align", "opengait")
-    records, problems = write_variants(plan, ctx.workspace.variants_dir / ds["name"],
+    records, problems = write_variants(plan, ctx.workspace.dataset_dir("variants", ds),
                                        silhouettes=silhouettes_from_masks(masks) if masks else None,
                                        align_method=align_method, keep=p.get("keep"), garments=garments,
                                        progress=ctx.progress, should_stop=ctx.should_stop)

@@ -1,0 +1,335 @@
+"""Step 1 · Dataset: what is in the workspace, opening a folder, and the validation report."""
+
+from __future__ import annotations
+
+import html
+import json
+import os
+from pathlib import Path
+
+from typing import Any
+
+import gradio as gr
+import pandas as pd
+from gradio.components.base import server
+
+from app import assets, common as C
+from core.studio import StudioError, options as O, runs
+
+DEMO_ARGS_ENV = "HYBRIDGAIT_DEMO_ARGS"
+EMPTY_COUNTS = pd.DataFrame({"condition": []})
+EMPTY_PROBLEMS = pd.DataFrame({"file": [], "reason": [], "severity": []})
+EMPTY_DETECT = pd.DataFrame({"format": [], "confidence": [], "reason": []})
+EMPTY_PATTERN = pd.DataFrame({"file": [], "matched": [], "sequence": [], "reason": []})
+AUTO = "auto-detect"
+SHOWN = ("error", "summary", "counts", "problems", "gallery")     # what a shown dataset fills
+
+
+def demo_kwargs() -> dict:
+    """Demo parameters from $HYBRIDGAIT_DEMO_ARGS (JSON), so tests can ask for a tiny set."""
+    raw = os.environ.get(DEMO_ARGS_ENV, "").strip()
+    if not raw:
+        return {}
+    try:
+        args = json.loads(raw)
+    except json.JSONDecodeError:
+        C.log.warning("ignoring %s: not JSON: %r", DEMO_ARGS_ENV, raw)
+        return {}
+    # the demo job's options, except where it goes and its layout (the studio picks those)
+    return {k: v for k, v in args.items() if k in set(O.defaults("demo")) - {"layout"}}
+
+
+# -- handlers -------------------------------------------------------------------------------------
+
+def create_demo(studio) -> dict[str, Any]:
+    """Start the demo generator unless one is already running; the message and progress."""
+    active = studio.active_job("demo")
+    if active:
+        return {"msg": C.ok_md(f"the demo set is already being generated (job #{active['id']})"),
+                "progress": C.job_progress_html(active, "demo dataset")}
+    try:
+        job_id = studio.create_demo(**demo_kwargs())
+    except Exception as exc:  # noqa: BLE001 - shown to the user
+        return {"msg": C.report_error(exc), "progress": ""}
+    return {"msg": C.ok_md(f"generating the synthetic demo set (job #{job_id}); it appears below when done"),
+            "progress": C.job_progress_html(studio.job(job_id), "demo dataset")}
+
+
+def refresh(studio, current, sig) -> dict[str, Any]:
+    """Timer/load tick: empty state, dataset list (only when the catalog changed) and demo progress."""
+    datasets = studio.datasets()
+    new_sig = json.dumps([(d["id"], d["name"]) for d in datasets])
+    demo_job = studio.latest_job("demo")
+    show_demo = demo_job is not None and (runs.is_active(demo_job) or demo_job["state"] == "failed" or not datasets)
+    progress = C.job_progress_html(demo_job, "demo dataset") if show_demo else ""
+    if new_sig == sig:
+        return {"progress": progress, **C.skips("empty", "picker", "sig")}
+    choices = C.dataset_choices(studio)
+    value = C.keep_value(C.as_int(current), choices, prefer_last=False)
+    return {"empty": gr.update(visible=not datasets), "picker": gr.update(choices=choices, value=value),
+            "progress": progress, "sig": new_sig}
+
+
+def _report_outputs(studio, report, header: str):
+    s = report.summary()
+    lines = [header,
+             f"**Format:** `{s['format']}` · **root:** `{s['root']}`",
+             f"**{s['ids']} identities** ({'–'.join(s['id_range'])}) · **{s['sequences']} sequences** · "
+             f"**{s['frames']} frames** · views {', '.join(s['views'])}",
+             "**Sequences per condition:** " + ", ".join(f"{k} {v}" for k, v in s["conditions"].items()),
+             f"**Problems:** {s['errors']} errors, {s['warnings']} warnings"]
+    # Notes quote patterns like <sid>-<type>; escaped so Markdown does not eat them as HTML tags.
+    lines += [f"- {html.escape(n)}" for n in s["notes"]]
+    counts = pd.DataFrame(report.counts_table()) if report.sequences else EMPTY_COUNTS
+    probs = report.problems[:500]
+    problems = pd.DataFrame([{"file": p.path, "reason": p.reason, "severity": p.severity} for p in probs]) \
+        if probs else EMPTY_PROBLEMS
+    frames = [(C.to_rgb(img), cap) for img, cap in studio.sample_frames(report)]
+    return {"error": "", "summary": "\n\n".join(lines), "counts": counts, "problems": problems, "gallery": frames}
+
+
+def _converted_outputs(studio, ds: dict):
+    info = ds.get("info") or {}
+    conv = info.get("conversion") or {}
+    counts = studio.sequence_counts(ds["id"])
+    lines = [f"### {ds['name']} (converted)",
+             f"**Format:** `{ds['format']}` · **path:** `{ds['path']}`",
+             f"Converted from `{info.get('source', '?')}`"
+             + (f" · {conv.get('sequences')} sequences, {conv.get('frames')} frames, "
+                f"{conv.get('dropped_frames')} dropped frames, {conv.get('failed')} failed" if conv else ""),
+             f"**Identities:** {conv.get('train_ids', '?')} train, {conv.get('test_ids', '?')} test"]
+    table = pd.DataFrame(counts) if counts else EMPTY_COUNTS
+    root = Path(ds["path"])
+    geis = sorted(root.glob("train/*/*_gei.png"))[:8] + sorted(root.glob("test/*/*/*_gei.png"))[:4]
+    gallery = [(str(p), p.name.replace("_gei.png", " · GEI")) for p in geis]
+    return {"error": "", "summary": "\n\n".join(lines), "counts": table, "problems": EMPTY_PROBLEMS,
+            "gallery": gallery}
+
+
+def _failed(error: str) -> dict[str, Any]:
+    return {"error": error, "summary": "", "counts": EMPTY_COUNTS, "problems": EMPTY_PROBLEMS, "gallery": []}
+
+
+def show_dataset(studio, ds_id) -> dict[str, Any]:
+    """The error, summary, counts, problems and gallery (``SHOWN``) of a catalogued dataset."""
+    ds_id = C.as_int(ds_id)
+    if ds_id is None:  # an empty list refreshing must not wipe an error the user is reading
+        return C.skips(*SHOWN)
+    ds = studio.dataset(ds_id)
+    if ds is None:
+        return _failed(C.error_md(f"dataset #{ds_id} is no longer in the catalog"))
+    try:
+        if ds["kind"] == "converted":
+            return _converted_outputs(studio, ds)
+        opened = studio.open_dataset(ds["path"])
+        return _report_outputs(studio, opened["report"], f"### {opened['name']} (raw)")
+    except Exception as exc:  # noqa: BLE001
+        return _failed(C.report_error(exc))
+
+
+def open_path(studio, path, fmt=AUTO, pattern="") -> dict[str, Any]:
+    """Scan and register a folder: ``SHOWN`` and the dataset picker."""
+    path = (path or "").strip()
+    if not path:
+        return {"error": C.error_md("enter the path of a dataset folder first, or pick one in the browser"),
+                **C.skips("summary", "counts", "problems", "gallery", "picker")}
+    try:
+        opened = studio.open_dataset(path, format=None if fmt in (None, "", AUTO) else fmt,
+                                     pattern=(pattern or "").strip() or None)
+    except Exception as exc:  # noqa: BLE001
+        return {**_failed(C.report_error(exc)), "picker": gr.skip()}
+    out = _report_outputs(studio, opened["report"], f"### {opened['name']} (raw, opened from `{path}`)")
+    choices = C.dataset_choices(studio)
+    return {**out, "picker": gr.update(choices=choices, value=opened["dataset_id"])}
+
+
+def detect_table(studio, path):
+    """Every format the folder could be, with confidence and reason, best first."""
+    path = (path or "").strip()
+    if not path or not Path(path).is_dir():
+        return EMPTY_DETECT
+    try:
+        found = studio.detect_formats(path)
+    except StudioError as exc:   # outside the roots: say so, never what is there
+        return pd.DataFrame([{"format": "—", "confidence": 0.0, "reason": str(exc)}])
+    except Exception:  # noqa: BLE001 - the open button reports the real error
+        return EMPTY_DETECT
+    return pd.DataFrame([{"format": d.format, "confidence": round(d.confidence, 2), "reason": d.reason}
+                         for d in found]) if found else EMPTY_DETECT
+
+
+def pattern_preview(studio, path, pattern) -> dict[str, Any]:
+    """The error and table of what the pattern takes from the first video names of the folder."""
+    if not (path or "").strip() or not (pattern or "").strip():
+        return {"error": C.error_md("enter a folder and a pattern such as {sid}_{condition}-{seq}_{view}"),
+                "pattern_table": EMPTY_PATTERN}
+    try:
+        rows = studio.preview_pattern(path.strip(), pattern.strip())
+    except Exception as exc:  # noqa: BLE001
+        return {"error": C.report_error(exc), "pattern_table": EMPTY_PATTERN}
+    if not rows:
+        return {"error": C.error_md(f"{path}: no video files found"), "pattern_table": EMPTY_PATTERN}
+    return {"error": "", "pattern_table": pd.DataFrame(rows)}
+
+from gradio.events import Dependency
+
+def rooted_explorer(studio) -> type[gr.FileExplorer]:
+    """gr.FileExplorer whose listing (callable through the API) never follows a symlink out of the
+    studio's roots. A class per studio, because Gradio rebuilds a component from its constructor
+    arguments on every update, which would drop anything stored on the instance."""
+    class RootedFileExplorer(gr.FileExplorer):
+        def get_block_name(self) -> str:    # the page draws it as the ordinary file explorer
+            return "fileexplorer"
+
+        @server
+        def ls(self, subdirectory: list[str] | None = None) -> list[dict[str, str]] | None:
+            inside = set(studio.listing(self._safe_join(subdirectory or [])))
+            return [e for e in (super().ls(subdirectory) or []) if e["name"] in inside] if inside else []
+    from typing import Callable, Literal, Sequence, Any, TYPE_CHECKING
+    from gradio.blocks import Block
+    if TYPE_CHECKING:
+        from gradio.components import Timer
+        from gradio.components.base import Component
+    from typing import Callable, Literal, Sequence, Any, TYPE_CHECKING
+    from gradio.blocks import Block
+    if TYPE_CHECKING:
+        from gradio.components import Timer
+        from gradio.components.base import Component
+    from typing import Callable, Literal, Sequence, Any, TYPE_CHECKING
+    from gradio.blocks import Block
+    if TYPE_CHECKING:
+        from gradio.components import Timer
+        from gradio.components.base import Component
+    from typing import Callable, Literal, Sequence, Any, TYPE_CHECKING
+    from gradio.blocks import Block
+    if TYPE_CHECKING:
+        from gradio.components import Timer
+        from gradio.components.base import Component
+    from typing import Callable, Literal, Sequence, Any, TYPE_CHECKING
+    from gradio.blocks import Block
+    if TYPE_CHECKING:
+        from gradio.components import Timer
+        from gradio.components.base import Component
+    from typing import Callable, Literal, Sequence, Any, TYPE_CHECKING
+    from gradio.blocks import Block
+    if TYPE_CHECKING:
+        from gradio.components import Timer
+        from gradio.components.base import Component
+    from typing import Callable, Literal, Sequence, Any, TYPE_CHECKING
+    from gradio.blocks import Block
+    if TYPE_CHECKING:
+        from gradio.components import Timer
+        from gradio.components.base import Component
+    from typing import Callable, Literal, Sequence, Any, TYPE_CHECKING
+    from gradio.blocks import Block
+    if TYPE_CHECKING:
+        from gradio.components import Timer
+        from gradio.components.base import Component
+    from typing import Callable, Literal, Sequence, Any, TYPE_CHECKING
+    from gradio.blocks import Block
+    if TYPE_CHECKING:
+        from gradio.components import Timer
+        from gradio.components.base import Component
+    from typing import Callable, Literal, Sequence, Any, TYPE_CHECKING
+    from gradio.blocks import Block
+    if TYPE_CHECKING:
+        from gradio.components import Timer
+        from gradio.components.base import Component
+    from typing import Callable, Literal, Sequence, Any, TYPE_CHECKING
+    from gradio.blocks import Block
+    if TYPE_CHECKING:
+        from gradio.components import Timer
+        from gradio.components.base import Component
+    from typing import Callable, Literal, Sequence, Any, TYPE_CHECKING
+    from gradio.blocks import Block
+    if TYPE_CHECKING:
+        from gradio.components import Timer
+        from gradio.components.base import Component
+
+    return RootedFileExplorer
+
+
+def browse_root(root, roots: list[str]):
+    """The explorer re-rooted at ``root``, which must be one of the offered roots."""
+    return gr.update(root_dir=root, value=None) if root in roots else gr.skip()
+
+
+def picked(selection, roots_value):
+    """A FileExplorer selection -> the folder to open (a file's own folder)."""
+    if not selection:
+        return gr.skip()
+    p = Path(selection if isinstance(selection, str) else selection[0])
+    if not p.is_absolute():
+        p = Path(roots_value or ".") / p
+    return str(p if p.is_dir() else p.parent)
+
+
+# -- layout ------------------------------------------------------------------------------------------
+
+def build(studio, timer: gr.Timer, roots: list[Path] | None = None) -> dict:
+    roots = roots or (studio.roots.folders if studio.roots else [Path.cwd()])
+    roots = [str(Path(r).resolve()) for r in roots if Path(r).is_dir()] or [str(Path.cwd())]
+    sig = gr.State("")
+    with gr.Column(visible=not studio.datasets(), elem_classes=["hg-empty"]) as empty:
+        gr.Markdown("### No dataset in this workspace yet\n"
+                    "Start with the **synthetic demo set** (walking people rendered in CASIA-B's silhouette "
+                    "layout, with part labels for the model-free augmentation), or open a dataset folder below.")
+        demo_btn = gr.Button("Create demo dataset", variant="primary", elem_id="create-demo")
+    demo_msg = gr.HTML()
+    demo_progress = gr.HTML(elem_id="demo-progress")
+    with gr.Row():
+        picker = gr.Dropdown(label="Datasets in this workspace", choices=C.dataset_choices(studio), value=None,
+                             scale=3, elem_id="dataset-picker")
+    with gr.Row():
+        path = gr.Textbox(label="Open a dataset folder", placeholder="/data/CASIA-B/silhouettes", scale=4,
+                          elem_id="open-path")
+        fmt = gr.Dropdown([AUTO, *O.choices("scan", "format")], value=AUTO, label="Format", scale=2, elem_id="open-format")
+        open_btn = gr.Button("Open", scale=1, elem_id="open-btn")
+    with gr.Accordion("Browse folders", open=False, elem_id="browse"):
+        root = gr.Dropdown(roots, value=roots[0], label="Browse under", info="start the studio with --data-root DIR "
+                           "to browse other places; nothing outside these folders is listed", elem_id="browse-root")
+        # Hidden entries (.git, the converter's .progress) are never datasets; matched on the full path.
+        explorer = rooted_explorer(studio)(root_dir=roots[0], file_count="single", ignore_glob="*/.*",
+                                   label="Pick a dataset folder (or any file inside it)", height=260,
+                                   elem_id="browse-explorer")
+    with gr.Accordion("Video folder: file-name pattern", open=False, elem_id="pattern-box"):
+        examples = assets.file_patterns()
+        gr.Markdown("For a folder of clips, say where the identity, condition, sequence and view sit in each name, "
+                    "for example:\n\n" + "\n".join(f"- `{e['pattern']}` for `{e['example']}` ({e['note']})"
+                                                    for e in examples)
+                    + "\n\nCheck it on the real names first.")
+        with gr.Row():
+            pattern = gr.Textbox(label="Pattern", placeholder=examples[0]["pattern"], scale=4,
+                                 elem_id="open-pattern")
+            check_btn = gr.Button("Check pattern", scale=1, elem_id="pattern-check")
+        pattern_table = gr.Dataframe(value=EMPTY_PATTERN, interactive=False, max_height=240, wrap=True,
+                                     label="How the first names are read", elem_id="pattern-table")
+    detected = gr.Dataframe(value=EMPTY_DETECT, interactive=False, max_height=160, label="Format detection",
+                            elem_id="detect-table")
+    error = gr.HTML(elem_id="dataset-error")
+    summary = gr.Markdown(elem_id="dataset-summary")
+    with gr.Row():
+        counts = gr.Dataframe(label="Sequences per condition × view", value=EMPTY_COUNTS, interactive=False,
+                              max_height=300)
+        problems = gr.Dataframe(label="Problems (file, reason)", value=EMPTY_PROBLEMS, interactive=False,
+                                max_height=300, wrap=True)
+    gallery = gr.Gallery(label="Sample frames (one per condition × view)", columns=6, height=300,
+                         object_fit="contain", elem_id="dataset-gallery")
+
+    shown = dict(error=error, summary=summary, counts=counts, problems=problems, gallery=gallery)
+    demo_btn.click(**C.wire(lambda: create_demo(studio), {"msg": demo_msg, "progress": demo_progress}))
+    picker.change(**C.wire(lambda v: show_dataset(studio, v), shown), inputs=picker)
+    open_inputs = [path, fmt, pattern]
+    opened = C.wire(lambda *a: open_path(studio, *a), {**shown, "picker": picker})
+    open_btn.click(**opened, inputs=open_inputs)
+    path.submit(**opened, inputs=open_inputs)
+    path.change(lambda p: detect_table(studio, p), inputs=path, outputs=detected, show_progress="hidden")
+    check_btn.click(**C.wire(lambda p, q: pattern_preview(studio, p, q), {"error": error, "pattern_table": pattern_table}),
+                    inputs=[path, pattern])
+    root.change(lambda r: browse_root(r, roots), inputs=root, outputs=explorer)
+    explorer.change(picked, inputs=[explorer, root], outputs=path, show_progress="hidden")
+    tick = dict(**C.wire(lambda v, s: refresh(studio, v, s),
+                         {"empty": empty, "picker": picker, "progress": demo_progress, "sig": sig}),
+                inputs=[picker, sig], show_progress="hidden")
+    timer.tick(**tick, concurrency_limit=None)
+    return {"load": tick, "picker": picker}
