@@ -350,7 +350,7 @@ def _stale(ws: Path, first_job: int) -> int:
 
 
 def _finish(o: Outcome, ws: Path, first_job: int, kill: Kill) -> None:
-    o.killed, o.kill_seconds, o.orphans = kill.killed, kill.seconds, kill.orphans
+    o.killed, o.kill_seconds, o.orphans = o.killed or kill.killed, kill.seconds, o.orphans + kill.orphans
     o.kills += int(kill.killed)
     o.integrity = o.integrity and integrity(ws)
 
@@ -388,21 +388,35 @@ def scenario_convert(demo: DemoSet, where: Path, rng: random.Random, mode: str |
     return o
 
 
-def scenario_train(demo: DemoSet, where: Path, rng: random.Random, **_: Any) -> Outcome:
+def scenario_train(demo: DemoSet, where: Path, rng: random.Random, on_temporary: bool | None = None,
+                   **_: Any) -> Outcome:
+    """Killed once the run's step in the catalog reaches a seeded step, or (``on_temporary``) the
+    moment a checkpoint's temporary appears in ``runs/r/checkpoints/``."""
     ws = where / "ws"
     step = rng.randrange(1, TRAIN_ITERATIONS - 1)
-    o = Outcome("train", 0, f"step {step}")
+    if on_temporary is None:
+        on_temporary = rng.random() < 0.25
+    o = Outcome("train", 0, "checkpoint temporary" if on_temporary else f"step {step}")
 
     def trigger(_: float) -> bool:
+        if on_temporary:
+            return any(is_temporary(Path(e.path)) for e in os.scandir(ws / "runs" / "r" / "checkpoints"))
         rows = query(ws, "SELECT step FROM runs WHERE name='r'")
         return bool(rows) and rows[0]["step"] >= step
+    trigger.fast = on_temporary
 
     args = ["train", "--config", str(demo.train_config), "--name", "r"]
-    kill = start_and_kill(ws, args, trigger, where / "killed.log")
-    _finish(o, ws, 0, kill)
+    # On a temporary, kill again (resuming each time) until a kill leaves one behind or training ends.
+    for _attempt in range(4 if on_temporary else 1):
+        has_run = (ws / "catalog.sqlite").exists() and query(ws, "SELECT id FROM runs WHERE name='r'")
+        kill = start_and_kill(ws, ["train", "--resume", "r"] if has_run else args, trigger, where / "killed.log")
+        _finish(o, ws, 0, kill)
+        if not kill.killed or temporaries(ws):
+            break
     run_dir = ws / "runs" / "r"
     latest = run_dir / "checkpoints" / "latest.pt"
     ckpt_step = state_dict(latest)["step"] if latest.is_file() else 0
+    o.temporaries_at_kill = len(temporaries(ws))
     has_run = (ws / "catalog.sqlite").exists() and query(ws, "SELECT id FROM runs WHERE name='r'")
     metrics_before = ({(r["step"], r["name"]) for r in query(
         ws, "SELECT step, name FROM metrics WHERE run_id=(SELECT id FROM runs WHERE name='r')")} if has_run else set())
@@ -417,11 +431,11 @@ def scenario_train(demo: DemoSet, where: Path, rng: random.Random, **_: Any) -> 
         ws, "SELECT step, name FROM metrics WHERE run_id=(SELECT id FROM runs WHERE name='r')")}
     o.lost = len(metrics_before - metrics_after)
     resumed = query(ws, "SELECT progress_start FROM jobs WHERE id > ? AND kind='train' ORDER BY id LIMIT 1", (first,))
-    o.no_redo = bool(resumed) and (resumed[0]["progress_start"] or 0) >= ckpt_step
+    o.no_redo = ckpt_step >= TRAIN_ITERATIONS or (bool(resumed) and (resumed[0]["progress_start"] or 0) >= ckpt_step)
     o.exact_resume, diff = same_weights(demo.reference_weights(), latest)
     o.leftovers = temporaries(ws)
-    o.stale_rows = _stale(ws, 0) if kill.killed else 0
-    o.detail = f"checkpoint at step {ckpt_step} when killed; weights vs unkilled run: {diff}"
+    o.stale_rows = _stale(ws, 0) if o.kills else 0
+    o.detail = f"{o.kills} kill(s); checkpoint at step {ckpt_step} when killed; weights vs unkilled run: {diff}"
     return o
 
 
@@ -464,18 +478,27 @@ def _decisions(ws: Path) -> set[tuple]:
 
 
 def scenario_curate(demo: DemoSet, where: Path, rng: random.Random, chain: dict | None = None,
-                    **_: Any) -> Outcome:
+                    mode: str | None = None, **_: Any) -> Outcome:
+    """``mode``: "time" (seconds after the process starts: mostly before the decisions, whose one
+    transaction is all or nothing) or "decided" (the moment the first decision is visible)."""
     ch = (chain or {}).get("chain") or _fresh_chain(demo, where)
     ws, conv = ch.ws, ch.conv
     scores = sorted(r["score"] for r in query(ws, "SELECT score FROM variants WHERE status='pending'")
                     if r["score"] is not None)
     threshold = scores[len(scores) // 2] if scores else 0.5   # about half accepted, half left pending
-    at = rng.uniform(0.3, 3.0)    # no job row: from the start of the process
-    o = Outcome("curate", 0, f"time {at:.2f}s")
     args = ["curate", str(conv), "--accept-above", f"{threshold:.6f}"]
     first = max_job_id(ws)
     before_status = {r["id"]: r["status"] for r in query(ws, "SELECT id, status FROM variants")}
-    kill = start_and_kill(ws, args, lambda t: t >= at, where / "killed-curate.log")
+    n_decisions = len(_decisions(ws))
+    if (mode or ("time" if rng.random() < 0.5 else "decided")) == "time":
+        at = rng.uniform(0.3, 3.0)    # no job row: from the start of the process
+        o, trigger = Outcome("curate", 0, f"time {at:.2f}s"), (lambda t: t >= at)
+    else:
+        def trigger(_: float) -> bool:
+            return len(_decisions(ws)) > n_decisions
+        trigger.fast = True   # the CLI exits milliseconds after its one transaction
+        o = Outcome("curate", 0, "first decision seen")
+    kill = start_and_kill(ws, args, trigger, where / "killed-curate.log")
     _finish(o, ws, first, kill)
     decided = _decisions(ws)
     code, res, err = cli(ws, *args)

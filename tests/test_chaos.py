@@ -14,9 +14,10 @@ from bench.chaos import DemoSet, run_scenario
 # The seeds were picked once; any seed must pass. (kind, seed, options)
 PLAN = {
     "convert-progress": ("convert", 11, {"mode": "progress"}),
-    "train": ("train", 12, {}),
+    "train": ("train", 12, {"on_temporary": False}),
+    "train-on-checkpoint": ("train", 16, {"on_temporary": True}),
     "augment": ("augment", 13, {"mode": "progress"}),
-    "curate": ("curate", 14, {}),
+    "curate": ("curate", 14, {"mode": "decided"}),
     "merge": ("merge", 15, {"on_temporary": True, "attempts": 6}),
 }
 
@@ -59,7 +60,7 @@ def test_augmentation_killed_reuses_its_finished_variants(outcomes):
 
 
 def test_bulk_curation_killed_keeps_every_decision(outcomes):
-    survived(outcomes["curate"])
+    survived(outcomes["curate"])   # the kill may miss: the CLI exits ms after its one transaction
 
 
 def test_merge_killed_on_a_temporary_loses_no_variant(outcomes):
@@ -74,6 +75,22 @@ def test_merge_killed_on_a_temporary_leaves_none_after_the_rerun(outcomes):
     o = outcomes["merge"]
     assert o.temporaries_at_kill > 0, "no kill landed on a temporary"
     assert o.leftovers == []
+
+
+@pytest.mark.xfail(strict=True, reason="issue 14, build item 3 (writers sweep their own temporaries): a training "
+                                       "run killed while saving a checkpoint leaves .ckpt-<step>.pt.<random>.pt.tmp "
+                                       "in checkpoints/; train --resume does not sweep it")
+def test_training_killed_while_checkpointing_leaves_no_temporary_after_resume(outcomes):
+    o = outcomes["train-on-checkpoint"]
+    assert o.temporaries_at_kill > 0, "no kill landed on a checkpoint being written"
+    assert o.leftovers == []
+
+
+def test_training_killed_while_checkpointing_still_resumes_exactly(outcomes):
+    o = outcomes["train-on-checkpoint"]
+    assert o.killed
+    survived(o, leftovers=False)
+    assert o.exact_resume, o.detail
 
 
 @pytest.mark.xfail(strict=True, reason="issue 14 #3: killed CLI jobs stay running in the catalog after the "
