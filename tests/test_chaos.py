@@ -3,8 +3,8 @@ then rerun (bench/chaos.py holds the harness; ``python -m bench.chaos`` runs man
 
 Every scenario runs once, in a module fixture, and the tests below read its outcome: the catalog's
 integrity, no temporary or half-written folder after the rerun, nothing redone, nothing lost, and
-training resumed to the same weights as an unkilled run. The xfail(strict) tests are defects of
-issue 14 that other parts of it fix; remove the mark when the fix has merged.
+training resumed to the same weights as an unkilled run; no job row left running, no process left
+behind, no temporary left after the rerun.
 """
 
 import pytest
@@ -69,17 +69,12 @@ def test_merge_killed_on_a_temporary_loses_no_variant(outcomes):
     survived(o, leftovers=False)
 
 
-@pytest.mark.xfail(strict=True, reason="issue 14 #5: a killed merge's .<variant>.<random>.tmp stays in "
-                                       "train/<sid>/; the rerun does not sweep it")
 def test_merge_killed_on_a_temporary_leaves_none_after_the_rerun(outcomes):
     o = outcomes["merge"]
     assert o.temporaries_at_kill > 0, "no kill landed on a temporary"
     assert o.leftovers == []
 
 
-@pytest.mark.xfail(strict=True, reason="issue 14, build item 3 (writers sweep their own temporaries): a training "
-                                       "run killed while saving a checkpoint leaves .ckpt-<step>.pt.<random>.pt.tmp "
-                                       "in checkpoints/; train --resume does not sweep it")
 def test_training_killed_while_checkpointing_leaves_no_temporary_after_resume(outcomes):
     o = outcomes["train-on-checkpoint"]
     assert o.temporaries_at_kill > 0, "no kill landed on a checkpoint being written"
@@ -93,14 +88,10 @@ def test_training_killed_while_checkpointing_still_resumes_exactly(outcomes):
     assert o.exact_resume, o.detail
 
 
-@pytest.mark.xfail(strict=True, reason="issue 14 #3: killed CLI jobs stay running in the catalog after the "
-                                       "next entry point opened the workspace")
 def test_killed_jobs_are_not_left_running(outcomes):
     stale = {name: outcomes[name].stale_rows for name in ("convert-progress", "train", "augment", "merge")}
     assert stale == dict.fromkeys(stale, 0)
 
 
-@pytest.mark.xfail(strict=True, reason="issue 14 #4: kill -9 of a CLI conversion leaves its pool workers, "
-                                       "forkserver and resource tracker running")
 def test_a_killed_conversion_leaves_no_process_behind(outcomes):
     assert outcomes["convert-progress"].orphans == 0

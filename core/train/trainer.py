@@ -17,7 +17,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from core.atomic import write_json
+from core.atomic import sweep_temporaries, write_json
 from core.data.packed import PackedDataset
 from core.data.transforms import Augmenter
 from core.errors import ConfigError, StudioError
@@ -355,6 +355,9 @@ def train(cfg: TrainConfig | dict[str, Any] | str | Path, run_dir: str | Path, *
     try:
         if trainer.is_main:
             run_dir.mkdir(parents=True, exist_ok=True)
+            # A run killed while saving leaves `.ckpt-<step>.pt.<random>.tmp` behind; this run is
+            # the folder's only writer, so whatever is half-written there is garbage.
+            sweep_temporaries(checkpoint_dir(run_dir))
             write_json(run_dir / "config.json", cfg.to_dict())
         ckpt = latest_checkpoint(run_dir) if resume else None
         if ckpt is not None:
