@@ -251,7 +251,8 @@ def test_a_zero_record_text_import_fails_and_keeps_the_previous_import(tmp_path,
                                      cwd=ROOT, capture_output=True, text=True, timeout=120)
     p = run(good)
     assert p.returncode == 0, p.stderr
-    saved = ws / "imports" / "conv" / "dlcr-texts.json"
+    studio = Studio(ws)
+    saved = studio.ws.dataset_dir("imports", studio.catalog.dataset("conv")) / "dlcr-texts.json"
     before = saved.read_bytes()
     p = run(bad)
     assert p.returncode != 0
