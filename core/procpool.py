@@ -32,11 +32,15 @@ def worker_context() -> BaseContext:
     return mp.get_context("forkserver" if "forkserver" in methods else "spawn")
 
 
-def _start_time(pid: int) -> str | None:
+def process_start(pid: int) -> str | None:
+    """The kernel's start time of ``pid``: with the pid it names one process, even after pid reuse.
+    None for a zombie (dead, not yet reaped) or where there is no /proc."""
     try:
-        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[-1].split()[19]
-    except (OSError, IndexError):
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
         return None
+    fields = stat.rsplit(")", 1)[-1].split()
+    return None if fields[0] == "Z" else fields[19]
 
 
 def _owner_alive(pid: int, start: str | None) -> bool:
@@ -46,7 +50,7 @@ def _owner_alive(pid: int, start: str | None) -> bool:
         return False
     except PermissionError:
         return True
-    now = _start_time(pid)
+    now = process_start(pid)
     return start is None or now == start      # same pid, other start time: the pid was reused
 
 
@@ -70,7 +74,7 @@ def die_with_owner(owner: int, owner_start: str | None, init: Callable | None = 
 
 
 def _owner_args(initializer: Callable | None, initargs: tuple) -> tuple:
-    return (os.getpid(), _start_time(os.getpid()), initializer, tuple(initargs))
+    return (os.getpid(), process_start(os.getpid()), initializer, tuple(initargs))
 
 
 def worker_pool(max_workers: int, initializer: Callable | None = None, initargs: tuple = ()) -> ProcessPoolExecutor:

@@ -15,6 +15,7 @@ import time
 from pathlib import Path
 
 from core.errors import InputError
+from core.procpool import process_start
 from core.workspace import Workspace
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
@@ -47,16 +48,6 @@ def start_worker(ws: Workspace, job_id: int) -> int:
     log.close()
     ws.catalog.update_job(job_id, pid=proc.pid, pid_start=process_start(proc.pid))
     return proc.pid
-
-
-def process_start(pid: int) -> str | None:
-    """The kernel's start time of ``pid``: with the pid it names one process, even after pid reuse."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return None
-    fields = stat.rsplit(")", 1)[-1].split()
-    return None if fields[0] == "Z" else fields[19]
 
 
 def pid_alive(pid: int | None, pid_start: str | None = None) -> bool:
