@@ -349,6 +349,17 @@ def _stale(ws: Path, first_job: int) -> int:
     return sum(1 for j in jobs_after(ws, first_job) if j["state"] in ("queued", "running"))
 
 
+def _rerun(o: "Outcome", ws: Path, *args: str) -> dict | None:
+    """Run the killed command again to its end: its --json summary, or None with the reason in ``o``."""
+    code, res, err = cli(ws, *args)
+    o.integrity = o.integrity and integrity(ws)
+    o.rerun_ok = code == 0 and res is not None
+    if not o.rerun_ok:
+        o.detail = err[-500:]
+        return None
+    return res
+
+
 def _finish(o: Outcome, ws: Path, first_job: int, kill: Kill) -> None:
     o.killed, o.kill_seconds, o.orphans = o.killed or kill.killed, kill.seconds, o.orphans + kill.orphans
     o.kills += int(kill.killed)
@@ -370,11 +381,8 @@ def scenario_convert(demo: DemoSet, where: Path, rng: random.Random, mode: str |
     kill = start_and_kill(ws, args, trigger, where / "killed.log")
     _finish(o, ws, 0, kill)
     before = converted_done(out)
-    code, res, err = cli(ws, *args)
-    o.integrity = o.integrity and integrity(ws)
-    o.rerun_ok = code == 0 and res is not None
-    if not o.rerun_ok:
-        o.detail = err[-500:]
+    res = _rerun(o, ws, *args)
+    if res is None:
         return o
     manifest = {f"{r['sid']}__{r['seq']}" for r in json.loads((out / "manifest.json").read_text())["sequences"]}
     ds = query(ws, "SELECT id FROM datasets WHERE path=?", (str(out.resolve()),))
@@ -421,11 +429,8 @@ def scenario_train(demo: DemoSet, where: Path, rng: random.Random, on_temporary:
     metrics_before = ({(r["step"], r["name"]) for r in query(
         ws, "SELECT step, name FROM metrics WHERE run_id=(SELECT id FROM runs WHERE name='r')")} if has_run else set())
     first = max_job_id(ws)
-    code, res, err = cli(ws, *(["train", "--resume", "r"] if has_run else args))
-    o.integrity = o.integrity and integrity(ws)
-    o.rerun_ok = code == 0 and res is not None
-    if not o.rerun_ok:
-        o.detail = err[-500:]
+    res = _rerun(o, ws, *(["train", "--resume", "r"] if has_run else args))
+    if res is None:
         return o
     metrics_after = {(r["step"], r["name"]) for r in query(
         ws, "SELECT step, name FROM metrics WHERE run_id=(SELECT id FROM runs WHERE name='r')")}
@@ -456,11 +461,8 @@ def scenario_augment(demo: DemoSet, where: Path, rng: random.Random, chain: dict
     on_disk = variants_on_disk(vroot)
     rows_before = ({(r["id"], r["sid"], r["name"]) for r in query(ws, "SELECT id, sid, name FROM variants")}
                    if (ws / "catalog.sqlite").exists() else set())
-    code, res, err = cli(ws, *args)
-    o.integrity = o.integrity and integrity(ws)
-    o.rerun_ok = code == 0 and res is not None
-    if not o.rerun_ok:
-        o.detail = err[-500:]
+    res = _rerun(o, ws, *args)
+    if res is None:
         return o
     rows_after = {(r["id"], r["sid"], r["name"]) for r in query(ws, "SELECT id, sid, name FROM variants")}
     o.lost = len(rows_before - rows_after) + len(on_disk - variants_on_disk(vroot))
@@ -501,11 +503,8 @@ def scenario_curate(demo: DemoSet, where: Path, rng: random.Random, chain: dict 
     kill = start_and_kill(ws, args, trigger, where / "killed-curate.log")
     _finish(o, ws, first, kill)
     decided = _decisions(ws)
-    code, res, err = cli(ws, *args)
-    o.integrity = o.integrity and integrity(ws)
-    o.rerun_ok = code == 0 and res is not None
-    if not o.rerun_ok:
-        o.detail = err[-500:]
+    res = _rerun(o, ws, *args)
+    if res is None:
         return o
     rows = query(ws, "SELECT id, status, score FROM variants")
     want = {r["id"] for r in rows if before_status.get(r["id"]) == "pending" and r["score"] is not None
@@ -550,11 +549,8 @@ def scenario_merge(demo: DemoSet, where: Path, rng: random.Random, chain: dict |
             break
     decided = _decisions(ws)
     merged_before = {r["id"] for r in query(ws, "SELECT id FROM variants WHERE merged_seq IS NOT NULL")}
-    code, res, err = cli(ws, *args)
-    o.integrity = o.integrity and integrity(ws)
-    o.rerun_ok = code == 0 and res is not None
-    if not o.rerun_ok:
-        o.detail = err[-500:]
+    res = _rerun(o, ws, *args)
+    if res is None:
         return o
     rows = query(ws, "SELECT id, sid, status, merged_seq FROM variants")
     ds = query(ws, "SELECT id FROM datasets WHERE path=?", (str(conv.resolve()),))[0]["id"]
