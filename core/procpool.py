@@ -43,7 +43,12 @@ def process_start(pid: int) -> str | None:
     return None if fields[0] == "Z" else fields[19]
 
 
-def _owner_alive(pid: int, start: str | None) -> bool:
+def process_alive(pid: int | None, start: str | None = None) -> bool:
+    """True if process ``pid`` is still there and, when ``start`` is given, is the same process
+    (same kernel start time: the pid was not reused). A zombie counts as gone, and is reaped
+    when it is ours."""
+    if not pid:
+        return False
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
@@ -51,11 +56,19 @@ def _owner_alive(pid: int, start: str | None) -> bool:
     except PermissionError:
         return True
     now = process_start(pid)
-    return start is None or now == start      # same pid, other start time: the pid was reused
+    if now is None:
+        if Path("/proc").is_dir():  # a zombie: our finished child, reap it
+            try:
+                os.waitpid(pid, os.WNOHANG)
+            except ChildProcessError:
+                pass
+            return False
+        return True  # no /proc (not Linux): trust the signal probe
+    return start is None or now == start
 
 
 def _watch_owner(pid: int, start: str | None) -> None:
-    while _owner_alive(pid, start):
+    while process_alive(pid, start):
         threading.Event().wait(OWNER_POLL_S)
     os.kill(os.getpid(), signal.SIGKILL)
 
@@ -66,7 +79,7 @@ def die_with_owner(owner: int, owner_start: str | None, init: Callable | None = 
         ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
     except (OSError, AttributeError):   # not Linux: the owner watch below still applies
         pass
-    if not _owner_alive(owner, owner_start):    # died before the signal was armed
+    if not process_alive(owner, owner_start):    # died before the signal was armed
         os.kill(os.getpid(), signal.SIGKILL)
     threading.Thread(target=_watch_owner, args=(owner, owner_start), daemon=True, name="owner-watch").start()
     if init is not None:

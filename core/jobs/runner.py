@@ -15,7 +15,7 @@ import time
 from pathlib import Path
 
 from core.errors import InputError
-from core.procpool import process_start
+from core.procpool import process_alive, process_start
 from core.workspace import Workspace
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
@@ -52,24 +52,7 @@ def start_worker(ws: Workspace, job_id: int) -> int:
 
 def pid_alive(pid: int | None, pid_start: str | None = None) -> bool:
     """True if the process that ran a job is still there (and is the same process)."""
-    if not pid:
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    start = process_start(pid)
-    if start is None:
-        if Path("/proc").is_dir():  # a zombie: our finished child, reap it
-            try:
-                os.waitpid(pid, os.WNOHANG)
-            except ChildProcessError:
-                pass
-            return False
-        return True  # no /proc (not Linux): trust the signal probe
-    return pid_start is None or start == pid_start
+    return process_alive(pid, pid_start)
 
 
 def job_alive(job: dict) -> bool:
