@@ -366,17 +366,23 @@ def _finish(o: Outcome, ws: Path, first_job: int, kill: Kill) -> None:
     o.integrity = o.integrity and integrity(ws)
 
 
+def _time_or_progress(ws: Path, kind: str, rng: random.Random, mode: str | None,
+                      max_seconds: float) -> tuple["Outcome", Callable[[float], bool]]:
+    """A kill point for the workspace's first job: seconds after it runs, or its catalog progress
+    passing a fraction (``mode`` "time" / "progress"; by default the seed chooses)."""
+    if (mode or ("time" if rng.random() < 0.5 else "progress")) == "time":
+        at = rng.uniform(0.0, max_seconds)
+        return Outcome(kind, 0, f"{at:.2f}s after running"), running_for(ws, 0, kind, at)
+    f = rng.uniform(0.05, 0.9)
+    return Outcome(kind, 0, f"progress {f:.2f}"), progress_trigger(ws, 0, kind, f)
+
+
 def scenario_convert(demo: DemoSet, where: Path, rng: random.Random, mode: str | None = None,
                      **_: Any) -> Outcome:
     """``mode``: "time" (seconds after the job runs) or "progress" (its catalog progress passes a
     fraction, so the worker pool is up); by default the seed chooses."""
     ws, out = where / "ws", where / "conv"
-    if (mode or ("time" if rng.random() < 0.5 else "progress")) == "time":
-        at = rng.uniform(0.0, 5.0)
-        o, trigger = Outcome("convert", 0, f"{at:.2f}s after running"), running_for(ws, 0, "convert", at)
-    else:
-        f = rng.uniform(0.05, 0.9)
-        o, trigger = Outcome("convert", 0, f"progress {f:.2f}"), progress_trigger(ws, 0, "convert", f)
+    o, trigger = _time_or_progress(ws, "convert", rng, mode, 5.0)
     args = ["convert", str(demo.raw), "--out", str(out)]
     kill = start_and_kill(ws, args, trigger, where / "killed.log")
     _finish(o, ws, 0, kill)
@@ -448,12 +454,7 @@ def scenario_augment(demo: DemoSet, where: Path, rng: random.Random, chain: dict
                      mode: str | None = None, **_: Any) -> Outcome:
     ws, conv = where / "ws", where / "conv"
     shutil.copytree(demo.conv, conv)   # curation and merge of this round continue here
-    if (mode or ("time" if rng.random() < 0.5 else "progress")) == "time":
-        at = rng.uniform(0.0, 4.0)
-        o, trigger = Outcome("augment", 0, f"{at:.2f}s after running"), running_for(ws, 0, "augment", at)
-    else:
-        f = rng.uniform(0.05, 0.9)
-        o, trigger = Outcome("augment", 0, f"progress {f:.2f}"), progress_trigger(ws, 0, "augment", f)
+    o, trigger = _time_or_progress(ws, "augment", rng, mode, 4.0)
     args = ["augment", str(conv), *AUGMENT_ARGS]
     kill = start_and_kill(ws, args, trigger, where / "killed.log")
     _finish(o, ws, 0, kill)

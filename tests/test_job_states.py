@@ -192,12 +192,19 @@ def test_a_job_ignoring_its_stop_flag_is_ended_after_the_grace_or_a_second_signa
 
 # -- Resume only for unfinished work ------------------------------------------------------------------
 
+def interrupted_training(studio, tmp_path):
+    """A 20-step run whose first training job was interrupted: (run id, job id)."""
+    cat = studio.catalog
+    run_id = cat.create_run("r", "gaitbase", {"iterations": 20}, tmp_path / "r", None)
+    job = cat.create_job("train", {"run_id": run_id}, slot="device", run_id=run_id)
+    cat.transition_job(job, ("queued",), "interrupted")
+    return run_id, job
+
+
 def test_resumable_only_while_the_work_is_unfinished(tmp_path):
     studio = Studio(tmp_path / "ws")
     cat = studio.catalog
-    run_id = cat.create_run("r", "gaitbase", {"iterations": 20}, tmp_path / "r", None)
-    first = cat.create_job("train", {"run_id": run_id}, slot="device", run_id=run_id)
-    cat.transition_job(first, ("queued",), "interrupted")
+    run_id, first = interrupted_training(studio, tmp_path)
     assert studio.resumable(cat.job(first)) and runs.resumable(cat, cat.job(first))
     # the run is finished by a later job (a CLI `train --resume`, say)
     later = cat.create_job("train", {"run_id": run_id, "resume": True}, slot="device", run_id=run_id)
@@ -226,9 +233,7 @@ def test_train_tab_offers_resume_only_for_unfinished_work(tmp_path):
 
     studio = Studio(tmp_path / "ws")
     cat = studio.catalog
-    run_id = cat.create_run("r", "gaitbase", {"iterations": 20}, tmp_path / "r", None)
-    job = cat.create_job("train", {"run_id": run_id}, slot="device", run_id=run_id)
-    cat.transition_job(job, ("queued",), "interrupted")
+    run_id, _ = interrupted_training(studio, tmp_path)
     assert train_tab.refresh(studio, "")["resume_btn"]["interactive"] is True
     cat.update_run(run_id, state="finished", step=20)
     out = train_tab.refresh(studio, "")
