@@ -11,10 +11,13 @@ import os
 import sys
 from pathlib import Path
 
-# The studio never needs the network: keep gradio from phoning home, and the hub from retrying
-# for seconds before failing, from before either is imported.
+# Keep gradio from phoning home, and the hub from retrying for seconds before failing, from before
+# either is imported. Offline is the studio's default, marked as its own (core.hub.STUDIO_OFFLINE) so
+# that a download the user allows may lift it; an HF_HUB_OFFLINE the user set is never lifted.
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
-os.environ.setdefault("HF_HUB_OFFLINE", "1")
+if "HF_HUB_OFFLINE" not in os.environ:
+    os.environ["HF_HUB_OFFLINE"] = "1"
+    os.environ["HYBRIDGAIT_DEFAULT_OFFLINE"] = "1"
 
 
 def main(argv=None) -> int:

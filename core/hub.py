@@ -13,12 +13,17 @@ read by :mod:`core.device`.
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import os
 import re
+import socket
+import threading
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, TypeVar
+from typing import Any, Callable, Iterable, TypeVar
+from urllib.parse import urlparse
 
 import torch
 
@@ -41,16 +46,93 @@ class ModelSource:
         return f"{self.hub_id} (Hugging Face hub id)" if self.hub_id else self.spec
 
 
+# Set beside HF_HUB_OFFLINE when the studio itself switched the process offline (launch.py, go_offline):
+# an allowed download may lift that default, never an HF_HUB_OFFLINE=1 the user set.
+STUDIO_OFFLINE = "HYBRIDGAIT_DEFAULT_OFFLINE"
+CONNECT_TIMEOUT_S = 3.0
+_online_lock = threading.Lock()
+
+
 def go_offline() -> None:
     """Make every later hub call in this process fail fast instead of retrying the network."""
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+    for var in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE"):
+        if var not in os.environ:
+            os.environ[var] = "1"
+            os.environ[STUDIO_OFFLINE] = "1"
     try:   # huggingface_hub reads the variable at import; keep its constant in step when already imported
         from huggingface_hub import constants
         if os.environ.get("HF_HUB_OFFLINE") not in ("0", "false", "False"):
             constants.HF_HUB_OFFLINE = True
     except Exception:   # pragma: no cover - huggingface_hub is a transformers dependency
         pass
+
+
+def user_forced_offline() -> bool:
+    """HF_HUB_OFFLINE (or TRANSFORMERS_OFFLINE) is on and the user, not the studio, turned it on."""
+    on = any(os.environ.get(v, "").strip().lower() in ("1", "true", "yes", "on")
+             for v in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE"))
+    return on and not os.environ.get(STUDIO_OFFLINE)
+
+
+def hub_endpoint() -> str:
+    """The hub's address, read now (huggingface_hub reads HF_ENDPOINT once, at import)."""
+    from huggingface_hub import constants
+
+    return (os.environ.get("HF_ENDPOINT") or constants.ENDPOINT).rstrip("/")
+
+
+def _cache_dir() -> str | None:
+    return os.environ.get("HF_HUB_CACHE") or None     # None: huggingface_hub's own default
+
+
+def network_problem(endpoint: str | None = None, timeout: float = CONNECT_TIMEOUT_S) -> str | None:
+    """None when the hub's host accepts a TCP connection within ``timeout``, else why not. One
+    connection attempt, so a machine without network is told so in at most ``timeout`` seconds."""
+    url = urlparse(endpoint or hub_endpoint())
+    port = url.port or (443 if url.scheme == "https" else 80)
+    try:
+        with socket.create_connection((url.hostname or "", port), timeout=timeout):
+            return None
+    except OSError as exc:
+        return f"{url.hostname}:{port} does not answer ({exc.strerror or type(exc).__name__})"
+
+
+@contextmanager
+def _online():
+    """Lift the studio's offline default for one download (the user allowed it); restored after."""
+    from huggingface_hub import constants
+
+    with _online_lock:
+        before = constants.HF_HUB_OFFLINE
+        constants.HF_HUB_OFFLINE = False
+        try:
+            yield
+        finally:
+            constants.HF_HUB_OFFLINE = before
+
+
+def _byte_bar(report: Callable[[int, int], None] | None):
+    """A tqdm class for snapshot_download whose bytes-written bar calls ``report(done, total)``;
+    it draws nothing (a job's progress goes to the catalog, not to a terminal)."""
+    from tqdm.std import tqdm
+
+    lock = threading.Lock()
+
+    class ByteBar(tqdm):
+        def __init__(self, *args, **kwargs):
+            kwargs["file"] = io.StringIO()
+            super().__init__(*args, **kwargs)
+            # huggingface_hub sums every file's bytes written into its "Reconstructing" bar
+            self._reports = report is not None and str(kwargs.get("desc", "")).startswith("Reconstructing")
+
+        def update(self, n=1):
+            out = super().update(n)
+            if self._reports:
+                with lock:
+                    report(int(self.n), int(self.total or 0))
+            return out
+
+    return ByteBar
 
 
 def _looks_like_path(spec: str) -> bool:
@@ -82,11 +164,43 @@ def _refs_revision(folder: Path) -> str | None:
     return None
 
 
-def resolve_source(spec: str | os.PathLike, *, role: str = "model", allow_download: bool = False) -> ModelSource:
+NOT_CACHED = ("there is no such folder here, and as a hub id it is not in the local Hugging Face cache; {why}: "
+              "download it once on a connected machine (huggingface-cli download ID) and give its local folder "
+              "instead")
+
+
+def _cached(text: str) -> Path | None:
+    from huggingface_hub import snapshot_download
+
+    try:
+        return Path(snapshot_download(text, local_files_only=True, cache_dir=_cache_dir()))
+    except Exception:   # LocalEntryNotFoundError, bad ids: all mean "not here"
+        return None
+
+
+def _refuse(role: str, text: str, why: str) -> ConfigError:
+    return ConfigError(f"{role} {text!r}: " + NOT_CACHED.format(why=why))
+
+
+def _download_refusal(role: str, text: str) -> ConfigError | None:
+    """Why ``text`` cannot be downloaded now (the user's offline switch, no network), else None."""
+    if user_forced_offline():
+        return _refuse(role, text, "downloads are allowed but HF_HUB_OFFLINE=1 is set in this environment "
+                                   "(unset it to download)")
+    problem = network_problem()
+    if problem:
+        return _refuse(role, text, f"downloads are allowed but no network answers ({problem})")
+    return None
+
+
+def resolve_source(spec: str | os.PathLike, *, role: str = "model", allow_download: bool = False,
+                   progress: Callable[[int, int], None] | None = None) -> ModelSource:
     """Turn a user's model setting into a local folder, or raise an error saying what to do.
 
-    Unless downloads are allowed, the process is switched to offline mode first, so that nothing
-    loaded from the returned folder reaches for the network either."""
+    A hub id is looked up in the local cache first; one that is not there is downloaded only with
+    ``allow_download`` and a network that answers (``progress(bytes done, bytes total)`` follows
+    it). Unless downloads are allowed, the process is switched to offline mode first, so that
+    nothing loaded from the returned folder reaches for the network either."""
     text = str(spec if spec is not None else "").strip()
     if not text:
         raise ConfigError(f"no {role} given: set it to a local model folder")
@@ -102,19 +216,69 @@ def resolve_source(spec: str | os.PathLike, *, role: str = "model", allow_downlo
         raise InputError(local, f"expected a {role} folder, found a file")
     if _looks_like_path(text):
         raise InputError(local, f"{role} folder does not exist")
-    # A hub id: only the local cache is consulted unless downloads were explicitly allowed.
-    try:
+    folder = _cached(text)
+    if folder is None:
+        if not allow_download:
+            raise _refuse(role, text, "the studio downloads a model only when you allow it (--allow-download, "
+                                      "or the download box beside the model field), or else")
+        refusal = _download_refusal(role, text)
+        if refusal:
+            raise refusal
         from huggingface_hub import snapshot_download
-        folder = Path(snapshot_download(text, local_files_only=not allow_download))
-    except Exception as exc:   # LocalEntryNotFoundError, offline errors, bad ids: all mean "not here"
-        if allow_download:
-            raise ConfigError(f"{role} {text!r} could not be downloaded ({type(exc).__name__}: {exc}); "
+
+        try:
+            with _online():
+                folder = Path(snapshot_download(text, endpoint=hub_endpoint(), cache_dir=_cache_dir(),
+                                                tqdm_class=_byte_bar(progress)))
+        except Exception as exc:   # no such repo, a gated one, the network gone midway
+            raise ConfigError(f"{role} {text!r} could not be downloaded from {hub_endpoint()} "
+                              f"({type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}); "
                               f"give a local folder that holds the model instead") from exc
-        raise ConfigError(f"{role} {text!r}: there is no such folder here, and as a hub id it is not in the local "
-                          f"Hugging Face cache; the studio does not download models (no network): download it "
-                          f"once on a connected machine (huggingface-cli download ID) and give its local folder "
-                          f"instead") from exc
     return ModelSource(text, folder, text, _revision_of(folder) or _refs_revision(folder))
+
+
+def check_source(spec: str | os.PathLike, *, role: str = "model", allow_download: bool = False) -> ModelSource | None:
+    """What a job's options are checked with before it is queued: the resolved source, or None for
+    a hub id the job itself will download (allowed, and the network answers). Nothing is fetched."""
+    try:
+        return resolve_source(spec, role=role)
+    except ConfigError:
+        text = str(spec or "").strip()
+        if not (allow_download and text and not _looks_like_path(text)):
+            raise
+        refusal = _download_refusal(role, text)
+        if refusal:
+            raise refusal from None
+        return None
+
+
+def fetch_models(specs: Iterable[tuple[str, str]], *, allow_download: bool,
+                 progress: Callable[[int, int, str], None] | None = None,
+                 log: Callable[[str], None] | None = None) -> list[dict[str, Any]]:
+    """Resolve (and, where allowed, download) each ``(role, spec)`` once, in the job's own process,
+    before any worker loads it: the workers then find it in the cache. Returns one provenance
+    record per model: the spec, the hub id, the resolved revision (commit hash) and the folder."""
+    out = []
+    for role, spec in specs:
+        got = [0]
+
+        def bytes_done(done: int, total: int, role=role, spec=spec, got=got) -> None:
+            got[0] = done
+            if progress:
+                progress(done, max(total, 1), f"downloading the {role} {spec}: {done / 1e6:.1f} of "
+                                              f"{total / 1e6:.1f} MB")
+
+        is_hub = not _looks_like_path(spec) and not Path(spec).expanduser().exists()
+        cached = _cached(spec) if is_hub else None
+        if is_hub and cached is None and allow_download and log:
+            log(f"{role} {spec}: not in the local cache; downloading from {hub_endpoint()}")
+        src = resolve_source(spec, role=role, allow_download=allow_download, progress=bytes_done)
+        downloaded = is_hub and cached is None
+        if downloaded and log:
+            log(f"{role} {spec}: downloaded revision {src.revision} ({got[0] / 1e6:.1f} MB) to {src.path}")
+        out.append({"role": role, "source": spec, "model_id": src.hub_id or src.path.name, "revision": src.revision,
+                    "path": str(src.path), "downloaded": downloaded})
+    return out
 
 
 # What a from_pretrained raises for a folder it cannot read: missing or corrupt files (OSError),

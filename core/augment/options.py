@@ -1,7 +1,8 @@
 """Options of the DLCR chain (augmentation job): what runs at each stage and how many variants.
 
-A stage is a fallback keyword or a model folder / cached hub id; :meth:`ChainOptions.validate`
-resolves every model source before a job is queued, so a typo fails at once, not in the worker.
+A stage is a fallback keyword or a model folder / hub id (cached, or downloaded by the job when
+``allow_download``); :meth:`ChainOptions.validate` checks every model source before a job is
+queued, so a typo fails at once, not in the worker.
 """
 
 from __future__ import annotations
@@ -54,6 +55,8 @@ class ChainOptions(Options):
     device: Optional[str] = option(None, "torch device of the model stages (default: cuda if available)")
     dtype: Optional[str] = option(None, "torch dtype of the model stages (default: the device's)")
     sdxl: bool = option(False, "the inpainting folder is an SDXL pipeline")
+    allow_download: bool = option(False, "download a model hub id that is not in the local Hugging Face cache "
+                                         "(needs a network; by default nothing is downloaded)")
     # 'train': variants of training sequences, to curate and merge. 'refine': variants of the test
     # queries (probes) for test-time refinement only; never merged, outfits still from training ids.
     purpose: Literal[PURPOSES] = option("train", "train: variants to curate and merge; refine: variants of the "
@@ -84,19 +87,21 @@ class ChainOptions(Options):
             raise ConfigError("resilhouette segmentation needs a model: segmentation:/path/to/model")
         return name, model or None
 
+    def models(self) -> list[tuple[str, str]]:
+        """(role, model spec) of every stage that runs a model."""
+        out = [(f"{stage} model", str(getattr(self, stage)).strip()) for stage in FALLBACKS if self.is_model(stage)]
+        _, resil_model = self.resilhouette_spec()
+        return out + ([("segmentation model", resil_model)] if resil_model else [])
+
     def validate(self) -> "ChainOptions":
         for stage in FALLBACKS:
             if not str(getattr(self, stage)).strip():
                 raise ConfigError(f"{stage}: give {' or '.join(FALLBACKS[stage])}, or a model folder")
-        from core.hub import resolve_source
+        from core.hub import check_source
 
-        # A missing model folder or an uncached hub id fails here, before a job is queued.
-        for stage in FALLBACKS:
-            if self.is_model(stage):
-                resolve_source(getattr(self, stage), role=f"{stage} model")
-        _, resil_model = self.resilhouette_spec()
-        if resil_model:
-            resolve_source(resil_model, role="segmentation model")
+        # A missing model folder or an uncached hub id (downloads not allowed) fails here, before a job is queued.
+        for role, model in self.models():
+            check_source(model, role=role, allow_download=self.allow_download)
         if self.height % 8 or self.width % 8 or self.height <= 0 or self.width <= 0:
             raise ConfigError(f"inpainting size {self.height}x{self.width} must be positive multiples of 8")
         return self

@@ -53,6 +53,7 @@ class ConversionPlan:
     options: ConvertOptions
     split: Split
     items: list[PlanItem] = field(default_factory=list)
+    models: list[dict[str, Any]] = field(default_factory=list)   # provenance of the models run (core.hub.fetch_models)
 
     def mapping_rows(self, limit: int | None = None) -> list[dict[str, Any]]:
         rows = []
@@ -340,7 +341,7 @@ def finalize(plan: ConversionPlan, records: dict, params: dict, skipped: int,
         first = f"; first: {failed[0].get('error')}" if failed else ""
         raise InputError(plan.source, f"no sequence converted ({len(failed)} of {len(plan.items)} failed{first})")
     manifest = {"tool": "hybridgait-studio", "version": __version__, "parameters": params,
-                "split": plan.split.summary(), "sequences": ok, "failed": failed}
+                "split": plan.split.summary(), "models": plan.models, "sequences": ok, "failed": failed}
     write_json(out / "manifest.json", manifest)
     train_ids = sorted({r["sid"] for r in ok if r["split"] == "train"})
     test_ids = sorted({r["sid"] for r in ok if r["split"] != "train"})

@@ -37,15 +37,24 @@ class ConvertOptions(Options):
     stride: int = option(1, "keep every N-th frame of videos and frame folders")
     max_frames: Optional[int] = option(None, "keep at most this many frames per sequence")
     camera_background: bool = option(True, "bgsub: one background per camera, fitted from several of its videos")
+    allow_download: bool = option(False, "download a model hub id that is not in the local Hugging Face cache "
+                                         "(needs a network; by default nothing is downloaded)")
 
-    def validate(self) -> None:
-        from core.hub import resolve_source
-
+    def models(self) -> list[tuple[str, str]]:
+        """(role, model spec) of every model-backed backend chosen."""
+        out = []
         for spec, choices, what in ((self.silhouette, SILHOUETTE_CHOICES, "silhouette"),
                                     (self.pose, POSE_CHOICES, "pose")):
             _, model = parse_backend(spec, choices, what)
-            if model:   # a missing folder or an uncached hub id fails here, not once per sequence
-                resolve_source(model, role=f"{what} model")
+            if model:
+                out.append((f"{what} model", model))
+        return out
+
+    def validate(self) -> None:
+        from core.hub import check_source
+
+        for role, model in self.models():   # a missing folder or an uncached hub id fails here, not per sequence
+            check_source(model, role=role, allow_download=self.allow_download)
         if isinstance(self.stride, bool) or not isinstance(self.stride, int) or self.stride < 1:
             raise InputError(None, f"stride must be a whole number >= 1, got {self.stride!r}")
 

@@ -29,6 +29,7 @@ def job_demo(ctx: JobContext, p: dict[str, Any]) -> dict[str, Any]:
 
 def job_convert(ctx: JobContext, p: dict[str, Any]) -> dict[str, Any]:
     from core.convert.converter import ConvertOptions, plan_conversion, run_conversion
+    from core.hub import fetch_models
     from core.readers import scan
 
     scan_args = p.get("scan") or {}
@@ -36,10 +37,12 @@ def job_convert(ctx: JobContext, p: dict[str, Any]) -> dict[str, Any]:
     fields = set(ConvertOptions.model_fields)
     opts = ConvertOptions(**{k: v for k, v in p.items() if k in fields})
     plan = plan_conversion(report, p["out"], opts)
+    plan.models = fetch_models(opts.models(), allow_download=opts.allow_download, progress=ctx.progress, log=ctx.log)
     ctx.log(f"converting {len(plan.items)} sequences from {plan.source} to {plan.out}")
     result = run_conversion(plan, progress=ctx.progress, should_stop=ctx.should_stop)
     register_converted(ctx.catalog, Path(p["out"]), name=p.get("name"), source=p["source"], result=result)
     result["problems"] = len(report.problems)
+    result["models"] = plan.models
     if p.get("opengait_pkl"):
         from core.convert.export import export_opengait_pkl
 
@@ -63,12 +66,15 @@ def register_converted(catalog, out: Path, *, name: str | None, source: str, res
 def job_augment(ctx: JobContext, p: dict[str, Any]) -> dict[str, Any]:
     """Variants by the DLCR chain: each stage a model folder or its labelled model-free fallback."""
     from core.augment.chain import ChainOptions, run_chain
+    from core.hub import fetch_models
     from core.variants import add_to_catalog
 
     ds = ctx.catalog.dataset(int(p["dataset_id"]))
     opts = ChainOptions.from_params(p)
     if "seq_types" not in p and opts.purpose == "refine":
         opts.seq_types = None        # every query, whatever its condition
+    # downloaded here (byte progress in the job) so every stage then loads it from the cache
+    models = fetch_models(opts.models(), allow_download=opts.allow_download, progress=ctx.progress, log=ctx.log)
 
     def record(rec: dict) -> None:
         add_to_catalog(ctx.catalog, ds["id"], rec, job_id=ctx.job_id, purpose=opts.purpose)
@@ -80,7 +86,7 @@ def job_augment(ctx: JobContext, p: dict[str, Any]) -> dict[str, Any]:
         why = f"{len(failed)} failed, first: {failed[0]['reason']}" if failed else \
             f"none planned from {result['sources']} source sequences (check the sequence types)"
         raise InputError(ds["path"], f"augmentation produced no usable variant ({why})")
-    return result
+    return {**result, "models": models} if models else result
 
 
 def job_merge(ctx: JobContext, p: dict[str, Any]) -> dict[str, Any]:
