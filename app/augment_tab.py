@@ -24,7 +24,8 @@ LABEL = ("**DLCR chain.** Each stage runs a model when you give its folder (or a
 
 def start(studio, ds_id, per_sequence, seq_types, kinds, parsing=D["parsing"], describe=D["describe"],
           summarize=D["summarize"], inpaint=D["inpaint"], resilhouette=D["resilhouette"],
-          discriminator=D["discriminator"], guidance_weight=D["guidance_weight"], purpose=D["purpose"]):
+          discriminator=D["discriminator"], guidance_weight=D["guidance_weight"], purpose=D["purpose"],
+          download=D["allow_download"]):
     """The message and progress after submitting the augmentation job."""
     ds = curation.converted(studio, ds_id)
     if ds is None:
@@ -40,7 +41,8 @@ def start(studio, ds_id, per_sequence, seq_types, kinds, parsing=D["parsing"], d
         ds["id"], per_sequence=int(per_sequence or D["per_sequence"]), kinds=list(kinds) or None,
         purpose=purpose or D["purpose"], seq_types=list(seq_types) if purpose != "refine" or seq_types else None,
         **stages, resilhouette=resilhouette or D["resilhouette"], discriminator=bool(discriminator),
-        guidance_weight=float(guidance_weight or D["guidance_weight"])), "generating variants", "augmentation")
+        guidance_weight=float(guidance_weight or D["guidance_weight"]), allow_download=bool(download)),
+        "generating variants", "augmentation")
 
 
 def stop(studio):
@@ -123,12 +125,15 @@ def build(studio, timer: gr.Timer) -> dict:
         kinds = gr.CheckboxGroup(list(O.choices("augment", "kinds")), value=list(O.implied("augment", "kinds")),
                                  label="Kinds of edit (model-free)")
     with gr.Accordion("Models (DLCR stages) and purpose", open=False, elem_id="models-box"):
-        gr.Markdown("A model folder (or a hub id already in the local cache) runs that stage; the keyword runs "
-                    "its model-free fallback. Nothing is downloaded.")
+        gr.Markdown("A model folder or hub id runs that stage; the keyword runs its model-free fallback. A hub "
+                    "id not in the local cache is downloaded by the job only when the box is ticked (with byte "
+                    "progress below); otherwise nothing is downloaded.")
         with gr.Row():
             stage = {k: gr.Textbox(value=D[k], label=label, info=O.field_help("augment", k), elem_id=f"stage-{k}")
                      for k, label in zip(AUGMENT_STAGES, ("Human parsing", "Descriptions (VLM)", "Summaries (LLM)",
                                                           "Generation"))}
+            download = gr.Checkbox(value=D["allow_download"], label="Download models not in the cache",
+                                   info=O.field_help("augment", "allow_download"), elem_id="augment-download")
         with gr.Row():
             # 'segmentation' needs a model, so it is typed (segmentation:MODEL) rather than picked
             resil = gr.Dropdown([r for r in O.choices("augment", "resilhouette") if r != "segmentation"], value=D["resilhouette"],
@@ -150,7 +155,7 @@ def build(studio, timer: gr.Timer) -> dict:
 
     sent = {"msg": msg, "progress": progress}
     gen_btn.click(**C.wire(lambda *a: start(studio, *a), sent),
-                  inputs=[dataset, per_seq, seq_types, kinds, *stage.values(), resil, disc, gweight, purpose])
+                  inputs=[dataset, per_seq, seq_types, kinds, *stage.values(), resil, disc, gweight, purpose, download])
     imports["wire_messages"](msg, progress)
     stop_btn.click(lambda: stop(studio), outputs=msg)
     merge_btn.click(**C.wire(lambda d: merge(studio, d), sent), inputs=dataset)

@@ -31,19 +31,19 @@ def _source(studio, ds_id):
     return studio.dataset(C.as_int(ds_id), "raw")
 
 
-def _options(split, align, silhouette, pose, stride) -> dict:
+def _options(split, align, silhouette, pose, stride, download=D["allow_download"]) -> dict:
     return {"split": _split_arg(split), "align": align or D["align"], "silhouette": (silhouette or D["silhouette"]).strip(),
-            "pose": (pose or D["pose"]).strip(), "stride": int(stride or D["stride"])}
+            "pose": (pose or D["pose"]).strip(), "stride": int(stride or D["stride"]), "allow_download": bool(download)}
 
 
 def cli_command(studio, ds_id, split, align, name, silhouette=D["silhouette"], pose=D["pose"], stride=D["stride"],
-                pkl=False) -> str:
+                pkl=False, download=D["allow_download"]) -> str:
     ds = _source(studio, ds_id)
     if ds is None:
         return ""
     out = studio.conversion_out(ds["path"], (name or "").strip() or None)
     scan = studio.scan_args(ds["path"])
-    opts = {**_options(split, align, silhouette, pose, stride), "source": ds["path"], "out": str(out),
+    opts = {**_options(split, align, silhouette, pose, stride, download), "source": ds["path"], "out": str(out),
             "opengait_pkl": str(out.with_name(out.name + "-opengait-pkl")) if pkl else None}
     if scan.get("pattern"):    # a folder of clips opened with a pattern; others are re-detected
         opts.update(format="video-folder", pattern=scan["pattern"])
@@ -74,7 +74,7 @@ def _not_previewed(error: str) -> dict[str, Any]:
 
 
 def preview(studio, ds_id, split, align, name, silhouette=D["silhouette"], pose=D["pose"], stride=D["stride"],
-            pkl=False) -> dict[str, Any]:
+            pkl=False, download=D["allow_download"]) -> dict[str, Any]:
     """The error, split summary, split counts, mapping table, gallery, validation table and report file.
     Nothing is written except the downloadable report under the workspace."""
     ds = _source(studio, ds_id)
@@ -82,7 +82,7 @@ def preview(studio, ds_id, split, align, name, silhouette=D["silhouette"], pose=
         return _not_previewed(C.error_md("choose a raw dataset first (step 1 lists and opens them)"))
     try:
         pv = studio.preview_conversion(ds["path"], name=(name or "").strip() or None,
-                                       **_options(split, align, silhouette, pose, stride))
+                                       **_options(split, align, silhouette, pose, stride, download))
         report_file = str(studio.write_validation_report(pv))
     except Exception as exc:  # noqa: BLE001
         return _not_previewed(C.report_error(exc))
@@ -96,6 +96,7 @@ def preview(studio, ds_id, split, align, name, silhouette=D["silhouette"], pose=
                f"pose `{pose}`\n\n**Validation:** {n_err} errors, {len(pv['validation']) - n_err} warnings "
                "(table below; files with errors are skipped, the rest converts)"
                + (f"\n\nShowing the first {MAPPING_LIMIT} of {total} mapping rows." if total > MAPPING_LIMIT else "")
+               + "".join(f"\n\n{n}" for n in pv.get("notes", []))
                + "\n\n*Preview only — nothing has been written to the output folder.*")
     gallery = [tile for p in pv["previews"] for tile in _strip(p)]
     validation = pd.DataFrame(pv["validation"][:2000]) if pv["validation"] else EMPTY_VALIDATION
@@ -105,7 +106,7 @@ def preview(studio, ds_id, split, align, name, silhouette=D["silhouette"], pose=
 
 
 def start(studio, ds_id, split, align, name, silhouette=D["silhouette"], pose=D["pose"], stride=D["stride"],
-          pkl=False) -> dict[str, Any]:
+          pkl=False, download=D["allow_download"]) -> dict[str, Any]:
     """The message (in the error area) and progress after submitting the conversion job."""
     ds = _source(studio, ds_id)
     if ds is None:
@@ -114,7 +115,7 @@ def start(studio, ds_id, split, align, name, silhouette=D["silhouette"], pose=D[
     # look at the job list, which would be check-then-act and blind to other app instances.
     return C.submit(studio, lambda: studio.start_conversion(ds["path"], name=(name or "").strip() or None,
                                                           opengait_pkl=bool(pkl),
-                                                          **_options(split, align, silhouette, pose, stride)),
+                                                          **_options(split, align, silhouette, pose, stride, download)),
                     "conversion started", "conversion", msg="error")
 
 
@@ -167,11 +168,13 @@ def build(studio, timer: gr.Timer) -> dict:
     with gr.Row():
         silhouette = gr.Dropdown(SILHOUETTES, value=D["silhouette"], allow_custom_value=True, label="Silhouettes", scale=2,
                                  info="auto = the source's masks, else background subtraction · groundtruth = demo "
-                                      "sets only · segmentation:MODEL_DIR for a network", elem_id="convert-silhouette")
+                                      "sets only · segmentation:MODEL_DIR_OR_HUB_ID for a network", elem_id="convert-silhouette")
         pose = gr.Dropdown(POSES, value=D["pose"], allow_custom_value=True, label="2D pose", scale=2,
-                           info="given = the source's _2d_pose.txt (or demo ground truth) · transformers:MODEL_DIR",
+                           info="given = the source's _2d_pose.txt (or demo ground truth) · transformers:MODEL_DIR_OR_HUB_ID",
                            elem_id="convert-pose")
         stride = gr.Number(value=D["stride"], minimum=1, precision=0, label="Frame stride (videos, frame folders)", scale=1)
+        download = gr.Checkbox(value=D["allow_download"], label="Download models not in the cache", scale=1,
+                               info=O.field_help("convert", "allow_download"), elem_id="convert-download")
         pkl = gr.Checkbox(value=False, label="Also export an OpenGait pkl tree", scale=1)
     with gr.Row():
         preview_btn = gr.Button("Preview", elem_id="convert-preview")
@@ -192,7 +195,7 @@ def build(studio, timer: gr.Timer) -> dict:
                                   max_height=300, wrap=True, scale=3, elem_id="convert-validation")
         report_file = gr.File(label="Validation report (JSON)", interactive=False, scale=1, elem_id="convert-report")
 
-    opts = [source, split, align, name, silhouette, pose, stride, pkl]
+    opts = [source, split, align, name, silhouette, pose, stride, pkl, download]
     previewed = dict(error=error, summary=summary, counts=counts, mapping=mapping, gallery=gallery,
                      validation=validation, report_file=report_file)
     preview_btn.click(**C.wire(lambda *a: preview(studio, *a), previewed), inputs=opts)

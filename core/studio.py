@@ -170,9 +170,13 @@ class Studio:
         from core.convert.converter import camera_backgrounds, preview_item
         from core.convert.extract import camera_key
 
+        from core.hub import check_source
+
         plan, report = self.plan_conversion(source, name=name, **options)
+        # A model the job is allowed to download is not here yet: the preview cannot run it
+        pending = [m for role, m in plan.options.models() if check_source(m, role=role, allow_download=True) is None]
         step = max(1, len(plan.items) // samples)
-        picked = plan.items[::step][:samples]
+        picked = [] if pending else plan.items[::step][:samples]
         # the same per-camera backgrounds the conversion will use, from fewer videos (fast preview)
         backgrounds = camera_backgrounds(plan, picked, per_camera=6)
         previews = []
@@ -187,7 +191,9 @@ class Studio:
             previews.append(pv)
         return {"plan": plan, "report": report, "mapping": plan.mapping_rows(), "split": plan.split.summary(),
                 "split_counts": plan.split_counts(), "previews": previews, "out": str(plan.out),
-                "validation": report.validate()}
+                "validation": report.validate(),
+                "notes": [f"No sample preview: {', '.join(pending)} is not in the local cache yet; the conversion "
+                          f"job downloads it, preview again after it has."] if pending else []}
 
     def start_conversion(self, source: str | Path, *, name: str | None = None, opengait_pkl: bool = False,
                          **options: Any) -> int:

@@ -123,3 +123,46 @@ def test_cli_convert_downloads_and_records_the_revision(tiny_seg, hub_env, monke
 
     job = Studio(ws).job(result["job_id"])
     assert job["params"]["allow_download"] is True
+
+
+def test_augment_options_and_cli_offer_the_download(tiny_seg, hub_env, monkeypatch):
+    from core.augment.options import ChainOptions
+    from core.cli import build_parser
+
+    for verb in ("convert", "augment"):
+        assert "--allow-download" in build_parser()._subparsers._group_actions[0].choices[verb].format_help()
+    with pytest.raises(ConfigError, match="only when you allow it"):
+        ChainOptions(parsing=REPO).validate()
+    monkeypatch.setenv("HF_ENDPOINT", closed_port())
+    with pytest.raises(ConfigError, match="no network answers"):
+        ChainOptions(parsing=REPO, allow_download=True).validate()
+    hub = FakeHub(REPO, tiny_seg)
+    with serve(hub) as url:
+        monkeypatch.setenv("HF_ENDPOINT", url)
+        opts = ChainOptions(parsing=REPO, resilhouette=f"segmentation:{REPO}", allow_download=True).validate()
+    assert opts.models() == [("parsing model", REPO), ("segmentation model", REPO)] and hub.requests == []
+
+
+def test_convert_tab_download_box(tiny_seg, hub_env, monkeypatch):
+    from app import convert_tab
+    from core.demo.writer import generate
+    from core.studio import Studio
+
+    raw = hub_env / "raw"
+    generate(raw, ids=2, views=("090",), seed=0, frames=6, layout="casia-b-video", workers=1)
+    studio = Studio(hub_env / "ws")
+    ds_id = studio.open_dataset(raw)["dataset_id"]
+    seg = f"segmentation:{REPO}"
+    assert "--allow-download" in convert_tab.cli_command(studio, ds_id, "auto", "opengait", "", seg, "none", 1,
+                                                          False, True)
+    assert "--allow-download" not in convert_tab.cli_command(studio, ds_id, "auto", "opengait", "", seg)
+    err = convert_tab.preview(studio, ds_id, "auto", "opengait", "", seg)["error"]
+    assert REPO in err and "only when you allow it" in err
+    monkeypatch.setenv("HF_ENDPOINT", closed_port())
+    err = convert_tab.start(studio, ds_id, "auto", "opengait", "", seg, "none", 1, False, True)["error"]
+    assert "no network answers" in err and studio.latest_job("convert") is None
+    hub = FakeHub(REPO, tiny_seg)
+    with serve(hub) as url:
+        monkeypatch.setenv("HF_ENDPOINT", url)
+        out = convert_tab.preview(studio, ds_id, "auto", "opengait", "", seg, "none", 1, False, True)
+    assert out["error"] == "" and "the conversion job downloads it" in out["summary"] and hub.requests == []
