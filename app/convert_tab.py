@@ -135,6 +135,11 @@ def result_md(job: dict | None) -> str:
         fails = r.get("failures") or []
         if fails:
             txt += "\n\n" + "\n".join(f"- {f}" for f in fails[:20])
+        dropped = r.get("dropped") or []
+        if dropped:
+            more = r.get("dropped_frames", len(dropped)) - len(dropped)
+            txt += ("\n\n**Dropped frames** (every one is in the manifest's `dropped`, with its reason):\n"
+                    + "\n".join(f"- `{d}`" for d in dropped) + (f"\n- … and {more} more" if more > 0 else ""))
         return txt
     if job["state"] == "failed":
         return C.error_md(f"conversion failed: {job.get('message')}")

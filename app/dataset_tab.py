@@ -81,11 +81,34 @@ def _report_outputs(studio, report, header: str):
     # Notes quote patterns like <sid>-<type>; escaped so Markdown does not eat them as HTML tags.
     lines += [f"- {html.escape(n)}" for n in s["notes"]]
     counts = pd.DataFrame(report.counts_table()) if report.sequences else EMPTY_COUNTS
-    probs = report.problems[:500]
-    problems = pd.DataFrame([{"file": p.path, "reason": p.reason, "severity": p.severity} for p in probs]) \
-        if probs else EMPTY_PROBLEMS
     frames = [(C.to_rgb(img), cap) for img, cap in studio.sample_frames(report)]
-    return {"error": "", "summary": "\n\n".join(lines), "counts": counts, "problems": problems, "gallery": frames}
+    return {"error": "", "summary": "\n\n".join(lines), "counts": counts, "problems": _problems_table(report),
+            "gallery": frames}
+
+
+def _problems_table(report) -> pd.DataFrame:
+    """Every file's problem, errors first (the first 500)."""
+    rows = report.problem_rows()[:500]
+    return pd.DataFrame([{"file": r["path"], "reason": r["reason"], "severity": r["severity"]} for r in rows]) \
+        if rows else EMPTY_PROBLEMS
+
+
+def _scan_failed(exc: Exception) -> dict[str, Any]:
+    """The error, and, when no sequence was readable, the problem of every file that was looked at."""
+    report = getattr(exc, "report", None)     # NothingReadable carries the scan's report
+    return {**_failed(C.report_error(exc)), **({"problems": _problems_table(report)} if report is not None else {})}
+
+
+def _decode_arg(sample) -> int | None:
+    """The decode-sample box: empty is every frame."""
+    return None if sample in (None, "") else max(0, int(sample))
+
+
+def _bar(progress):
+    """A gr.Progress as the studio's progress(done, total, message) callback."""
+    if progress is None:
+        return None
+    return lambda done, total, message: progress(done / max(total, 1), desc=message)
 
 
 def _converted_outputs(studio, ds: dict):
@@ -110,7 +133,7 @@ def _failed(error: str) -> dict[str, Any]:
     return {"error": error, "summary": "", "counts": EMPTY_COUNTS, "problems": EMPTY_PROBLEMS, "gallery": []}
 
 
-def show_dataset(studio, ds_id) -> dict[str, Any]:
+def show_dataset(studio, ds_id, sample=None, progress=None) -> dict[str, Any]:
     """The error, summary, counts, problems and gallery (``SHOWN``) of a catalogued dataset."""
     ds_id = C.as_int(ds_id)
     if ds_id is None:  # an empty list refreshing must not wipe an error the user is reading
@@ -121,23 +144,25 @@ def show_dataset(studio, ds_id) -> dict[str, Any]:
     try:
         if ds["kind"] == "converted":
             return _converted_outputs(studio, ds)
-        opened = studio.open_dataset(ds["path"])
+        opened = studio.open_dataset(ds["path"], decode_sample=_decode_arg(sample), progress=_bar(progress))
         return _report_outputs(studio, opened["report"], f"### {opened['name']} (raw)")
     except Exception as exc:  # noqa: BLE001
-        return _failed(C.report_error(exc))
+        return _scan_failed(exc)
 
 
-def open_path(studio, path, fmt=AUTO, pattern="") -> dict[str, Any]:
-    """Scan and register a folder: ``SHOWN`` and the dataset picker."""
+def open_path(studio, path, fmt=AUTO, pattern="", sample=None, progress=None) -> dict[str, Any]:
+    """Scan (decoding every frame, or ``sample`` per sequence) and register a folder: ``SHOWN``
+    and the dataset picker. With no readable sequence, the problems still list every file."""
     path = (path or "").strip()
     if not path:
         return {"error": C.error_md("enter the path of a dataset folder first, or pick one in the browser"),
                 **C.skips("summary", "counts", "problems", "gallery", "picker")}
     try:
         opened = studio.open_dataset(path, format=None if fmt in (None, "", AUTO) else fmt,
-                                     pattern=(pattern or "").strip() or None)
+                                     pattern=(pattern or "").strip() or None, decode_sample=_decode_arg(sample),
+                                     progress=_bar(progress))
     except Exception as exc:  # noqa: BLE001
-        return {**_failed(C.report_error(exc)), "picker": gr.skip()}
+        return {**_scan_failed(exc), "picker": gr.skip()}
     out = _report_outputs(studio, opened["report"], f"### {opened['name']} (raw, opened from `{path}`)")
     choices = C.dataset_choices(studio)
     return {**out, "picker": gr.update(choices=choices, value=opened["dataset_id"])}
@@ -223,6 +248,8 @@ def build(studio, timer: gr.Timer, roots: list[Path] | None = None) -> dict:
         path = gr.Textbox(label="Open a dataset folder", placeholder="/data/CASIA-B/silhouettes", scale=4,
                           elem_id="open-path")
         fmt = gr.Dropdown([AUTO, *O.choices("scan", "format")], value=AUTO, label="Format", scale=2, elem_id="open-format")
+        sample = gr.Number(value=None, minimum=0, precision=0, label="Frames decoded per sequence (empty: all)",
+                           info=O.field_help("scan", "decode_sample"), scale=2, elem_id="open-decode-sample")
         open_btn = gr.Button("Open", scale=1, elem_id="open-btn")
     with gr.Accordion("Browse folders", open=False, elem_id="browse"):
         root = gr.Dropdown(roots, value=roots[0], label="Browse under", info="start the studio with --data-root DIR "
@@ -257,9 +284,11 @@ def build(studio, timer: gr.Timer, roots: list[Path] | None = None) -> dict:
 
     shown = dict(error=error, summary=summary, counts=counts, problems=problems, gallery=gallery)
     demo_btn.click(**C.wire(lambda: create_demo(studio), {"msg": demo_msg, "progress": demo_progress}))
-    picker.change(**C.wire(lambda v: show_dataset(studio, v), shown), inputs=picker)
-    open_inputs = [path, fmt, pattern]
-    opened = C.wire(lambda *a: open_path(studio, *a), {**shown, "picker": picker})
+    picker.change(**C.wire(lambda v, n, progress=gr.Progress(): show_dataset(studio, v, n, progress), shown),
+                  inputs=[picker, sample])
+    open_inputs = [path, fmt, pattern, sample]
+    opened = C.wire(lambda p, f, q, n, progress=gr.Progress(): open_path(studio, p, f, q, n, progress),
+                    {**shown, "picker": picker})
     open_btn.click(**opened, inputs=open_inputs, api_name="open_path")
     path.submit(**opened, inputs=open_inputs)
     path.change(lambda p: detect_table(studio, p), inputs=path, outputs=detected, show_progress="hidden",

@@ -65,9 +65,17 @@ def cmd_demo(args, studio) -> dict:
 
 
 def cmd_scan(args, studio) -> dict:
-    from core.readers import scan
+    from core.options import ScanOptions, from_args
+    from core.readers import NothingReadable, scan
 
-    report = scan(args.source, format=args.format, pattern=args.pattern)
+    o = from_args(ScanOptions, args)
+    progress = _scan_progress if not args.json and sys.stderr.isatty() else None
+    try:
+        report = scan(o.source, format=o.format, pattern=o.pattern, decode_sample=o.decode_sample,
+                      progress=progress)
+    except NothingReadable as exc:   # still every file's problem, then the one-line error
+        _print_problems(exc.report, args.json, error=str(exc))
+        raise
     data = report.to_json()
     if not args.json:
         s = data["summary"]
@@ -75,9 +83,23 @@ def cmd_scan(args, studio) -> dict:
               f"{s['frames']} frames, views {', '.join(s['views'])}")
         for row in report.counts_table():
             print("  " + "  ".join(f"{k}={v}" for k, v in row.items()))
-        for p in report.problems[:50]:
-            print(f"  {p.severity}: {p.path}: {p.reason}")
+        _print_problems(report, False)
     return data
+
+
+def _scan_progress(done: int, total: int, message: str) -> None:
+    sys.stderr.write(f"\r{message}" + ("\n" if done >= total else ""))
+    sys.stderr.flush()
+
+
+def _print_problems(report, as_json: bool, error: str | None = None, limit: int = 200) -> None:
+    if as_json:
+        print(json.dumps({**report.to_json(), "error": error}))
+        return
+    for p in report.problem_rows()[:limit]:
+        print(f"  {p['severity']}: {p['path']}: {p['reason']}")
+    if len(report.problems) > limit:
+        print(f"  ... and {len(report.problems) - limit} more (--json lists up to 500)")
 
 
 def cmd_convert(args, studio) -> dict:
@@ -88,7 +110,7 @@ def cmd_convert(args, studio) -> dict:
     opts = ConvertOptions(**{k: getattr(job, k) for k in ConvertOptions.model_fields})
     opts.validate()   # a typo fails here, before a job is queued
     params = {**opts.to_dict(), "source": str(Path(job.source).resolve()), "out": str(out), "name": out.name,
-              "scan": {"format": job.format, "pattern": job.pattern},
+              "scan": {"format": job.format, "pattern": job.pattern, "decode_sample": job.decode_sample},
               "opengait_pkl": str(Path(job.opengait_pkl).resolve()) if job.opengait_pkl else None}
     return run_job_here(studio, "convert", params, quiet=args.json)
 

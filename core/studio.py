@@ -106,15 +106,19 @@ class Studio:
         locks.check_free(params["out"])
         return runner.submit(self.ws, "demo", params)
 
-    def open_dataset(self, path: str | Path, *, format: str | None = None, pattern: str | None = None) -> dict[str, Any]:
-        """Detect (or take ``format``) and scan a raw dataset, register it, and return its report.
+    def open_dataset(self, path: str | Path, *, format: str | None = None, pattern: str | None = None,
+                     decode_sample: int | None = None, progress=None) -> dict[str, Any]:
+        """Detect (or take ``format``) and scan a raw dataset, decoding its frames (all, or
+        ``decode_sample`` per sequence; ``progress(done, total, message)``), register it, and
+        return its report. Raises NothingReadable, whose ``report`` lists every file's problem,
+        when no sequence can be read.
 
         ``pattern`` is the file-name pattern of a video folder; both are remembered in the catalog
         so later scans of the same folder read it the same way."""
         resolved = Path(path).expanduser().resolve()
         if self.catalog.dataset_by_path(resolved) is None:    # a catalogued dataset may always be shown again
             resolved = self.check_path(path)
-        report = self._scan(resolved, format=format, pattern=pattern)
+        report = self._scan(resolved, format=format, pattern=pattern, decode_sample=decode_sample, progress=progress)
         ds_id = self.catalog.add_dataset(slug(resolved.name), "raw", report.format, resolved,
                                          info={"summary": report.summary(),
                                                "scan": {"format": report.format, "pattern": pattern}})
@@ -125,14 +129,16 @@ class Studio:
         ds = self.catalog.dataset_by_path(Path(source).resolve())
         return dict(((ds or {}).get("info") or {}).get("scan") or {})
 
-    def _scan(self, source: str | Path, *, format: str | None = None, pattern: str | None = None):
-        """Scan ``source`` the way it was opened unless told otherwise."""
+    def _scan(self, source: str | Path, *, format: str | None = None, pattern: str | None = None,
+              decode_sample: int | None = 0, progress=None):
+        """Scan ``source`` the way it was opened unless told otherwise; by default its structure
+        only (opening a dataset is where its frames are decoded)."""
         from core.readers import scan
 
         if format is None and pattern is None:
             remembered = self.scan_args(source)
             format, pattern = remembered.get("format"), remembered.get("pattern")
-        return scan(source, format=format, pattern=pattern)
+        return scan(source, format=format, pattern=pattern, decode_sample=decode_sample, progress=progress)
 
     def sample_frames(self, report, per_condition: int = 1) -> list[tuple[np.ndarray, str]]:
         """One mid-sequence frame per condition and view, captioned, for the dataset overview."""

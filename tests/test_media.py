@@ -106,7 +106,8 @@ def test_silhouette_frames_with_bad_files(tmp_path):
     assert [(p.path, p.reason) for p in batch.problems] == [
         (str(d / "003.png"), "empty file (0 bytes); frame skipped"),
         (str(d / "004.png"), "cannot be decoded as an image (damaged or not an image); frame skipped"),
-        (str(d / "005.png"), "size 22x32 differs from the sequence's 44x64; frame skipped")]
+        (str(d / "005.png"), "size 22x32 differs from the sequence's majority size 44x64 (3 of 4 frames); "
+                             "frame dropped")]
     assert read_frames(raw, stride=2).names == ["001"]        # 001, 003 (empty), 005 (other size)
     assert read_frames(raw, stride=1, max_frames=2).names == ["001", "002"]
     bad = RawSequence(sid="001", seq_type="nm-01", view="090", condition="nm", frames=[d / "003.png", d / "004.png"])
@@ -116,6 +117,21 @@ def test_silhouette_frames_with_bad_files(tmp_path):
     for kw in ({"stride": 0}, {"stride": 1.5}, {"max_frames": 0}):
         with pytest.raises(ConfigError):
             read_frames(raw, **kw)
+
+
+def test_an_oversized_first_frame_is_dropped_not_the_others(tmp_path):
+    """The sequence keeps its majority size, wherever the odd frame sits; with max_frames too."""
+    d = tmp_path / "seq"
+    d.mkdir()
+    frames = [_sil(d / "000.png", 255, size=(128, 88))] + [_sil(d / f"{i:03d}.png", 255) for i in range(1, 36)]
+    raw = RawSequence(sid="001", seq_type="nm-01", view="090", condition="nm", frames=frames)
+    batch = read_frames(raw)
+    assert batch.images.shape == (35, 64, 44) and batch.names == [f"{i:03d}" for i in range(1, 36)]
+    assert [(p.path, p.reason) for p in batch.problems] == [
+        (str(d / "000.png"), "size 88x128 differs from the sequence's majority size 44x64 (35 of 36 frames); "
+                             "frame dropped")]
+    capped = read_frames(raw, max_frames=4)
+    assert capped.names == ["001", "002", "003", "004"] and len(capped.problems) == 1
 
 
 def test_rgb_frames_are_rgb(tmp_path):

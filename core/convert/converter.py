@@ -35,6 +35,7 @@ from core.records import Sequence
 class PlanItem:
     raw: RawSequence
     target: Sequence
+    skipped: list[dict[str, str]] = field(default_factory=list)   # frame files the reader left out, with why
 
     @property
     def rel_dir(self) -> str:
@@ -93,14 +94,27 @@ def plan_conversion(report: ScanReport, out: str | Path, options: ConvertOptions
     if _inside(report.root, out):
         raise InputError(out, f"output folder contains the source dataset {report.root}")
     split = choose_split(report, options.split)
+    skipped = reader_skipped(report)
     items = []
     for raw in report.sequences:
         role = split.role(raw.sid, raw.seq_type, raw.role)
         target = Sequence(sid=raw.sid, seq=raw.seq, split=role, condition=raw.condition, seq_type=raw.seq_type,
                           view=raw.view, clothes=raw.clothes, frames=raw.known_frames or 0, source=raw.source,
                           camera=raw.camera)
-        items.append(PlanItem(raw, target))
+        items.append(PlanItem(raw, target, skipped.get(raw.source, [])))
     return ConversionPlan(report.root, out, report.format, options, split, items)
+
+
+def reader_skipped(report: ScanReport) -> dict[str, list[dict[str, str]]]:
+    """Frame files a reader left out of an image sequence (a zero-byte copy), by sequence folder:
+    they never reach decoding, yet the manifest lists them among the sequence's dropped frames."""
+    folders = {s.source: {str(f) for f in s.frames} for s in report.sequences if s.media in ("silhouette", "rgb")}
+    out: dict[str, list[dict[str, str]]] = {}
+    for p in report.problems:
+        folder = str(Path(p.path).parent)
+        if folder in folders and p.path not in folders[folder] and p.severity == "error":
+            out.setdefault(folder, []).append({"file": p.path, "reason": p.reason})
+    return out
 
 
 def choose_split(report: ScanReport, spec: str | None) -> Split:
@@ -221,10 +235,10 @@ def convert_one(item: PlanItem, out: Path, options: ConvertOptions,
     try:
         seq = align_sequence(item.raw, options, background=background)
     except InputError as exc:   # one unreadable sequence fails alone, with its reason
-        record.update(status="failed", frames=0, dropped=[], error=str(exc))
+        record.update(status="failed", frames=0, dropped=item.skipped, error=str(exc))
         return record
     aligned, ext = seq.frames, seq.source
-    record.update(frames=int(len(aligned)), dropped=seq.dropped, silhouette=ext.silhouette_from, pose=ext.pose_from,
+    record.update(frames=int(len(aligned)), dropped=item.skipped + seq.dropped, silhouette=ext.silhouette_from, pose=ext.pose_from,
                   empty_masks=int(sum(1 for m in ext.masks if not m.any())))
     if len(aligned) == 0:
         record["status"] = "failed"
@@ -348,7 +362,7 @@ def finalize(plan: ConversionPlan, records: dict, params: dict, skipped: int,
     write_json(out / "partition.json", {"TRAIN_SET": train_ids, "TEST_SET": test_ids})
     # Drawing pose heatmaps takes minutes on a big set: say so rather than sit at 100%.
     build_packed(out, progress=progress)
-    dropped = sum(len(r.get("dropped", [])) for r in records.values())
+    dropped = [f"{d['file']}: {d['reason']}" for _, r in sorted(records.items()) for d in r.get("dropped", [])]
     return {"out": str(out), "sequences": len(ok), "failed": len(failed), "skipped_done": skipped,
-            "frames": sum(r["frames"] for r in ok), "dropped_frames": dropped,
+            "frames": sum(r["frames"] for r in ok), "dropped_frames": len(dropped), "dropped": dropped[:50],
             "failures": [r["error"] for r in failed][:20], "train_ids": len(train_ids), "test_ids": len(test_ids)}

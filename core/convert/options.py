@@ -19,6 +19,10 @@ class ScanOptions(Options):
     source: str = option(help="the raw dataset's folder", positional=True)
     format: Optional[Literal[FORMATS]] = option(None, "skip auto-detection")
     pattern: Optional[str] = option(None, "video-folder file-name pattern, e.g. '{sid}_{condition}-{seq}_{view}'")
+    decode_sample: Optional[int] = option(None, "frames decoded per sequence to find corrupt, truncated or odd-sized "
+                                                "ones: N evenly spaced (first and last included), 0 for none "
+                                                "(default: every frame in scan; none in convert, whose conversion "
+                                                "decodes every frame and lists each it drops)", ge=0, metavar="N")
 
 
 class ConvertOptions(Options):

@@ -33,7 +33,14 @@ def job_convert(ctx: JobContext, p: dict[str, Any]) -> dict[str, Any]:
     from core.readers import scan
 
     scan_args = p.get("scan") or {}
-    report = scan(p["source"], format=scan_args.get("format"), pattern=scan_args.get("pattern"))
+    # Decoding in the scan is asked for, not the default: the conversion decodes every frame anyway
+    # and lists in the manifest each one it drops.
+    sample = scan_args.get("decode_sample")
+    report = scan(p["source"], format=scan_args.get("format"), pattern=scan_args.get("pattern"),
+                  decode_sample=0 if sample is None else sample,
+                  progress=lambda d, t, m: ctx.progress(d, t, m))
+    for prob in report.problem_rows()[:100]:
+        ctx.log(f"scan {prob['severity']}: {prob['path']}: {prob['reason']}")
     fields = set(ConvertOptions.model_fields)
     opts = ConvertOptions(**{k: v for k, v in p.items() if k in fields})
     plan = plan_conversion(report, p["out"], opts)

@@ -3,7 +3,7 @@
 They only read: no reader ever writes inside a source tree.
 """
 
-from core.readers.base import Problem, RawSequence, ScanReport
+from core.readers.base import NothingReadable, Problem, RawSequence, ScanReport
 from core.readers.detect import Detection, detect, scan
 
-__all__ = ["Detection", "Problem", "RawSequence", "ScanReport", "detect", "scan"]
+__all__ = ["Detection", "NothingReadable", "Problem", "RawSequence", "ScanReport", "detect", "scan"]

@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from core.errors import InputError
 from core.problems import Problem
 
 MEDIA = ("silhouette", "rgb", "video", "array")
@@ -132,6 +133,16 @@ class ScanReport:
     def validate(self, min_frames: int = MIN_FRAMES) -> list[dict[str, str]]:
         """Dataset-level checks; see :func:`validate`."""
         return validate(self, min_frames=min_frames)
+
+
+class NothingReadable(InputError):
+    """No sequence of the folder can be read; ``report`` still lists every file's problem."""
+
+    def __init__(self, report: ScanReport):
+        self.report = report
+        first = "; ".join(f"{p.path}: {p.reason}" for p in report.problems[:3])
+        more = f" (and {len(report.problems) - 3} more problems)" if len(report.problems) > 3 else ""
+        super().__init__(report.root, f"no readable sequence found{' — ' + first if first else ''}{more}")
 
 
 def validate(report: ScanReport, min_frames: int = MIN_FRAMES) -> list[dict[str, str]]:

@@ -9,7 +9,8 @@ from pathlib import Path
 
 from core.errors import ConfigError, InputError
 from core.readers import casia_b, casia_b_video, ccvid, grew, opengait_pkl, video_folder
-from core.readers.base import ScanReport
+from core.readers.base import NothingReadable, ScanReport
+from core.readers.verify import verify
 
 VIDEO_RE = re.compile(r"^\d{3}-(nm|bg|cl)-\d{2}-\d{3}\.(avi|mp4)$", re.I)
 FORMATS = ("casia-b-silhouette", "casia-b-video", "ccvid", "grew", "opengait-pkl", "video-folder")
@@ -70,12 +71,16 @@ def detect(root: str | Path) -> Detection:
     return best
 
 
-def scan(root: str | Path, *, format: str | None = None, pattern: str | None = None) -> ScanReport:
+def scan(root: str | Path, *, format: str | None = None, pattern: str | None = None,
+         decode_sample: int | None = 0, progress=None) -> ScanReport:
     """Detect the format (or take ``format``), read the dataset's structure collecting per-file
-    problems, then run the dataset-level validation (``ScanReport.validate``).
+    problems, decode its frames (:func:`core.readers.verify.verify`: all with ``decode_sample``
+    None, at most that many per sequence, or none with 0; ``progress(done, total, message)``),
+    then run the dataset-level validation (``ScanReport.validate``).
 
     ``pattern`` is the file-name pattern of a ``video-folder`` (required there); given without a
-    ``format`` it selects ``video-folder``. Raises InputError when nothing readable is found.
+    ``format`` it selects ``video-folder``. Raises :class:`NothingReadable` (an InputError that
+    carries the report, every file's problem listed) when nothing readable is found.
     """
     root = Path(root)
     if format is not None and format not in FORMATS:
@@ -111,8 +116,10 @@ def scan(root: str | Path, *, format: str | None = None, pattern: str | None = N
     else:
         report = video_folder.scan(root, pattern)
     report.notes.insert(0, note)
+    verify(report, sample=decode_sample, progress=progress)
     if not report.sequences:
-        first = "; ".join(f"{p.path}: {p.reason}" for p in report.problems[:3])
-        raise InputError(root, f"no readable sequence found{' — ' + first if first else ''}")
+        if not report.problems:
+            report.add_problem(root, "no frames, videos or arrays found under this folder")
+        raise NothingReadable(report)
     report.validate()
     return report

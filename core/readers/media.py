@@ -15,6 +15,7 @@ import numpy as np
 
 from core.errors import ConfigError, InputError
 from core.readers.base import Problem, RawSequence
+from core.readers.sizes import majority_size, other_size_reason
 
 VIDEO_SUFFIXES = (".mp4", ".avi", ".mov", ".mkv")
 
@@ -118,12 +119,14 @@ def _read_video(path: Path, stride: int, max_frames: int | None) -> FrameBatch:
         problems.append(Problem(str(path), f"decoded {index} of the {declared} frames the container declares; "
                                            f"the file looks truncated or corrupt — kept what decoded{dropped}",
                                 "warning"))
-    sizes = {im.shape for im in images}
-    if len(sizes) > 1:   # a stream that changes size midway: keep the first size
-        first = images[0].shape
-        pairs = [(im, n) for im, n in zip(images, names) if im.shape == first]
-        problems.append(Problem(str(path), f"frame size changes inside the video; {len(images) - len(pairs)} frames "
-                                           f"of another size skipped", "warning"))
+    major = majority_size([im.shape[:2] for im in images])
+    if any(im.shape[:2] != major for im in images):   # a stream that changes size midway: keep the majority size
+        n_major = sum(im.shape[:2] == major for im in images)
+        for im, n in zip(images, names):
+            if im.shape[:2] != major:
+                problems.append(Problem(f"{path}#frame {int(n)}", other_size_reason(im.shape[:2], major, n_major,
+                                                                                      len(images)), "warning"))
+        pairs = [(im, n) for im, n in zip(images, names) if im.shape[:2] == major]
         images, names = [p[0] for p in pairs], [p[1] for p in pairs]
     return FrameBatch(np.stack(images), names, problems)
 
@@ -152,26 +155,33 @@ def read_image(path: Path, colour: bool) -> tuple[np.ndarray | None, str]:
 def _read_images(raw: RawSequence, stride: int, max_frames: int | None) -> FrameBatch:
     colour = raw.media == "rgb"
     images: list[np.ndarray] = []
-    names: list[str] = []
     problems: list[Problem] = []
+    by_size: dict[tuple[int, int], int] = {}
+    files: list[Path] = []
     for f in raw.frames[::stride]:
-        if max_frames is not None and len(images) >= max_frames:
+        # with max_frames, reading stops once one size has that many frames: it is then the majority
+        if max_frames is not None and max(by_size.values(), default=0) >= max_frames:
             break
         img, why = read_image(Path(f), colour)
         if img is None:
             problems.append(Problem(str(f), why))
             continue
-        if images and img.shape != images[0].shape:
-            h0, w0 = images[0].shape[:2]
-            problems.append(Problem(str(f), f"size {img.shape[1]}x{img.shape[0]} differs from the sequence's "
-                                            f"{w0}x{h0}; frame skipped"))
-            continue
+        by_size[img.shape[:2]] = by_size.get(img.shape[:2], 0) + 1
         images.append(img)
-        names.append(Path(f).stem)
+        files.append(Path(f))
     if not images:
         first = f" — {problems[0].path}: {problems[0].reason}" if problems else ""
         raise InputError(raw.source or None, f"no readable frame among {len(raw.frames)} files{first}")
-    return FrameBatch(np.stack(images), names, problems)
+    # The sequence keeps its majority size; a frame of another size is dropped, not resized: a
+    # resize would change the walker's scale and aspect in that frame only.
+    major = majority_size([im.shape[:2] for im in images])
+    kept = [i for i, im in enumerate(images) if im.shape[:2] == major]
+    for i, im in enumerate(images):
+        if im.shape[:2] != major:
+            problems.append(Problem(str(files[i]), other_size_reason(im.shape[:2], major, len(kept), len(images))))
+    if max_frames is not None:
+        kept = kept[:max_frames]
+    return FrameBatch(np.stack([images[i] for i in kept]), [files[i].stem for i in kept], problems)
 
 
 # ------------------------------------------------------------------------------------------------
