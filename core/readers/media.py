@@ -135,6 +135,11 @@ def _read_video(path: Path, stride: int, max_frames: int | None) -> FrameBatch:
 # image files
 # ------------------------------------------------------------------------------------------------
 
+def _ends_jpeg(data: np.ndarray) -> bool:
+    """Whether the JPEG's bytes end with its end-of-image marker (padding after it allowed)."""
+    return data[-4096:].tobytes().rstrip(b"\x00\r\n ").endswith(b"\xff\xd9")
+
+
 def read_image(path: Path, colour: bool) -> tuple[np.ndarray | None, str]:
     """(image, '') or (None, why). Grey (H, W) or RGB (H, W, 3) uint8. Works with any path
     characters (bytes are decoded in memory)."""
@@ -144,6 +149,9 @@ def read_image(path: Path, colour: bool) -> tuple[np.ndarray | None, str]:
         return None, f"cannot be read ({exc.strerror or exc}); frame skipped"
     if data.size == 0:
         return None, "empty file (0 bytes); frame skipped"
+    if data[:2].tobytes() == b"\xff\xd8" and not _ends_jpeg(data):
+        # libjpeg decodes a cut-off JPEG with a warning and grey below the cut: that is no frame
+        return None, "truncated JPEG (no end-of-image marker); frame skipped"
     img = cv2.imdecode(data, cv2.IMREAD_COLOR if colour else cv2.IMREAD_GRAYSCALE)
     if img is None:
         return None, "cannot be decoded as an image (damaged or not an image); frame skipped"
