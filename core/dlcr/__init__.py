@@ -8,7 +8,7 @@
 ``discriminator`` realism + identity-keeping score of a variant, trained in the studio
 ``loading``       local-folder / cached-hub-id resolution, device and dtype, provenance records
 
-Models are loaded from local folders (the studio does not download); every output carries the
+Models are loaded from local folders or hub ids (downloaded only when the user allows it); every output carries the
 ``provenance`` dict of the model that made it. Heavy libraries (transformers, diffusers) are
 imported only when a model is loaded.
 """
