@@ -133,11 +133,16 @@ def _failed(error: str) -> dict[str, Any]:
     return {"error": error, "summary": "", "counts": EMPTY_COUNTS, "problems": EMPTY_PROBLEMS, "gallery": []}
 
 
-def show_dataset(studio, ds_id, sample=None, progress=None) -> dict[str, Any]:
-    """The error, summary, counts, problems and gallery (``SHOWN``) of a catalogued dataset."""
+def show_dataset(studio, ds_id, sample=None, progress=None, shown=None) -> dict[str, Any]:
+    """The error, summary, counts, problems and gallery (``SHOWN``) of a catalogued dataset.
+    ``shown`` is the dataset already on the page (just opened): it is not scanned again."""
     ds_id = C.as_int(ds_id)
-    if ds_id is None:  # an empty list refreshing must not wipe an error the user is reading
+    if ds_id is None or ds_id == C.as_int(shown):  # an empty list refreshing must not wipe an error the user reads
         return C.skips(*SHOWN)
+    return {**_show(studio, ds_id, sample, progress), "shown": ds_id}
+
+
+def _show(studio, ds_id: int, sample, progress) -> dict[str, Any]:
     ds = studio.dataset(ds_id)
     if ds is None:
         return _failed(C.error_md(f"dataset #{ds_id} is no longer in the catalog"))
@@ -165,7 +170,7 @@ def open_path(studio, path, fmt=AUTO, pattern="", sample=None, progress=None) ->
         return {**_scan_failed(exc), "picker": gr.skip()}
     out = _report_outputs(studio, opened["report"], f"### {opened['name']} (raw, opened from `{path}`)")
     choices = C.dataset_choices(studio)
-    return {**out, "picker": gr.update(choices=choices, value=opened["dataset_id"])}
+    return {**out, "picker": gr.update(choices=choices, value=opened["dataset_id"]), "shown": opened["dataset_id"]}
 
 
 def detect_table(studio, path):
@@ -284,11 +289,14 @@ def build(studio, timer: gr.Timer, roots: list[Path] | None = None) -> dict:
 
     shown = dict(error=error, summary=summary, counts=counts, problems=problems, gallery=gallery)
     demo_btn.click(**C.wire(lambda: create_demo(studio), {"msg": demo_msg, "progress": demo_progress}))
-    picker.change(**C.wire(lambda v, n, progress=gr.Progress(): show_dataset(studio, v, n, progress), shown),
-                  inputs=[picker, sample])
+    on_page = gr.State(None)      # the dataset open_path just showed: picking it (as open_path does) rescans nothing
+    picker.change(**C.wire(lambda v, n, s, progress=gr.Progress(): show_dataset(studio, v, n, progress, s),
+                           {**shown, "shown": on_page}), inputs=[picker, sample, on_page])
     open_inputs = [path, fmt, pattern, sample]
-    opened = C.wire(lambda p, f, q, n, progress=gr.Progress(): open_path(studio, p, f, q, n, progress),
-                    {**shown, "picker": picker})
+    # decode_sample has a default so that API callers may leave it out (every frame)
+    opened = C.wire(lambda path, fmt, pattern, decode_sample=None, progress=gr.Progress():
+                    open_path(studio, path, fmt, pattern, decode_sample, progress),
+                    {**shown, "picker": picker, "shown": on_page})
     open_btn.click(**opened, inputs=open_inputs, api_name="open_path")
     path.submit(**opened, inputs=open_inputs)
     path.change(lambda p: detect_table(studio, p), inputs=path, outputs=detected, show_progress="hidden",

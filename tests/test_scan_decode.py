@@ -207,3 +207,17 @@ def test_ui_problems_table_names_bad_files(ccvid, tmp_path):
     out = dataset_tab.open_path(studio, str(empty), "casia-b-silhouette", "")
     assert "no readable sequence found" in out["error"] and len(out["problems"]) == 4
     assert set(out["problems"]["reason"]) == {"no PNG frames; sequence skipped"}
+
+
+def test_picking_the_dataset_just_opened_does_not_scan_it_again(ccvid, tmp_path):
+    from app import dataset_tab
+    from core.studio import Studio
+
+    studio = Studio(tmp_path / "ws")
+    opened = dataset_tab.open_path(studio, str(ccvid), dataset_tab.AUTO, "")
+    ds_id = opened["shown"]
+    calls = []
+    again = dataset_tab.show_dataset(studio, ds_id, None, lambda f, desc: calls.append(f), ds_id)
+    assert all(v.get("__type__") == "update" and len(v) == 1 for v in again.values()) and calls == []
+    other = dataset_tab.show_dataset(studio, ds_id, None, lambda f, desc: calls.append(f), None)
+    assert other["shown"] == ds_id and calls[-1] == 1.0 and len(other["problems"]) == len(opened["problems"])
