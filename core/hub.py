@@ -260,10 +260,14 @@ def fetch_models(specs: Iterable[tuple[str, str]], *, allow_download: bool,
     record per model: the spec, the hub id, the resolved revision (commit hash) and the folder."""
     out = []
     for role, spec in specs:
-        got = [0]
+        got = [0, 0]     # bytes done, quarters logged
 
         def bytes_done(done: int, total: int, role=role, spec=spec, got=got) -> None:
             got[0] = done
+            quarter = 4 * done // max(total, 1)
+            if log and quarter > got[1] and total:
+                got[1] = quarter
+                log(f"{role} {spec}: {done / 1e6:.1f} of {total / 1e6:.1f} MB downloaded")
             if progress:
                 progress(done, max(total, 1), f"downloading the {role} {spec}: {done / 1e6:.1f} of "
                                               f"{total / 1e6:.1f} MB")

@@ -112,6 +112,8 @@ def test_cli_convert_downloads_and_records_the_revision(tiny_seg, hub_env, monke
     printed = capsys.readouterr().out          # the job ran here: its log lines, then the JSON summary
     result = json.loads(printed.strip().splitlines()[-1])
     assert f"downloaded revision {hub.sha}" in printed
+    mb = f"{hub.total_bytes / 1e6:.1f}"
+    assert f"silhouette model {REPO}: {mb} of {mb} MB downloaded" in printed
     assert result["sequences"] == 20 and result["failed"] == 0
     [model] = result["models"]
     assert model == {"role": "silhouette model", "source": REPO, "model_id": REPO, "revision": hub.sha,
