@@ -8,11 +8,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from core.errors import ConfigError, InputError
-from core.readers import casia_b, casia_b_video, ccvid, grew, opengait_pkl, video_folder
+from core.readers import casia_b, casia_b_video, ccvid, grew, opengait_pkl, presets, tree, video_folder
 from core.readers.base import ScanReport
 
 VIDEO_RE = re.compile(r"^\d{3}-(nm|bg|cl)-\d{2}-\d{3}\.(avi|mp4)$", re.I)
-FORMATS = ("casia-b-silhouette", "casia-b-video", "ccvid", "grew", "opengait-pkl", "video-folder")
+FORMATS = ("casia-b-silhouette", "casia-b-video", "ccvid", "grew", "opengait-pkl", "video-folder",
+           tree.FORMAT, *presets.PRESETS)
+PATTERN_FORMATS = ("video-folder", tree.FORMAT, *presets.PRESETS)   # formats a pattern applies to
 MIN_CONFIDENCE = 0.5
 
 
@@ -46,18 +48,30 @@ def detect_all(root: str | Path) -> list[Detection]:
                             ("casia-b-video", lambda r: casia_b_video.looks_like(r, videos)),
                             ("ccvid", ccvid.looks_like), ("grew", grew.looks_like),
                             ("opengait-pkl", opengait_pkl.looks_like)):
-        try:
-            conf, why = looks_like(root)
-        except OSError as exc:
-            conf, why = 0.0, f"could not be inspected ({exc})"
-        found.append(Detection(fmt, round(float(conf), 3), why, readable=True))
+        found.append(_inspect(fmt, looks_like, root))
     cb = next(d for d in found if d.format == "casia-b-video")
     vconf, vwhy = video_folder.looks_like(root, videos)
     if vconf:
         # CASIA-B names are the better explanation wherever they fit; a pattern is still possible
         vconf = max(0.05, min(vconf, 1.0 - cb.confidence))
     found.append(Detection("video-folder", round(vconf, 3), vwhy, readable=True))
+    for preset in presets.PRESETS.values():
+        found.append(_inspect(preset.name, preset.looks_like, root))
+    # Any three folder levels fit the generic tree, so it stays below every named layout that fits.
+    tconf, twhy = tree.looks_like(root)
+    named = max(d.confidence for d in found)
+    if tconf and named >= MIN_CONFIDENCE:
+        tconf = min(tconf, max(0.05, named - 0.05))
+    found.append(Detection(tree.FORMAT, round(tconf, 3), twhy, readable=True))
     return sorted(found, key=lambda d: -d.confidence)
+
+
+def _inspect(fmt: str, looks_like, root: Path) -> Detection:
+    try:
+        conf, why = looks_like(root)
+    except OSError as exc:
+        conf, why = 0.0, f"could not be inspected ({exc})"
+    return Detection(fmt, round(float(conf), 3), why, readable=True)
 
 
 def detect(root: str | Path) -> Detection:
@@ -74,14 +88,20 @@ def scan(root: str | Path, *, format: str | None = None, pattern: str | None = N
     """Detect the format (or take ``format``), read the dataset's structure collecting per-file
     problems, then run the dataset-level validation (``ScanReport.validate``).
 
-    ``pattern`` is the file-name pattern of a ``video-folder`` (required there); given without a
-    ``format`` it selects ``video-folder``. Raises InputError when nothing readable is found.
+    ``pattern`` is the file-name pattern of a ``video-folder`` (required there) or the
+    sequence-folder pattern of a generic tree or preset (optional there); given without a
+    ``format`` it selects the detected tree format, else ``video-folder``. Raises InputError when
+    nothing readable is found.
     """
     root = Path(root)
     if format is not None and format not in FORMATS:
         raise ConfigError(f"unknown format {format!r}; choose one of {', '.join(FORMATS)}")
+    if pattern and format not in (None, *PATTERN_FORMATS):
+        raise ConfigError(f"a pattern applies to {', '.join(PATTERN_FORMATS)}, not to {format}")
     if format is None and pattern:
-        format = "video-folder"
+        _check_root(root)
+        found = detect(root).format
+        format = found if found in PATTERN_FORMATS and found != "video-folder" else "video-folder"
     if format is None:
         det = detect(root)
         if det.format is None:
@@ -108,6 +128,10 @@ def scan(root: str | Path, *, format: str | None = None, pattern: str | None = N
         report = grew.scan(root)
     elif fmt == "opengait-pkl":
         report = opengait_pkl.scan(root)
+    elif fmt == tree.FORMAT:
+        report = tree.scan(root, pattern)
+    elif fmt in presets.PRESETS:
+        report = presets.PRESETS[fmt].scan(root, pattern)
     else:
         report = video_folder.scan(root, pattern)
     report.notes.insert(0, note)
