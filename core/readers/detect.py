@@ -57,12 +57,9 @@ def detect_all(root: str | Path) -> list[Detection]:
     found.append(Detection("video-folder", round(vconf, 3), vwhy, readable=True))
     for preset in presets.PRESETS.values():
         found.append(_inspect(preset.name, preset.looks_like, root))
-    # Any three folder levels fit the generic tree, so it stays below every named layout that fits.
-    tconf, twhy = tree.looks_like(root)
-    named = max(d.confidence for d in found)
-    if tconf and named >= MIN_CONFIDENCE:
-        tconf = min(tconf, max(0.05, named - 0.05))
-    found.append(Detection(tree.FORMAT, round(tconf, 3), twhy, readable=True))
+    # Any three folder levels fit the generic tree: its fixed 0.55 sits below every named layout
+    # that fits (and, listed last, loses a tie), above the 0.5 a guess needs.
+    found.append(_inspect(tree.FORMAT, tree.looks_like, root))
     return sorted(found, key=lambda d: -d.confidence)
 
 
