@@ -4,8 +4,6 @@ restatement, bench/opengait_reference.py), official and file splits, and their p
 trees drawn in tmp_path."""
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import cv2
@@ -20,14 +18,16 @@ from core.readers.detect import detect, detect_all, scan
 from core.readers.tree import natural_key, preview_pattern
 from tests.fixtures import make_tree
 
-ROOT = Path(__file__).resolve().parents[1]
+def cli(capsys, ws: Path, *args: str) -> dict:
+    """One CLI verb, in this process (the parser and verb the command line runs, without the
+    interpreter start-up each subprocess would cost)."""
+    from core.cli import main
 
-
-def cli(ws: Path, *args: str) -> dict:
-    proc = subprocess.run([sys.executable, "-m", "core", "--workspace", str(ws), *args, "--json"], cwd=ROOT,
-                          capture_output=True, text=True, timeout=300)
-    assert proc.returncode == 0, proc.stderr[-2000:]
-    return json.loads(proc.stdout.strip().splitlines()[-1])
+    capsys.readouterr()
+    rc = main(["--workspace", str(ws), *args, "--json"])
+    out, err = capsys.readouterr()
+    assert rc == 0, err[-2000:]
+    return json.loads(out.strip().splitlines()[-1])
 
 
 FREE = [(s, q, v) for s in ("alice", "bob", "carol", "dave") for q in ("walk-1", "walk-2", "limp-1")
@@ -291,7 +291,7 @@ def _gei_embeddings(conv: Path) -> Path:
     ("ccpg", CCPG_TREE, []),
     ("sustech1k", SUSTECH_TREE, []),
 ])
-def test_cli_scan_convert_evaluate(tmp_path, fmt, triples, extra):
+def test_cli_scan_convert_evaluate(tmp_path, capsys, fmt, triples, extra):
     root = make_tree(tmp_path / "raw", triples, frames=6)
     if "PARTITION" in extra:
         part = tmp_path / "Gait3D.json"
@@ -300,16 +300,16 @@ def test_cli_scan_convert_evaluate(tmp_path, fmt, triples, extra):
                                                   for i in ("0008", "0011", "0012")]}))
         extra = ["--split", str(part)]
     ws = tmp_path / "ws"
-    s = cli(ws, "scan", str(root))
+    s = cli(capsys, ws, "scan", str(root))
     assert s["summary"]["format"] == fmt and s["summary"]["sequences"] == len(triples)
     conv = tmp_path / "conv"
-    c = cli(ws, "convert", str(root), "--out", str(conv), "--workers", "1", *extra)
+    c = cli(capsys, ws, "convert", str(root), "--out", str(conv), "--workers", "1", *extra)
     assert c["sequences"] > 0 and c["dropped_frames"] == 2 * c["sequences"]   # the empty frame and the speck
     manifest = json.loads((conv / "manifest.json").read_text())
     assert manifest["parameters"]["format"] == fmt
     proto = P.protocol_for(conv)
     assert proto == {"generic-tree": "gallery-probe"}.get(fmt, fmt)
-    ev = cli(ws, "eval", "--embeddings", str(_gei_embeddings(conv)), "--protocol", proto)
+    ev = cli(capsys, ws, "eval", "--embeddings", str(_gei_embeddings(conv)), "--protocol", proto)
     head = P.get(proto).headline(ev)
     assert head and all(v is None or 0.0 <= v <= 100.0 for v in head.values())
     assert any(v is not None for v in head.values())
