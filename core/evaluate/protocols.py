@@ -574,7 +574,8 @@ def evaluate_npz(path: str | Path, protocol: str, **kwargs: Any) -> dict[str, An
 
 def protocol_for(dataset_root: str | Path) -> str:
     """The protocol a converted dataset is evaluated with, from the source format in its manifest
-    (CCVID's lists -> 'ccvid', official GREW -> 'grew'); everything else CASIA-B's."""
+    (CCVID's lists -> 'ccvid', official GREW -> 'grew', a preset -> its benchmark's, a generic
+    tree -> 'gallery-probe'); everything else CASIA-B's."""
     import json
 
     manifest = Path(dataset_root) / "manifest.json"
@@ -582,6 +583,11 @@ def protocol_for(dataset_root: str | Path) -> str:
         fmt = json.loads(manifest.read_text()).get("parameters", {}).get("format", "")
     except (OSError, ValueError):
         fmt = ""
+    return protocol_for_format(fmt)
+
+
+def protocol_for_format(fmt: str) -> str:
+    """The protocol a dataset read as source format ``fmt`` is evaluated with."""
     return next((p.name for p in REGISTRY if fmt in p.source_formats), DEFAULT_PROTOCOL)
 
 
