@@ -410,3 +410,26 @@ def test_preset_preview_with_partition_file(studio, tmp_path):
     pv = convert_tab.preview(studio, ds_id, str(part), "opengait", "")
     assert pv["error"] == "" and "2 probe sequences listed" in pv["summary"] and "`gait3d`" in pv["summary"]
     assert sorted(pv["mapping"]["split"]) == ["gallery", "gallery", "probe", "probe", "train", "train"]
+
+
+def test_preset_trains_and_evaluates_under_its_protocol(studio, tmp_path):
+    """An OU-MVLP-shaped tree converted and trained from the tabs is evaluated under OU-MVLP's
+    protocol (gallery 01, probe 00, identical views excluded), and the run page shows its NM row."""
+    from tests.fixtures import make_tree
+
+    root = make_tree(tmp_path / "OUMVLP", [(f"{i:05d}", q, v) for i in range(1, 7) for q in ("00", "01")
+                                           for v in ("000", "090")], frames=8)
+    ds_id = studio.open_dataset(root)["dataset_id"]
+    convert_tab.start(studio, ds_id, "auto", "opengait", "")
+    assert studio.wait(studio.latest_job("convert")["id"], timeout=120)["state"] == "succeeded"
+    conv = next(d for d in studio.datasets("converted"))
+    assert "job #" in train_tab.start(studio, conv["id"], "demo-cpu", 4)
+    job = studio.wait(studio.latest_job("train")["id"], timeout=300)
+    assert job["state"] == "succeeded", job
+    run = studio.catalog.runs()[0]
+    res = run["results"]
+    assert res["protocol"] == "oumvlp" and res["views"] == ["000", "090"]
+    assert res["counts"] == {"gallery": 6, "NM": 6} and res["matrix"]["NM"][0][0] is None   # same view excluded
+    out = run_detail.show(studio, run["id"])
+    assert list(out["per_cond"]["condition"]) == ["NM"] and list(out["per_view"].columns) == ["condition", "000",
+                                                                                                "090", "mean"]
