@@ -95,6 +95,19 @@ def test_alignment_equals_opengait_pretreatment(free_tree):
         assert ours.frames.shape == theirs.shape and np.array_equal(ours.frames, theirs)
 
 
+def test_unpadded_names_keep_natural_order(tmp_path):
+    """OpenGait sorts names as strings (1, 10, 11, 12, 2, ...); we keep the natural order: the same
+    aligned frames, in walking order."""
+    root = make_tree(tmp_path / "np", [("p1", "walk-1", "cam")], frames=12, name=lambda t: f"{t + 1}.png")
+    raw = scan(root).sequences[0]
+    assert [f.name for f in raw.frames] == [f"{i}.png" for i in range(1, 13)]
+    ours = align_sequence(raw, ConvertOptions(workers=1))
+    theirs, kept = opengait_sequence(raw.frames[0].parent)
+    assert kept == ["10.png", "11.png", "12.png", "3.png", "4.png", "5.png", "6.png", "7.png", "8.png", "9.png"]
+    order = [kept.index(f"{i}.png") for i in range(3, 13)]
+    assert np.array_equal(ours.frames, theirs[order])
+
+
 def test_rgb_tree_becomes_silhouettes(tmp_path):
     root = make_tree(tmp_path / "rgb", [(s, "walk-1", "cam1") for s in ("p1", "p2")], frames=10, rgb=True,
                      bad_frames=False)
@@ -153,6 +166,9 @@ def test_official_splits_and_roles(tmp_path):
     it = next(i for i in ccpg.items if i.target.sid == "100" and i.target.seq_type == "U0_D0_BG")
     assert (it.target.split, it.target.camera, it.target.clothes) == ("probe", "01", "100_U0_D0")
 
+    from core.readers.presets import sustech1k_train
+
+    assert len(sustech1k_train()) == 250 and {"0000", "1057"} <= sustech1k_train() and "0001" not in sustech1k_train()
     sus = _plan(make_tree(tmp_path / "sus", SUSTECH_TREE, frames=6), tmp_path)
     assert sus.split.train_ids == ["0000"] and sus.split.test_ids == ["0001", "0003"]
     assert {(i.target.seq_type, i.target.split) for i in sus.items if i.target.sid == "0003"} == {

@@ -6,14 +6,18 @@ gives a sequence (:mod:`core.benchmarks`), and its official train/test split.
 * ``gait3d``: ``<sid:4 digits>/camid<C>_videoid<V>/seq<N>``; split and probes from its partition
   file (``--split Gait3D.json``, TRAIN_SET / TEST_SET / PROBE_SET);
 * ``ccpg``: ``<sid:3 digits>/U<u>_D<d>[_BG]/<view>``; train = ids 000-099, test = 100-199;
-* ``sustech1k``: ``<sid:4 digits>/<NN>-<covariate>/<view:3 digits>``; train = the 250 ids in
-  :mod:`core.readers.preset_splits`, test = the rest.
+* ``sustech1k``: ``<sid:4 digits>/<NN>-<covariate>/<view:3 digits>``; train = the 250 ids listed
+  in ``sustech1k_train.txt`` beside this module, test = the rest.
+
+Only id lists small enough to keep are kept; the others (Gait3D's 3000 ids and 1000 probe
+sequences) are read from the user's copy of the partition file (``--split FILE.json``).
 """
 
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 from typing import Callable
 
@@ -21,7 +25,15 @@ from core import benchmarks as B
 from core.errors import ConfigError
 from core.readers import tree
 from core.readers.base import RawSequence, ScanReport
-from core.readers.preset_splits import SUSTECH1K_TRAIN
+
+
+SUSTECH1K_TRAIN_FILE = Path(__file__).with_name("sustech1k_train.txt")
+
+
+@lru_cache(maxsize=1)
+def sustech1k_train() -> frozenset[str]:
+    lines = SUSTECH1K_TRAIN_FILE.read_text(encoding="utf-8").splitlines()
+    return frozenset(x.strip() for x in lines if x.strip() and not x.startswith("#"))
 
 
 @dataclass(frozen=True)
@@ -102,7 +114,7 @@ PRESETS: dict[str, Preset] = {p.name: p for p in (
            "<sid:3 digits>/U<u>_D<d>[_BG]/<view>"),
     Preset("sustech1k", "SUSTech1K", "sustech1k", r"\d{4}", r"\d{2}-[a-z][a-z0-9-]*", r"\d{3}", "{seq}-{condition}",
            _role_by_types(B.SUSTECH1K_GALLERY, substring=True),
-           lambda ids: [i for i in ids if i in set(SUSTECH1K_TRAIN)], "<sid:4 digits>/<NN>-<covariate>/<view>"),
+           lambda ids: [i for i in ids if i in sustech1k_train()], "<sid:4 digits>/<NN>-<covariate>/<view>"),
 )}
 
 
