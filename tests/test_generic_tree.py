@@ -329,3 +329,27 @@ def test_cli_scan_convert_evaluate(tmp_path, capsys, fmt, triples, extra):
     head = P.get(proto).headline(ev)
     assert head and all(v is None or 0.0 <= v <= 100.0 for v in head.values())
     assert any(v is not None for v in head.values())
+
+
+def test_protocols_equal_opengaits_evaluator():
+    """Seeded embeddings scored by OpenGait's own evaluator (run outside this repo, numbers in
+    tests/opengait_ref/evaluator_scores.json) and by our protocol objects agree."""
+    ref = Path(__file__).parent / "opengait_ref"
+    scores = json.loads((ref / "evaluator_scores.json").read_text())["scores"]
+    with np.load(ref / "evaluator_cases.npz", allow_pickle=False) as z:
+        cases = {}
+        for key in z.files:
+            name, array = key.split("/")
+            cases.setdefault(name, {})[array] = z[key]
+    for name in ("oumvlp", "sustech1k"):
+        res = P.get(name).evaluate(**cases[name])
+        assert {c: res[c] for c in scores[name]} == pytest.approx(scores[name], abs=1e-9), name
+    res = P.get("ccpg").evaluate(**cases["ccpg"])
+    og = scores["ccpg"]
+    for c in ("CL", "UP", "DN", "BG"):
+        assert res[c] == pytest.approx(og["rank-1 excluding identical views"][c], abs=5e-4)
+        for ours, theirs in (("rank-1", "re-id rank-1"), ("mAP", "re-id mAP"), ("mINP", "re-id mINP")):
+            assert res["reid"][c][ours] == pytest.approx(og[theirs][c], abs=5e-4), (c, ours)
+    res = P.get("gait3d").evaluate(**cases["gait3d"])
+    # OpenGait's CMC is float32: its 60.000004 is our 60.0
+    assert {k: res[k] for k in scores["gait3d"]} == pytest.approx(scores["gait3d"], abs=1e-4)
