@@ -115,10 +115,10 @@ def test_rgb_tree_becomes_silhouettes(tmp_path):
     assert rep.format == "generic-tree" and {s.media for s in rep.sequences} == {"rgb"}
     raw = rep.sequences[0]
     from core.convert.extract import extract
-    from tests.fixtures import walker_frame
+    from tests.fixtures import tree_walker
 
     ext = extract(raw, silhouette="bgsub")
-    truth = np.stack([walker_frame(t, int(raw.sid[1]) % 7 + 1, sum(map(ord, "cam1")) % 30) > 127 for t in range(10)])
+    truth = np.stack([tree_walker(t, raw.sid, raw.view, 0) > 127 for t in range(10)])
     inter = ((ext.masks > 0) & truth).sum()
     union = ((ext.masks > 0) | truth).sum()
     assert ext.silhouette_from == "bgsub" and inter / union > 0.6
@@ -302,13 +302,16 @@ def _gei_embeddings(conv: Path) -> Path:
 
 @pytest.mark.parametrize("fmt,triples,extra", [
     ("generic-tree", FREE, ["--split", "first:2", "--pattern", "{condition}-{seq}"]),
+    ("generic-tree", FREE, ["--split", "first:2", "--gallery", "walk-1", "RGB"]),
     ("oumvlp", OUMVLP_TREE, []),
     ("gait3d", GAIT3D_TREE, ["--split", "PARTITION"]),
     ("ccpg", CCPG_TREE, []),
     ("sustech1k", SUSTECH_TREE, []),
 ])
 def test_cli_scan_convert_evaluate(tmp_path, capsys, fmt, triples, extra):
-    root = make_tree(tmp_path / "raw", triples, frames=6)
+    rgb = "RGB" in extra
+    extra = [x for x in extra if x != "RGB"]
+    root = make_tree(tmp_path / "raw", triples, frames=6, rgb=rgb)
     if "PARTITION" in extra:
         part = tmp_path / "Gait3D.json"
         part.write_text(json.dumps({"TRAIN_SET": ["0007"], "TEST_SET": ["0008", "0011", "0012"],
@@ -318,11 +321,14 @@ def test_cli_scan_convert_evaluate(tmp_path, capsys, fmt, triples, extra):
     ws = tmp_path / "ws"
     s = cli(capsys, ws, "scan", str(root))
     assert s["summary"]["format"] == fmt and s["summary"]["sequences"] == len(triples)
+    assert s["summary"]["media"] == {"rgb" if rgb else "silhouette": len(triples)}
     conv = tmp_path / "conv"
     c = cli(capsys, ws, "convert", str(root), "--out", str(conv), "--workers", "1", *extra)
-    assert c["sequences"] > 0 and c["dropped_frames"] == 2 * c["sequences"]   # the empty frame and the speck
+    # the empty frame and the speck are dropped (from RGB: their background-subtraction masks)
+    assert c["sequences"] == len(triples) and c["dropped_frames"] == 2 * c["sequences"]
     manifest = json.loads((conv / "manifest.json").read_text())
     assert manifest["parameters"]["format"] == fmt
+    assert {r["silhouette"] for r in manifest["sequences"]} == {"bgsub" if rgb else "given"}
     proto = P.protocol_for(conv)
     assert proto == {"generic-tree": "gallery-probe"}.get(fmt, fmt)
     ev = cli(capsys, ws, "eval", "--embeddings", str(_gei_embeddings(conv)), "--protocol", proto)
