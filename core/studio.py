@@ -96,12 +96,11 @@ class Studio:
         """What a pattern takes from the folder's first names: a video folder's file names, or a
         tree's sequence-folder names (generic tree or preset, chosen or detected)."""
         from core.readers import tree, video_folder
-        from core.readers.detect import PATTERN_FORMATS, detect
+        from core.readers.detect import pattern_format
 
         root = self.check_path(path)
         if format in (None, "", "auto"):
-            found = detect(root).format
-            format = found if found in PATTERN_FORMATS else "video-folder"
+            format = pattern_format(root)
         if format == "video-folder":
             return video_folder.preview_pattern(root, pattern)
         return tree.preview_pattern(root, pattern)

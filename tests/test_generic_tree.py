@@ -64,6 +64,9 @@ def test_named_layout_wins_over_generic(tmp_path):
     found = {d.format: d.confidence for d in detect_all(root)}
     assert found["casia-b-silhouette"] == 0.98 and found["generic-tree"] == 0.55
     assert detect(root).format == "casia-b-silhouette"
+    # a sequence-folder pattern given without a format reads any tree of frames as the generic tree
+    rep = scan(root, pattern="(?P<condition>[a-z]+)-(?P<seq>\\d+)")
+    assert rep.format == "generic-tree" and {s.condition for s in rep.sequences} == {"nm", "bg", "cl"}
 
 
 def test_sequence_folder_pattern_preview_and_scan(free_tree):

@@ -71,6 +71,17 @@ def _inspect(fmt: str, looks_like, root: Path) -> Detection:
     return Detection(fmt, round(float(conf), 3), why, readable=True)
 
 
+def pattern_format(root: str | Path) -> str:
+    """The format a pattern given without one is meant for: the detected tree preset or generic
+    tree, any folder tree of frames (a CASIA-B tree read by sequence-folder names), else a video folder."""
+    root = Path(root)
+    _check_root(root)
+    found = detect(root).format
+    if found in PATTERN_FORMATS:
+        return found
+    return tree.FORMAT if tree.looks_like(root)[0] else "video-folder"
+
+
 def detect(root: str | Path) -> Detection:
     root = Path(root)
     candidates = detect_all(root)
@@ -96,9 +107,7 @@ def scan(root: str | Path, *, format: str | None = None, pattern: str | None = N
     if pattern and format not in (None, *PATTERN_FORMATS):
         raise ConfigError(f"a pattern applies to {', '.join(PATTERN_FORMATS)}, not to {format}")
     if format is None and pattern:
-        _check_root(root)
-        found = detect(root).format
-        format = found if found in PATTERN_FORMATS and found != "video-folder" else "video-folder"
+        format = pattern_format(root)
     if format is None:
         det = detect(root)
         if det.format is None:

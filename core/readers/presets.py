@@ -76,9 +76,9 @@ class Preset:
 
 def _sample_names(root: Path, per_level: int = 3) -> list[tuple[str, str, str]]:
     out = []
-    for sid_dir in tree._subdirs(root)[:per_level]:
-        for seq_dir in tree._subdirs(sid_dir)[:per_level]:
-            for view_dir in tree._subdirs(seq_dir)[:per_level]:
+    for sid_dir in tree.subdirs(root)[:per_level]:
+        for seq_dir in tree.subdirs(sid_dir)[:per_level]:
+            for view_dir in tree.subdirs(seq_dir)[:per_level]:
                 out.append((sid_dir.name, seq_dir.name, view_dir.name))
     return out
 

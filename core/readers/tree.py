@@ -46,7 +46,7 @@ def natural_key(name: str) -> tuple:
     return tuple((0, int(p), "") if i % 2 else (1, 0, p) for i, p in enumerate(parts) if p), name
 
 
-def _subdirs(p: Path) -> list[Path]:
+def subdirs(p: Path) -> list[Path]:
     try:
         return sorted((c for c in p.iterdir() if c.is_dir() and not c.name.startswith((".", "_"))),
                       key=lambda c: natural_key(c.name))
@@ -100,9 +100,9 @@ def _raw(sid: str, seq_dir: Path, view_dir: Path, fields: dict[str, str], frames
 
 def _first_view(root: Path, max_ids: int = 3):
     """(sid dir, seq dir, view dir, PNGs, JPEGs) of the first view folder holding images, else None."""
-    for sid_dir in _subdirs(root)[:max_ids]:
-        for seq_dir in _subdirs(sid_dir)[:3]:
-            for view_dir in _subdirs(seq_dir)[:3]:
+    for sid_dir in subdirs(root)[:max_ids]:
+        for seq_dir in subdirs(sid_dir)[:3]:
+            for view_dir in subdirs(seq_dir)[:3]:
                 png, jpg = _images(view_dir)
                 if png or jpg:
                     return sid_dir, seq_dir, view_dir, png, jpg
@@ -115,7 +115,7 @@ def looks_like(root: Path) -> tuple[float, str]:
     if found is None:
         return 0.0, "no <sid>/<seq>/<view>/ folder with PNG or JPEG frames"
     sid_dir, seq_dir, view_dir, png, jpg = found
-    ids = len(_subdirs(root))
+    ids = len(subdirs(root))
     kind = f"{len(png)} PNG" if png else f"{len(jpg)} JPEG"
     return 0.55, (f"generic <sid>/<seq>/<view>/<frames> tree: {ids} identity folders, e.g. "
                   f"{view_dir.relative_to(root).as_posix()}/ with {kind} frames")
@@ -129,8 +129,8 @@ def preview_pattern(root: str | Path, pattern: str | None, limit: int = 20) -> l
         raise InputError(root, "folder does not exist" if not root.exists() else "not a folder")
     pat = compile_pattern(pattern, folders=True) if pattern and pattern.strip() else None
     names: dict[str, str] = {}
-    for sid_dir in _subdirs(root):
-        for seq_dir in _subdirs(sid_dir):
+    for sid_dir in subdirs(root):
+        for seq_dir in subdirs(sid_dir):
             names.setdefault(seq_dir.name, f"{sid_dir.name}/{seq_dir.name}")
         if len(names) >= limit:
             break
@@ -154,8 +154,8 @@ def scan(root: str | Path, pattern: str | FilePattern | None = None, *, format: 
                         f"sequence-folder pattern: {DEFAULT_PATTERN} where it fits, else the folder name is the condition")
     png_kind: str | None = None     # decided once per tree from its first PNG
     unmatched: set[str] = set()
-    for sid_dir in _subdirs(root):
-        seq_dirs = _subdirs(sid_dir)
+    for sid_dir in subdirs(root):
+        seq_dirs = subdirs(sid_dir)
         if not seq_dirs:
             report.problems.append(Problem(str(sid_dir), "no sequence folders; ignored", "warning"))
         for seq_dir in seq_dirs:
@@ -164,7 +164,7 @@ def scan(root: str | Path, pattern: str | FilePattern | None = None, *, format: 
                 unmatched.add(seq_dir.name)
                 report.problems.append(Problem(str(seq_dir), f"the pattern does not fit ({why}); condition = "
                                                              f"the folder name {seq_dir.name!r}", "warning"))
-            views = _subdirs(seq_dir)
+            views = subdirs(seq_dir)
             if not views:
                 report.problems.append(Problem(str(seq_dir), "no view folders; ignored", "warning"))
             for view_dir in views:
