@@ -339,8 +339,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--metric", default=None, choices=["euc", "cos"],
                    help="default: the protocol's own (CASIA-B and GREW euc, CCVID cos)")
     p.add_argument("--embeddings", default=None,
-                   help=".npz of arrays: casia-b embeddings, labels, types, views; ccvid embeddings, labels, roles, "
-                        "cameras, clothes; grew embeddings, labels, roles, seqs")
+                   help=".npz of arrays: casia-b, oumvlp, sustech1k, ccpg embeddings, labels, types, views; ccvid "
+                        "embeddings, labels, roles, cameras, clothes; grew embeddings, labels, roles, seqs; gait3d "
+                        "embeddings, labels, roles; gallery-probe[-cross-view] embeddings, labels, roles, views")
     p.add_argument("--submission", default=None, metavar="CSV", help="GREW: write the submission CSV here")
     p.set_defaults(fn=cmd_eval)
     return ap
