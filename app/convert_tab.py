@@ -31,22 +31,23 @@ def _source(studio, ds_id):
     return studio.dataset(C.as_int(ds_id), "raw")
 
 
-def _options(split, align, silhouette, pose, stride, download=D["allow_download"]) -> dict:
+def _options(split, align, silhouette, pose, stride, download=D["allow_download"], gallery="") -> dict:
     return {"split": _split_arg(split), "align": align or D["align"], "silhouette": (silhouette or D["silhouette"]).strip(),
-            "pose": (pose or D["pose"]).strip(), "stride": int(stride or D["stride"]), "allow_download": bool(download)}
+            "pose": (pose or D["pose"]).strip(), "stride": int(stride or D["stride"]), "allow_download": bool(download),
+            "gallery": (gallery or "").strip() or None}
 
 
 def cli_command(studio, ds_id, split, align, name, silhouette=D["silhouette"], pose=D["pose"], stride=D["stride"],
-                pkl=False, download=D["allow_download"]) -> str:
+                pkl=False, download=D["allow_download"], gallery="") -> str:
     ds = _source(studio, ds_id)
     if ds is None:
         return ""
     out = studio.conversion_out(ds["path"], (name or "").strip() or None)
     scan = studio.scan_args(ds["path"])
-    opts = {**_options(split, align, silhouette, pose, stride, download), "source": ds["path"], "out": str(out),
+    opts = {**_options(split, align, silhouette, pose, stride, download, gallery), "source": ds["path"], "out": str(out),
             "opengait_pkl": str(out.with_name(out.name + "-opengait-pkl")) if pkl else None}
-    if scan.get("pattern"):    # a folder of clips opened with a pattern; others are re-detected
-        opts.update(format="video-folder", pattern=scan["pattern"])
+    if scan.get("pattern"):    # opened with a pattern (clips, or a tree's sequence folders); others are re-detected
+        opts.update(format=scan.get("format") or "video-folder", pattern=scan["pattern"])
     return O.cli_command("convert", opts, workspace=str(studio.ws.root))
 
 
@@ -74,7 +75,7 @@ def _not_previewed(error: str) -> dict[str, Any]:
 
 
 def preview(studio, ds_id, split, align, name, silhouette=D["silhouette"], pose=D["pose"], stride=D["stride"],
-            pkl=False, download=D["allow_download"]) -> dict[str, Any]:
+            pkl=False, download=D["allow_download"], gallery="") -> dict[str, Any]:
     """The error, split summary, split counts, mapping table, gallery, validation table and report file.
     Nothing is written except the downloadable report under the workspace."""
     ds = _source(studio, ds_id)
@@ -82,15 +83,20 @@ def preview(studio, ds_id, split, align, name, silhouette=D["silhouette"], pose=
         return _not_previewed(C.error_md("choose a raw dataset first (step 1 lists and opens them)"))
     try:
         pv = studio.preview_conversion(ds["path"], name=(name or "").strip() or None,
-                                       **_options(split, align, silhouette, pose, stride, download))
+                                       **_options(split, align, silhouette, pose, stride, download, gallery))
         report_file = str(studio.write_validation_report(pv))
     except Exception as exc:  # noqa: BLE001
         return _not_previewed(C.report_error(exc))
     s = pv["split"]
     total = len(pv["mapping"])
     n_err = sum(r["severity"] == "error" for r in pv["validation"])
+    extra = "".join(f" · {label}" for label in (
+        f"gallery types `{', '.join(s['gallery'])}`" if s.get("gallery") else "",
+        f"{s['probe_sequences']} probe sequences listed" if s.get("probe_sequences") is not None else "",
+        f"{s['left_out_ids']} identities in neither list left out" if s.get("left_out_ids") else "") if label)
     summary = (f"**Split `{s['spec']}`:** {s['train_ids']} training identities ({s['train_range']}), "
-               f"{s['test_ids']} test identities ({s['test_range']}); no identity is in both.\n\n"
+               f"{s['test_ids']} test identities ({s['test_range']}); no identity is in both{extra}.\n\n"
+               f"**Protocol:** `{pv['protocol']}`\n\n"
                f"**Output:** `{pv['out']}` · {total} sequences · alignment `{align}` · silhouettes "
                f"`{pv['previews'][0].get('silhouette_from', silhouette) if pv['previews'] else silhouette}` · "
                f"pose `{pose}`\n\n**Validation:** {n_err} errors, {len(pv['validation']) - n_err} warnings "
@@ -106,7 +112,7 @@ def preview(studio, ds_id, split, align, name, silhouette=D["silhouette"], pose=
 
 
 def start(studio, ds_id, split, align, name, silhouette=D["silhouette"], pose=D["pose"], stride=D["stride"],
-          pkl=False, download=D["allow_download"]) -> dict[str, Any]:
+          pkl=False, download=D["allow_download"], gallery="") -> dict[str, Any]:
     """The message (in the error area) and progress after submitting the conversion job."""
     ds = _source(studio, ds_id)
     if ds is None:
@@ -115,7 +121,8 @@ def start(studio, ds_id, split, align, name, silhouette=D["silhouette"], pose=D[
     # look at the job list, which would be check-then-act and blind to other app instances.
     return C.submit(studio, lambda: studio.start_conversion(ds["path"], name=(name or "").strip() or None,
                                                           opengait_pkl=bool(pkl),
-                                                          **_options(split, align, silhouette, pose, stride, download)),
+                                                          **_options(split, align, silhouette, pose, stride,
+                                                                     download, gallery)),
                     "conversion started", "conversion", msg="error")
 
 
@@ -166,7 +173,9 @@ def build(studio, timer: gr.Timer) -> dict:
         source = gr.Dropdown(label="Raw dataset", choices=C.dataset_choices(studio, "raw"), scale=3,
                              elem_id="convert-source")
         split = gr.Dropdown(label="Split", choices=SPLITS, value="auto", allow_custom_value=True, scale=2,
-                            info="auto · official (CASIA-B ids, CCVID lists, GREW folders) · first:K · random:F[,SEED]",
+                            info="auto · official (CASIA-B ids, CCVID lists, GREW folders, OU-MVLP/CCPG/SUSTech1K "
+                                 "presets) · first:K · random:F[,SEED] · the path of an OpenGait partition .json "
+                                 "(TRAIN_SET/TEST_SET[/PROBE_SET], e.g. Gait3D.json)",
                             elem_id="convert-split")
         align = gr.Radio(ALIGNS, value=D["align"], label="Alignment", scale=2)
         name = gr.Textbox(label="Output name", placeholder="<raw name>-grew", scale=2, elem_id="convert-name")
@@ -181,6 +190,8 @@ def build(studio, timer: gr.Timer) -> dict:
         download = gr.Checkbox(value=D["allow_download"], label="Download models not in the cache", scale=1,
                                info=O.field_help("convert", "allow_download"), elem_id="convert-download")
         pkl = gr.Checkbox(value=False, label="Also export an OpenGait pkl tree", scale=1)
+        gallery_types = gr.Textbox(label="Gallery sequence types", placeholder="e.g. nm-01,nm-02 or walk", scale=2,
+                                   info=O.field_help("convert", "gallery"), elem_id="convert-gallery-types")
     with gr.Row():
         preview_btn = gr.Button("Preview", elem_id="convert-preview")
         start_btn = gr.Button("Convert", variant="primary", elem_id="convert-start")
@@ -200,7 +211,7 @@ def build(studio, timer: gr.Timer) -> dict:
                                   max_height=300, wrap=True, scale=3, elem_id="convert-validation")
         report_file = gr.File(label="Validation report (JSON)", interactive=False, scale=1, elem_id="convert-report")
 
-    opts = [source, split, align, name, silhouette, pose, stride, pkl, download]
+    opts = [source, split, align, name, silhouette, pose, stride, pkl, download, gallery_types]
     previewed = dict(error=error, summary=summary, counts=counts, mapping=mapping, gallery=gallery,
                      validation=validation, report_file=report_file)
     preview_btn.click(**C.wire(lambda *a: preview(studio, *a), previewed), inputs=opts)

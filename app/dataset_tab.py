@@ -188,17 +188,20 @@ def detect_table(studio, path):
                          for d in found]) if found else EMPTY_DETECT
 
 
-def pattern_preview(studio, path, pattern) -> dict[str, Any]:
-    """The error and table of what the pattern takes from the first video names of the folder."""
+def pattern_preview(studio, path, pattern, fmt=AUTO) -> dict[str, Any]:
+    """The error and table of what the pattern takes from the folder's first names: video file
+    names, or the sequence folders of a tree (generic or a preset; chosen or detected)."""
     if not (path or "").strip() or not (pattern or "").strip():
-        return {"error": C.error_md("enter a folder and a pattern such as {sid}_{condition}-{seq}_{view}"),
+        return {"error": C.error_md("enter a folder and a pattern such as {sid}_{condition}-{seq}_{view} (videos) "
+                                    "or {condition}-{seq} (a tree's sequence folders)"),
                 "pattern_table": EMPTY_PATTERN}
     try:
-        rows = studio.preview_pattern(path.strip(), pattern.strip())
+        rows = studio.preview_pattern(path.strip(), pattern.strip(), None if fmt in (None, "", AUTO) else fmt)
     except Exception as exc:  # noqa: BLE001
         return {"error": C.report_error(exc), "pattern_table": EMPTY_PATTERN}
     if not rows:
-        return {"error": C.error_md(f"{path}: no video files found"), "pattern_table": EMPTY_PATTERN}
+        return {"error": C.error_md(f"{path}: no video files or sequence folders found"),
+                "pattern_table": EMPTY_PATTERN}
     return {"error": "", "pattern_table": pd.DataFrame(rows)}
 
 
@@ -263,12 +266,14 @@ def build(studio, timer: gr.Timer, roots: list[Path] | None = None) -> dict:
         explorer = rooted_explorer(studio)(root_dir=roots[0], file_count="single", ignore_glob="*/.*",
                                    label="Pick a dataset folder (or any file inside it)", height=260,
                                    elem_id="browse-explorer")
-    with gr.Accordion("Video folder: file-name pattern", open=False, elem_id="pattern-box"):
+    with gr.Accordion("File-name / sequence-folder pattern", open=False, elem_id="pattern-box"):
         examples = assets.file_patterns()
-        gr.Markdown("For a folder of clips, say where the identity, condition, sequence and view sit in each name, "
-                    "for example:\n\n" + "\n".join(f"- `{e['pattern']}` for `{e['example']}` ({e['note']})"
-                                                    for e in examples)
-                    + "\n\nCheck it on the real names first.")
+        gr.Markdown("For a folder of clips, say where the identity, condition, sequence and view sit in each name; "
+                    "for a `<sid>/<seq>/<view>/<frames>` tree (generic or a preset), what the sequence folder's "
+                    "name says (no `{sid}`: the identity is the folder above). For example:\n\n"
+                    + "\n".join(f"- `{e['pattern']}` for `{e['example']}`"
+                                 f"{' (tree)' if e.get('kind') == 'tree' else ''} ({e['note']})" for e in examples)
+                    + "\n\nCheck it on the real names first; condition names outside nm/bg/cl are kept as they are.")
         with gr.Row():
             pattern = gr.Textbox(label="Pattern", placeholder=examples[0]["pattern"], scale=4,
                                  elem_id="open-pattern")
@@ -301,8 +306,9 @@ def build(studio, timer: gr.Timer, roots: list[Path] | None = None) -> dict:
     path.submit(**opened, inputs=open_inputs)
     path.change(lambda p: detect_table(studio, p), inputs=path, outputs=detected, show_progress="hidden",
                 api_name="detect_formats")
-    check_btn.click(**C.wire(lambda p, q: pattern_preview(studio, p, q), {"error": error, "pattern_table": pattern_table}),
-                    inputs=[path, pattern], api_name="check_pattern")
+    check_btn.click(**C.wire(lambda p, q, f: pattern_preview(studio, p, q, f),
+                             {"error": error, "pattern_table": pattern_table}),
+                    inputs=[path, pattern, fmt], api_name="check_pattern")
     root.change(lambda r: browse_root(r, roots), inputs=root, outputs=explorer)
     explorer.change(picked, inputs=[explorer, root], outputs=path, show_progress="hidden")
     tick = dict(**C.wire(lambda v, s: refresh(studio, v, s),

@@ -246,6 +246,7 @@ def cmd_eval(args, studio) -> dict:
     if args.embeddings:
         from core.evaluate.protocols import evaluate_npz
 
+        args.protocol = args.protocol or "casia-b"
         res = evaluate_npz(args.embeddings, args.protocol, metric=args.metric, submission=args.submission)
     else:
         from core.evaluate.run import evaluate_run
@@ -260,7 +261,10 @@ def cmd_eval(args, studio) -> dict:
             if not run:
                 raise StudioError("--dataset DIR is needed when evaluating a checkpoint file")
             args.dataset = run["config"]["dataset"]
+        from core.evaluate.protocols import protocol_for
         from core.jobs.kinds import refinement_variants
+
+        args.protocol = args.protocol or protocol_for(args.dataset)   # the dataset's own, from its manifest
 
         res = evaluate_run(target, args.dataset, protocol=args.protocol, metric=args.metric,
                            submission=args.submission, refine=refinement_variants(studio.catalog, args.dataset))
@@ -352,12 +356,14 @@ def build_parser() -> argparse.ArgumentParser:
     p = verb("eval", "evaluate a run, a checkpoint or an embeddings file")
     p.add_argument("target", nargs="?", help="run name/id or checkpoint path")
     p.add_argument("--dataset", default=None)
-    p.add_argument("--protocol", default="casia-b", choices=protocol_names())
+    p.add_argument("--protocol", default=None, choices=protocol_names(),
+                   help="default: the dataset's own (from its manifest's source format); casia-b for --embeddings")
     p.add_argument("--metric", default=None, choices=["euc", "cos"],
                    help="default: the protocol's own (CASIA-B and GREW euc, CCVID cos)")
     p.add_argument("--embeddings", default=None,
-                   help=".npz of arrays: casia-b embeddings, labels, types, views; ccvid embeddings, labels, roles, "
-                        "cameras, clothes; grew embeddings, labels, roles, seqs")
+                   help=".npz of arrays: casia-b, oumvlp, sustech1k, ccpg embeddings, labels, types, views; ccvid "
+                        "embeddings, labels, roles, cameras, clothes; grew embeddings, labels, roles, seqs; gait3d "
+                        "embeddings, labels, roles; gallery-probe[-cross-view] embeddings, labels, roles, views")
     p.add_argument("--submission", default=None, metavar="CSV", help="GREW: write the submission CSV here")
     p.set_defaults(fn=cmd_eval)
     return ap

@@ -143,9 +143,14 @@ def resumable(catalog, job: dict | None) -> bool:
 
 
 def protocol(run: dict) -> str:
-    """Evaluate again under the protocol used before, else the one the training preset is for."""
+    """Evaluate again under the protocol used before, else the dataset's own (its manifest's
+    source format: an OU-MVLP tree is scored as OU-MVLP whatever the preset), else the one the
+    training preset is for."""
     proto = P.protocol_of(results(run))
     if proto in P.PROTOCOLS:
         return proto
+    dataset = (run.get("config") or {}).get("dataset")
+    if dataset and (Path(dataset) / "manifest.json").is_file():
+        return P.protocol_for(dataset)
     preset = str((run.get("config") or {}).get("preset", ""))
     return next((p for p in P.PROTOCOLS if preset.startswith(p)), P.DEFAULT_PROTOCOL)

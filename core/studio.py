@@ -92,11 +92,18 @@ class Studio:
 
         return detect_all(self.check_path(path))
 
-    def preview_pattern(self, path: str | Path, pattern: str) -> list[dict[str, Any]]:
-        """What a video-folder file-name pattern takes from the folder's first names."""
-        from core.readers.video_folder import preview_pattern
+    def preview_pattern(self, path: str | Path, pattern: str, format: str | None = None) -> list[dict[str, Any]]:
+        """What a pattern takes from the folder's first names: a video folder's file names, or a
+        tree's sequence-folder names (generic tree or preset, chosen or detected)."""
+        from core.readers import tree, video_folder
+        from core.readers.detect import pattern_format
 
-        return preview_pattern(self.check_path(path), pattern)
+        root = self.check_path(path)
+        if format in (None, "", "auto"):
+            format = pattern_format(root)
+        if format == "video-folder":
+            return video_folder.preview_pattern(root, pattern)
+        return tree.preview_pattern(root, pattern)
 
     def create_demo(self, *, name: str = "demo", **kwargs: Any) -> int:
         params = {**DEMO_DEFAULTS, **kwargs}
@@ -196,6 +203,7 @@ class Studio:
             pv["source"] = os.path.relpath(it.raw.source, plan.source)
             previews.append(pv)
         return {"plan": plan, "report": report, "mapping": plan.mapping_rows(), "split": plan.split.summary(),
+                "protocol": protocols.protocol_for_format(plan.format),
                 "split_counts": plan.split_counts(), "previews": previews, "out": str(plan.out),
                 "validation": report.validate(),
                 "notes": [f"No sample preview: {', '.join(pending)} is not in the local cache yet; the conversion "

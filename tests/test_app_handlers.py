@@ -363,3 +363,73 @@ def test_dead_worker_becomes_interrupted_and_resumable(studio, tmp_path):
     assert studio.job(job_id)["state"] == "interrupted"
     out = train_tab.refresh(studio, "")
     assert out["stop_btn"]["interactive"] is False and out["resume_btn"]["interactive"] is True
+
+
+# -- generic trees and presets ------------------------------------------------------------------
+
+def test_tree_pattern_open_preview_convert(studio, tmp_path):
+    """A free-named tree: the pattern checker reads its sequence folders, opening it scans as the
+    generic tree, the Convert preview names its gallery and protocol, and the conversion runs."""
+    from tests.fixtures import make_tree
+
+    root = make_tree(tmp_path / "mine", [(s, q, "cam") for s in ("ann", "ben", "cat", "dan")
+                                         for q in ("walk-1", "walk-2", "run-1")], frames=6)
+    assert "generic-tree" in set(dataset_tab.detect_table(studio, str(root))["format"])
+    checked = dataset_tab.pattern_preview(studio, str(root), "{condition}-{seq}")
+    table = checked["pattern_table"]
+    assert checked["error"] == "" and list(table["seq_type"]) == ["run-1", "walk-1", "walk-2"]
+    assert list(table["condition"]) == ["run", "walk", "walk"] and table["matched"].all()
+    out = dataset_tab.open_path(studio, str(root), "generic-tree", "{condition}-{seq}")
+    assert out["error"] == "" and "generic-tree" in out["summary"]
+    assert list(out["counts"]["condition"]) == ["run", "walk"]
+    ds_id = _update(out["picker"])["value"]
+
+    pv = convert_tab.preview(studio, ds_id, "first:2", "opengait", "", gallery="walk-1")
+    assert pv["error"] == "" and "gallery types `walk-1`" in pv["summary"] and "`gallery-probe`" in pv["summary"]
+    roles = {(r["source"].split("/")[1], r["split"]) for _, r in pv["mapping"].iterrows() if r["split"] != "train"}
+    assert roles == {("walk-1", "gallery"), ("walk-2", "probe"), ("run-1", "probe")}
+    cli = convert_tab.cli_command(studio, ds_id, "first:2", "opengait", "", gallery="walk-1")
+    assert "--format generic-tree" in cli and "--pattern '{condition}-{seq}'" in cli and "--gallery walk-1" in cli
+    convert_tab.start(studio, ds_id, "first:2", "opengait", "", gallery="walk-1")
+    done = studio.wait(studio.latest_job("convert")["id"], timeout=120)
+    assert done["state"] == "succeeded", done
+
+
+def test_preset_preview_with_partition_file(studio, tmp_path):
+    from tests.fixtures import make_tree
+
+    root = make_tree(tmp_path / "Gait3D", [(f"{i:04d}", f"camid{c}_videoid1", "seq0") for i in (1, 2, 3) for c in (1, 2)],
+                     frames=6)
+    ds_id = studio.open_dataset(root)["dataset_id"]
+    assert studio.dataset(ds_id)["format"] == "gait3d"
+    err = convert_tab.preview(studio, ds_id, "auto", "opengait", "")["error"]
+    assert "Gait3D" in err and "--split" in err
+    part = tmp_path / "Gait3D.json"
+    part.write_text(json.dumps({"TRAIN_SET": ["0001"], "TEST_SET": ["0002", "0003"],
+                                "PROBE_SET": ["0002-camid2_videoid1-seq0", "0003-camid2_videoid1-seq0"]}))
+    pv = convert_tab.preview(studio, ds_id, str(part), "opengait", "")
+    assert pv["error"] == "" and "2 probe sequences listed" in pv["summary"] and "`gait3d`" in pv["summary"]
+    assert sorted(pv["mapping"]["split"]) == ["gallery", "gallery", "probe", "probe", "train", "train"]
+
+
+def test_preset_trains_and_evaluates_under_its_protocol(studio, tmp_path):
+    """An OU-MVLP-shaped tree converted and trained from the tabs is evaluated under OU-MVLP's
+    protocol (gallery 01, probe 00, identical views excluded), and the run page shows its NM row."""
+    from tests.fixtures import make_tree
+
+    root = make_tree(tmp_path / "OUMVLP", [(f"{i:05d}", q, v) for i in range(1, 7) for q in ("00", "01")
+                                           for v in ("000", "090")], frames=8)
+    ds_id = studio.open_dataset(root)["dataset_id"]
+    convert_tab.start(studio, ds_id, "auto", "opengait", "")
+    assert studio.wait(studio.latest_job("convert")["id"], timeout=120)["state"] == "succeeded"
+    conv = next(d for d in studio.datasets("converted"))
+    assert "job #" in train_tab.start(studio, conv["id"], "demo-cpu", 4)
+    job = studio.wait(studio.latest_job("train")["id"], timeout=300)
+    assert job["state"] == "succeeded", job
+    run = studio.catalog.runs()[0]
+    res = run["results"]
+    assert res["protocol"] == "oumvlp" and res["views"] == ["000", "090"]
+    assert res["counts"] == {"gallery": 6, "NM": 6} and res["matrix"]["NM"][0][0] is None   # same view excluded
+    out = run_detail.show(studio, run["id"])
+    assert list(out["per_cond"]["condition"]) == ["NM"] and list(out["per_view"].columns) == ["condition", "000",
+                                                                                                "090", "mean"]

@@ -34,7 +34,7 @@ ROOT = Path(__file__).resolve().parents[1]
 CORE = ROOT / "core"
 
 LAYERS: list[tuple[str, set[str]]] = [
-    ("base", {"core", "errors", "atomic", "records", "parts", "procpool", "hub",
+    ("base", {"core", "errors", "atomic", "records", "benchmarks", "parts", "procpool", "hub",
               "alignment", "device", "imaging", "indices", "problems", "seeding", "schema", "locks", "roots"}),
     ("record", {"catalog", "workspace"}),
     ("inputs", {"demo", "readers", "silhouette", "pose"}),

@@ -35,13 +35,16 @@ def casia_case():
 
 
 def test_registry_names_aliases_and_arrays():
-    assert P.PROTOCOLS == ("casia-b", "ccvid", "grew")
+    assert P.PROTOCOLS == ("casia-b", "ccvid", "grew", "oumvlp", "sustech1k", "ccpg", "gait3d", "gallery-probe",
+                           "gallery-probe-cross-view")
     assert P.get("CASIA_B") is P.get("casiab") is P.get("casia") is P.get("casia-b")
     assert P.get(P.get("grew")).name == "grew"
     with pytest.raises(ConfigError, match="unknown protocol 'market'"):
         P.get("market")
     assert P.get("ccvid").arrays == ("embeddings", "labels", "roles", "cameras", "clothes")
-    assert {p.name: p.default_metric for p in P.REGISTRY} == {"casia-b": "euc", "ccvid": "cos", "grew": "euc"}
+    assert {p.name: p.default_metric for p in P.REGISTRY} == {"casia-b": "euc", "ccvid": "cos", "grew": "euc",
+                                                              **{n: "euc" for n in P.PROTOCOLS[3:]}}
+    assert P.get("OU-MVLP") is P.get("oumvlp") and P.get("custom") is P.get("gallery-probe")
     assert P.FIG_PER_VIEW in P.get("casia-b").figures and P.FIG_PER_VIEW not in P.get("ccvid").figures
     assert all(P.FIG_CMC in p.figures for p in P.REGISTRY)
     assert P.get("casia-b").sequence_types[:4] == ["nm-01", "nm-02", "nm-03", "nm-04"]
@@ -53,7 +56,9 @@ def test_registry_names_aliases_and_arrays():
 
 
 def test_protocol_for_reads_the_source_format(tmp_path):
-    for fmt, want in (("ccvid", "ccvid"), ("grew", "grew"), ("casia-b-silhouette", "casia-b"), ("", "casia-b")):
+    for fmt, want in (("ccvid", "ccvid"), ("grew", "grew"), ("casia-b-silhouette", "casia-b"), ("", "casia-b"),
+                      ("oumvlp", "oumvlp"), ("gait3d", "gait3d"), ("ccpg", "ccpg"), ("sustech1k", "sustech1k"),
+                      ("generic-tree", "gallery-probe")):
         (tmp_path / "manifest.json").write_text(json.dumps({"parameters": {"format": fmt}}))
         assert P.protocol_for(tmp_path) == want
     assert P.protocol_for(tmp_path / "missing") == "casia-b"

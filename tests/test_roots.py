@@ -120,7 +120,7 @@ def test_real_app_refuses_outside_paths_and_foreign_hosts(served):
     for p in (secret, data / "out"):
         opened = client.predict(str(p), "auto-detect", "", api_name="/open_path")
         assert "outside the folders this studio may read" in json.dumps(opened)
-        checked = client.predict(str(p), "{sid}_{seq}", api_name="/check_pattern")
+        checked = client.predict(str(p), "{sid}_{seq}", "auto-detect", api_name="/check_pattern")
         assert "outside the folders" in json.dumps(checked) and "passwords" not in json.dumps(checked)
         detected = client.predict(str(p), api_name="/detect_formats")
         assert "outside the folders" in json.dumps(detected)

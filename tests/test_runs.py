@@ -3,6 +3,7 @@ choice, job lookups and the variant paging the workbench uses."""
 
 from __future__ import annotations
 
+import json
 import os
 import time
 
@@ -97,6 +98,12 @@ def test_embeddings_file_prefers_the_recorded_one(tmp_path):
 ])
 def test_protocol_is_the_one_used_before_else_the_presets(run, expect):
     assert runs.protocol(run) == expect
+
+
+def test_protocol_of_a_run_not_yet_evaluated_is_its_datasets(tmp_path):
+    (tmp_path / "manifest.json").write_text(json.dumps({"parameters": {"format": "oumvlp"}}))
+    assert runs.protocol({"config": {"preset": "demo-cpu", "dataset": str(tmp_path)}}) == "oumvlp"
+    assert runs.protocol({"results": {"protocol": "casia-b"}, "config": {"dataset": str(tmp_path)}}) == "casia-b"
 
 
 # -- Studio --------------------------------------------------------------------------------------------

@@ -22,13 +22,14 @@ from core import __version__, locks
 from core.atomic import atomic_dir, sweep_temporaries, write_bytes, write_json
 from core.convert.align import align, gait_energy_image
 from core.convert.extract import Extracted, camera_key, extract, fit_camera_backgrounds
-from core.convert.splits import Split, default_spec, make_split, split_from_roles
+from core.convert.splits import Split, check_leak, default_spec, make_split, split_from_roles
 from core.procpool import worker_pool
-from core.errors import InputError, JobCancelled
+from core.errors import ConfigError, InputError, JobCancelled
 from core.layout import SPLIT_DIRS
 from core.convert.options import ConvertOptions
+from core.readers import presets, tree
 from core.readers.base import RawSequence, ScanReport
-from core.records import Sequence
+from core.records import CASIA_B_GALLERY, Sequence
 
 
 @dataclass
@@ -93,11 +94,13 @@ def plan_conversion(report: ScanReport, out: str | Path, options: ConvertOptions
         raise InputError(out, f"output folder lies inside the source dataset {report.root}; the source is never written to")
     if _inside(report.root, out):
         raise InputError(out, f"output folder contains the source dataset {report.root}")
-    split = choose_split(report, options.split)
+    split = choose_split(report, options.split, options.gallery_types())
     skipped = reader_skipped(report)
     items = []
     for raw in report.sequences:
-        role = split.role(raw.sid, raw.seq_type, raw.role)
+        role = split.role(raw.sid, raw.seq_type, raw.role, view=raw.view, condition=raw.condition)
+        if role is None:         # an identity the partition file lists in neither set
+            continue
         target = Sequence(sid=raw.sid, seq=raw.seq, split=role, condition=raw.condition, seq_type=raw.seq_type,
                           view=raw.view, clothes=raw.clothes, frames=raw.known_frames or 0, source=raw.source,
                           camera=raw.camera)
@@ -117,17 +120,37 @@ def reader_skipped(report: ScanReport) -> dict[str, list[dict[str, str]]]:
     return out
 
 
-def choose_split(report: ScanReport, spec: str | None) -> Split:
-    """The source's own split (CCVID lists, GREW folders) for ``official`` or no choice, when it
-    has one; else CASIA-B's official split or the spec given."""
-    roles: dict[str, set[str]] = {}
-    for raw in report.sequences:
-        if raw.role:
-            roles.setdefault(raw.sid, set()).add(raw.role)
-    if roles and spec in (None, "official"):
-        return split_from_roles(roles)
+def choose_split(report: ScanReport, spec: str | None, gallery: tuple[str, ...] = ()) -> Split:
+    """For ``official`` or no choice: the source's own split (CCVID lists, GREW folders) when it
+    has one, a preset's official split (OU-MVLP, CCPG, SUSTech1K; Gait3D's needs its partition
+    file); else CASIA-B's official split or the spec given (a partition file among them).
+
+    ``gallery``: the test sequence types (or conditions) that form the gallery; a generic tree
+    given none takes CASIA-B's nm-01..04 where it has them, else its first sequence type."""
+    preset = presets.get(report.format)
     ids = sorted({s.sid for s in report.sequences})
-    return make_split(spec or default_spec(ids), ids)
+    official = spec in (None, "official")
+    if official and preset is not None:
+        train = preset.official_train(ids)
+        split = Split("official", train, [i for i in ids if i not in set(train)])
+        check_leak("official", split.train_ids, split.test_ids)
+    elif official and preset is None and any(raw.role for raw in report.sequences):
+        roles: dict[str, set[str]] = {}
+        for raw in report.sequences:
+            if raw.role:
+                roles.setdefault(raw.sid, set()).add(raw.role)
+        split = split_from_roles(roles)
+    else:
+        split = make_split(spec or default_spec(ids), ids)
+    if report.format == "gait3d" and split.probe_set is None:
+        raise ConfigError(f"split {split.spec!r}: Gait3D's probe sequences are listed under PROBE_SET in its "
+                          "partition file; give it with --split Gait3D.json")
+    if gallery:
+        split.gallery = tuple(gallery)
+    elif report.format == tree.FORMAT and split.probe_set is None:
+        types = sorted({s.seq_type for s in report.sequences}, key=tree.natural_key)
+        split.gallery = tuple(t for t in types if t in CASIA_B_GALLERY) or tuple(types[:1])
+    return split
 
 
 @dataclass

@@ -18,7 +18,9 @@ class ScanOptions(Options):
     WHAT = "scan option"
     source: str = option(help="the raw dataset's folder", positional=True)
     format: Optional[Literal[FORMATS]] = option(None, "skip auto-detection")
-    pattern: Optional[str] = option(None, "video-folder file-name pattern, e.g. '{sid}_{condition}-{seq}_{view}'")
+    pattern: Optional[str] = option(None, "video-folder file-name pattern, e.g. '{sid}_{condition}-{seq}_{view}'; "
+                                          "for a generic tree or preset, the sequence-folder pattern, e.g. "
+                                          "'{condition}-{seq}' or a regex '(?P<condition>[a-z]+)(?P<seq>\\d+)'")
     decode_sample: Optional[int] = option(None, "frames decoded per sequence to find corrupt, truncated or odd-sized "
                                                 "ones: N evenly spaced (first and last included), 0 for none "
                                                 "(default: every frame in scan; none in convert, whose conversion "
@@ -29,8 +31,12 @@ class ConvertOptions(Options):
     """What the converter does to each sequence; ``params()`` are the parts that decide its pixels."""
 
     WHAT = "conversion option"
-    split: Optional[str] = option(None, "official | first:K | random:F[,SEED] (default: official for CASIA-B ids, "
-                                        "else the first half of the ids train)")
+    split: Optional[str] = option(None, "official | first:K | random:F[,SEED] | an OpenGait partition FILE.json "
+                                        "(TRAIN_SET/TEST_SET[/PROBE_SET]) (default: the source's or preset's "
+                                        "official split, CASIA-B's for its ids, else the first half of the ids train)")
+    gallery: Optional[str] = option(None, "test sequence types or conditions that form the gallery, comma-separated "
+                                          "(default: the source's or protocol's; a generic tree: nm-01..04 where "
+                                          "present, else its first sequence type)", metavar="TYPES")
     align: Literal[METHODS] = option("opengait", "silhouette alignment: OpenGait's crop, or a letterbox")
     size: int = option(64, "side of the aligned square silhouettes, in pixels")
     workers: Optional[int] = option(None, "conversion processes (default: the CPU count)")
@@ -62,10 +68,17 @@ class ConvertOptions(Options):
         if isinstance(self.stride, bool) or not isinstance(self.stride, int) or self.stride < 1:
             raise InputError(None, f"stride must be a whole number >= 1, got {self.stride!r}")
 
+    def gallery_types(self) -> tuple[str, ...]:
+        return tuple(t.strip() for t in (self.gallery or "").split(",") if t.strip())
+
     def params(self) -> dict[str, Any]:
-        """What decides the output's pixels; a rerun into the same folder must use the same."""
-        return {"align": self.align, "size": self.size, "silhouette": self.silhouette, "pose": self.pose,
-                "stride": self.stride, "max_frames": self.max_frames, "camera_background": self.camera_background}
+        """What decides the output's pixels (and the gallery, where it was chosen); a rerun into
+        the same folder must use the same."""
+        out = {"align": self.align, "size": self.size, "silhouette": self.silhouette, "pose": self.pose,
+               "stride": self.stride, "max_frames": self.max_frames, "camera_background": self.camera_background}
+        if self.gallery_types():
+            out["gallery"] = ",".join(self.gallery_types())
+        return out
 
     def uses_bgsub(self, raw: RawSequence) -> bool:
         name, _ = parse_backend(self.silhouette, SILHOUETTE_CHOICES, "silhouette")

@@ -1,16 +1,25 @@
 """Train / test identity splits and the gallery / probe roles within test identities.
 
-Spec strings: ``official`` (CASIA-B: 001-074 train, 075-124 test), ``first:K`` (the first K ids in
-sorted order train), ``random:F[,SEED]`` (a seeded fraction F of ids train). Within test ids,
-CASIA-B's gallery is nm-01..nm-04; every other sequence is a probe.
+Spec strings: ``official`` (CASIA-B: 001-074 train, 075-124 test; a preset's own, see
+:mod:`core.readers.presets`), ``first:K`` (the first K ids in sorted order train),
+``random:F[,SEED]`` (a seeded fraction F of ids train), or the path of an OpenGait partition file
+``*.json`` (``TRAIN_SET`` and ``TEST_SET`` id lists, optionally Gait3D's ``PROBE_SET`` of
+``<sid>-<type>-<view>`` probe sequences); ids of the tree in neither list are left out.
+
+Within test ids: the gallery/probe role the source or preset gives; else the sequences named by
+a ``PROBE_SET`` are probes and the rest gallery; else the ``gallery`` sequence types (or
+conditions) chosen; else CASIA-B's nm-01..nm-04. Every other test sequence is a probe.
 """
 
 from __future__ import annotations
 
+import json
 import random
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from functools import cached_property
+from pathlib import Path
 
-from core.errors import ConfigError
+from core.errors import ConfigError, InputError
 from core.records import CASIA_B_GALLERY
 
 
@@ -19,19 +28,45 @@ class Split:
     spec: str
     train_ids: list[str]
     test_ids: list[str]
+    gallery: tuple[str, ...] = ()                 # test sequence types or conditions that form the gallery
+    probe_set: frozenset[str] | None = None       # Gait3D: the probe sequences, '<sid>-<type>-<view>'
+    left_out: list[str] = field(default_factory=list)   # ids of the source in neither list of a partition file
 
-    def role(self, sid: str, seq_type: str, source_role: str | None = None) -> str:
-        """Where a sequence goes. A test sequence keeps the gallery/probe role its source gives
-        (CCVID lists, GREW folders); otherwise CASIA-B's rule decides."""
-        if sid in self.train_ids:
+    def role(self, sid: str, seq_type: str, source_role: str | None = None, *, view: str = "",
+             condition: str = "") -> str | None:
+        """Where a sequence goes (None: its identity is in neither set). A test sequence keeps
+        the gallery/probe role its source gives (CCVID lists, GREW folders, presets)."""
+        if sid in self._train:
             return "train"
+        if sid not in self._test:
+            return None
         if source_role in ("gallery", "probe"):
             return source_role
+        if self.probe_set is not None:
+            return "probe" if f"{sid}-{seq_type}-{view}" in self.probe_set else "gallery"
+        if self.gallery:
+            return "gallery" if seq_type in self.gallery or condition in self.gallery else "probe"
         return "gallery" if seq_type in CASIA_B_GALLERY else "probe"
 
+    # role() is asked once per sequence: membership in sets, not lists
+    @cached_property
+    def _train(self) -> frozenset[str]:
+        return frozenset(self.train_ids)
+
+    @cached_property
+    def _test(self) -> frozenset[str]:
+        return frozenset(self.test_ids)
+
     def summary(self) -> dict:
-        return {"spec": self.spec, "train_ids": len(self.train_ids), "test_ids": len(self.test_ids),
-                "train_range": _range(self.train_ids), "test_range": _range(self.test_ids)}
+        out = {"spec": self.spec, "train_ids": len(self.train_ids), "test_ids": len(self.test_ids),
+               "train_range": _range(self.train_ids), "test_range": _range(self.test_ids)}
+        if self.gallery:
+            out["gallery"] = list(self.gallery)
+        if self.probe_set is not None:
+            out["probe_sequences"] = len(self.probe_set)
+        if self.left_out:
+            out["left_out_ids"] = len(self.left_out)
+        return out
 
 
 def _range(ids: list[str]) -> str:
@@ -50,11 +85,46 @@ def split_from_roles(roles: dict[str, set[str]]) -> Split:
     GREW's train folder. An identity with both a training and a test role is a leak and refused."""
     train = sorted(sid for sid, r in roles.items() if "train" in r)
     test = sorted(sid for sid, r in roles.items() if r - {"train"})
-    _check_leak("official", train, test)
+    check_leak("official", train, test)
     return Split("official", train, test)
 
 
-def _check_leak(spec: str, train: list[str], test: list[str]) -> None:
+def split_from_file(path: str | Path, ids: list[str]) -> Split:
+    """An OpenGait partition file (``{"TRAIN_SET": [...], "TEST_SET": [...]}``, Gait3D's also
+    ``"PROBE_SET"``) over the source's ``ids``; an id in both lists is refused, by name."""
+    p = Path(path).expanduser()
+    try:
+        data = json.loads(p.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise InputError(p, "no such partition file") from None
+    except (OSError, UnicodeDecodeError, ValueError) as exc:
+        raise InputError(p, f"not a readable JSON partition file ({exc})") from None
+    if not isinstance(data, dict):
+        raise InputError(p, "a partition file holds an object with TRAIN_SET and TEST_SET lists")
+    lists = {}
+    for key in ("TRAIN_SET", "TEST_SET", "PROBE_SET"):
+        value = data.get(key)
+        if value is None and key != "PROBE_SET":
+            raise InputError(p, f"no {key} list (a partition file has TRAIN_SET and TEST_SET)")
+        if value is not None and (not isinstance(value, list) or not all(isinstance(v, (str, int)) for v in value)):
+            raise InputError(p, f"{key} must be a list of ids")
+        lists[key] = [str(v) for v in value] if value is not None else None
+    both = sorted(set(lists["TRAIN_SET"]) & set(lists["TEST_SET"]))
+    if both:
+        shown = ", ".join(both[:10]) + (" ..." if len(both) > 10 else "")
+        raise InputError(p, f"identit{'y' if len(both) == 1 else 'ies'} {shown} in both TRAIN_SET and TEST_SET: "
+                            f"a test identity seen in training would inflate every result")
+    have = set(ids)
+    train = sorted(have & set(lists["TRAIN_SET"]))
+    test = sorted(have & set(lists["TEST_SET"]))
+    if not train and not test:
+        raise InputError(p, f"none of the source's {len(have)} ids is in its TRAIN_SET or TEST_SET")
+    probe = lists["PROBE_SET"]
+    return Split(str(p), train, test, probe_set=frozenset(probe) if probe is not None else None,
+                 left_out=sorted(have - set(train) - set(test)))
+
+
+def check_leak(spec: str, train: list[str], test: list[str]) -> None:
     leaked = set(train) & set(test)
     if leaked:
         shown = ", ".join(sorted(leaked)[:10]) + (" ..." if len(leaked) > 10 else "")
@@ -64,6 +134,8 @@ def _check_leak(spec: str, train: list[str], test: list[str]) -> None:
 
 def make_split(spec: str, ids: list[str]) -> Split:
     ids = sorted(set(ids))
+    if spec.lower().endswith(".json"):
+        return split_from_file(spec, ids)
     kind, _, arg = spec.partition(":")
     if kind == "official":
         train = [i for i in ids if i.isdigit() and int(i) <= 74]
@@ -86,11 +158,11 @@ def make_split(spec: str, ids: list[str]) -> Split:
         random.Random(seed).shuffle(shuffled)
         train = sorted(shuffled[:max(1, round(frac * len(ids)))])
     else:
-        raise ConfigError(f"unknown split {spec!r}; use official, first:K or random:F[,SEED]")
+        raise ConfigError(f"unknown split {spec!r}; use official, first:K, random:F[,SEED] or a partition FILE.json")
     test = [i for i in ids if i not in set(train)]
     if not train:
         raise ConfigError(f"split {spec!r} leaves no training identity among {len(ids)} ids")
     if not test:
         raise ConfigError(f"split {spec!r} leaves no test identity among {len(ids)} ids")
-    _check_leak(spec, train, test)   # cannot trip by construction; the guard the protocol relies on
+    check_leak(spec, train, test)   # cannot trip by construction; the guard the protocol relies on
     return Split(spec, train, test)

@@ -27,6 +27,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
+from core import benchmarks as B
 from core.errors import ConfigError, InputError
 from core.records import CASIA_B_GALLERY, CASIA_B_PROBES
 
@@ -297,9 +298,196 @@ class GREW(Protocol):
         return {"probe": {k: result.get(k) for k in keys if k in result}}
 
 
+class _SingleViewGallery(Protocol):
+    """OpenGait's single-view-gallery evaluation on a benchmark's facts (:mod:`core.benchmarks`)."""
+
+    arrays = ("embeddings", "labels", "types", "views")
+    metrics = ("euc", "cos")
+    quantity = "rank-1"
+    figures = (FIG_PER_VIEW, FIG_CMC, FIG_EMBEDDINGS)
+    gallery_types: ClassVar[tuple[str, ...]] = ()
+    probe_types: ClassVar[dict[str, tuple[str, ...]]] = {}
+    substring: ClassVar[bool] = False
+    ranks: ClassVar[int] = 1
+
+    def _run(self, a, metric, device, submission):
+        from core.evaluate.gallery_probe import select, single_view_gallery
+        res = single_view_gallery(a["embeddings"], a["labels"], a["types"], a["views"],
+                                  gallery=select(self.gallery_types, self.substring),
+                                  probes={c: select(t, self.substring) for c, t in self.probe_types.items()},
+                                  ranks=self.ranks, metric=metric, device=device)
+        res["protocol"] = self.name
+        return res
+
+    def add_set_sizes(self, res):
+        counts = res.get("counts") or {}
+        res["num_probe"] = sum(counts.get(c, 0) for c in self.conditions if c != "Overall")
+        res["num_gallery"] = counts.get("gallery")
+
+    def cmc(self, arrays, metric=None, max_rank=None):
+        from core.evaluate.gallery_probe import select
+        from core.evaluate.report import cmc_reid
+        types = np.asarray(arrays["types"]).astype(str)
+        gal = select(self.gallery_types, self.substring)(types)
+        curves = {c: cmc_reid(arrays["embeddings"], arrays["labels"], select(t, self.substring)(types), gal,
+                              metric or self.default_metric, max_rank, name=c) for c, t in self.probe_types.items()}
+        return {c: v for c, v in curves.items() if v is not None}
+
+    def headline(self, result):
+        return {c: result.get(c) for c in self.conditions}
+
+    def condition_detail(self, result):
+        counts, per_view, ranks = (result.get(k) or {} for k in ("counts", "per_view", "ranks"))
+        return {c: {"rank-1": result.get(c), "probes": counts.get(c), **dict(ranks.get(c) or {}),
+                    "per_view": dict(per_view.get(c) or {})} for c in self.conditions if c in result}
+
+
+class OUMVLP(_SingleViewGallery):
+    """OU-MVLP: gallery type 01, probe type 00 (NM), rank-1 per view pair, identical views excluded."""
+
+    name, title, aliases = "oumvlp", "OU-MVLP", ("ou-mvlp",)
+    gallery_types, probe_types = B.OUMVLP_GALLERY, B.OUMVLP_PROBES
+    conditions = tuple(B.OUMVLP_PROBES)
+    source_formats = ("oumvlp",)
+
+
+class SUSTech1K(_SingleViewGallery):
+    """SUSTech1K: gallery 00-nm, eight covariate probes plus Overall (types matched by substring),
+    rank-1 (to rank-5) per view pair, identical views excluded."""
+
+    name, title = "sustech1k", "SUSTech1K"
+    gallery_types, probe_types = B.SUSTECH1K_GALLERY, B.SUSTECH1K_PROBES
+    substring, ranks = True, B.SUSTECH1K_RANKS
+    conditions = tuple(B.SUSTECH1K_PROBES)
+    source_formats = ("sustech1k",)
+
+
+class CCPG(Protocol):
+    """CCPG: CL/UP/DN/BG, each its own probe and gallery types; re-id rank-k/mAP/mINP with
+    same-id same-camera entries removed, and rank-1 per view pair (identical views excluded)."""
+
+    name, title = "ccpg", "CCPG"
+    arrays = ("embeddings", "labels", "types", "views")
+    metrics = ("euc", "cos")
+    conditions = tuple(B.CCPG_CONDITIONS)
+    quantity = "rank-1"
+    figures = (FIG_PER_VIEW, FIG_CMC, FIG_EMBEDDINGS)
+    source_formats = ("ccpg",)
+
+    def _run(self, a, metric, device, submission):
+        from core.evaluate.gallery_probe import reid, select, single_view_gallery
+        types = np.asarray(a["types"]).astype(str)
+        cams = np.array([B.ccpg_camera(v) for v in np.asarray(a["views"]).astype(str)], dtype=str)
+        res: dict[str, Any] = {"protocol": self.name, "metric": metric, "reid": {}}
+        per_view: dict[str, Any] = {}
+        for c, (probes, gallery) in B.CCPG_CONDITIONS.items():
+            res["reid"][c] = reid(a["embeddings"], a["labels"], select(probes)(types), select(gallery)(types),
+                                  ks=tuple(range(1, B.CCPG_RANKS + 1)), metric=metric, junk_key=cams, device=device)
+            one = single_view_gallery(a["embeddings"], a["labels"], types, cams, gallery=select(gallery),
+                                      probes={c: select(probes)}, metric=metric, device=device)
+            per_view[c] = one
+            res[c] = one[c]
+        res["views"] = sorted({v for one in per_view.values() for v in one["views"]})
+        res["per_view"] = {c: one["per_view"][c] for c, one in per_view.items()}
+        res["matrix"] = {c: one["matrix"][c] for c, one in per_view.items()}
+        res["view_lists"] = {c: one["views"] for c, one in per_view.items()}
+        res["counts"] = {c: res["reid"][c]["num_probe"] for c in self.conditions}
+        res["note"] = "camera = view name before '_'; CL/UP/DN/BG rank-1 per view pair, identical views excluded"
+        return res
+
+    def add_set_sizes(self, res):
+        res["num_probe"] = sum((res.get("counts") or {}).values())
+
+    def cmc(self, arrays, metric=None, max_rank=None):
+        from core.evaluate.gallery_probe import select
+        from core.evaluate.report import cmc_reid
+        types = np.asarray(arrays["types"]).astype(str)
+        cams = np.array([B.ccpg_camera(v) for v in np.asarray(arrays["views"]).astype(str)], dtype=str)
+        curves = {c: cmc_reid(arrays["embeddings"], arrays["labels"], select(p)(types), select(g)(types),
+                              metric or self.default_metric, max_rank, junk_key=cams, name=c)
+                  for c, (p, g) in B.CCPG_CONDITIONS.items()}
+        return {c: v for c, v in curves.items() if v is not None}
+
+    def headline(self, result):
+        reid = result.get("reid") or {}
+        out: dict[str, float | None] = {c: result.get(c) for c in self.conditions}
+        out.update({f"{c} mAP": (reid.get(c) or {}).get("mAP") for c in self.conditions})
+        return out
+
+    def condition_detail(self, result):
+        reid, per_view = result.get("reid") or {}, result.get("per_view") or {}
+        return {c: {"rank-1": result.get(c), "reid": dict(reid.get(c) or {}), "per_view": dict(per_view.get(c) or {})}
+                for c in self.conditions if c in result}
+
+
+class _RolesReid(Protocol):
+    """Probes (role 'probe') ranked against the gallery (role 'gallery') as one re-id ranking."""
+
+    metrics = ("euc", "cos")
+    ks: ClassVar[tuple[int, ...]] = (1, 5, 10, 20)
+    over: ClassVar[str] = "valid"
+    cross_view: ClassVar[bool] = False
+    conditions = ("probe",)
+
+    def _run(self, a, metric, device, submission):
+        from core.evaluate.gallery_probe import reid
+        roles = np.char.lower(np.asarray(a["roles"]).astype(str))
+        res = reid(a["embeddings"], a["labels"], roles == "probe", roles == "gallery", ks=self.ks, metric=metric,
+                   junk_key=a["views"] if self.cross_view else None, over=self.over, device=device)
+        return {"protocol": self.name, "metric": metric, **res}
+
+    def cmc(self, arrays, metric=None, max_rank=None):
+        from core.evaluate.report import cmc_reid
+        roles = np.char.lower(np.asarray(arrays["roles"]).astype(str))
+        curve = cmc_reid(arrays["embeddings"], arrays["labels"], roles == "probe", roles == "gallery",
+                         metric or self.default_metric, max_rank, junk_key=arrays["views"] if self.cross_view else None)
+        return {"probe": curve} if curve is not None else {}
+
+    def headline(self, result):
+        out: dict[str, float | None] = {f"rank-{k}": result.get(f"rank-{k}") for k in self.ks}
+        out["mAP"] = result.get("mAP")
+        return out
+
+    def condition_detail(self, result):
+        keys = [*(f"rank-{k}" for k in self.ks), "mAP", "mINP", "num_probe", "num_gallery"]
+        return {"probe": {k: result.get(k) for k in keys if k in result}}
+
+
+class Gait3D(_RolesReid):
+    """Gait3D: the partition file's PROBE_SET against every other test sequence; rank-1/5/10,
+    mAP, mINP over probes with a match, nothing removed."""
+
+    name, title = "gait3d", "Gait3D"
+    arrays = ("embeddings", "labels", "roles")
+    ks = B.GAIT3D_RANKS
+    source_formats = ("gait3d",)
+
+    def headline(self, result):
+        return {**super().headline(result), "mINP": result.get("mINP")}
+
+
+class GalleryProbe(_RolesReid):
+    """Custom data: the gallery sequence types chosen at conversion against the probes; rank-1/5/10/20
+    over all probes (one whose id has no gallery sequence is a miss), mAP and mINP over matched ones."""
+
+    name, title, aliases = "gallery-probe", "gallery/probe", ("custom",)
+    arrays = ("embeddings", "labels", "roles", "views")
+    over = "all"
+    source_formats = ("generic-tree",)
+
+
+class GalleryProbeCrossView(GalleryProbe):
+    """As gallery-probe, with gallery sequences of the probe's id seen from the probe's view removed."""
+
+    name, title, aliases = "gallery-probe-cross-view", "gallery/probe, cross-view", ("custom-cross-view",)
+    cross_view = True
+    source_formats = ()
+
+
 # -- the registry -------------------------------------------------------------------------------
 
-REGISTRY: tuple[Protocol, ...] = (CasiaB(), CCVID(), GREW())
+REGISTRY: tuple[Protocol, ...] = (CasiaB(), CCVID(), GREW(), OUMVLP(), SUSTech1K(), CCPG(), Gait3D(), GalleryProbe(),
+                                  GalleryProbeCrossView())
 DEFAULT_PROTOCOL = "casia-b"         # what a dataset of no known source format is evaluated with
 PROTOCOLS = tuple(p.name for p in REGISTRY)
 _BY_KEY = {k: p for p in REGISTRY for k in (p.name, *p.aliases)}
@@ -386,7 +574,8 @@ def evaluate_npz(path: str | Path, protocol: str, **kwargs: Any) -> dict[str, An
 
 def protocol_for(dataset_root: str | Path) -> str:
     """The protocol a converted dataset is evaluated with, from the source format in its manifest
-    (CCVID's lists -> 'ccvid', official GREW -> 'grew'); everything else CASIA-B's."""
+    (CCVID's lists -> 'ccvid', official GREW -> 'grew', a preset -> its benchmark's, a generic
+    tree -> 'gallery-probe'); everything else CASIA-B's."""
     import json
 
     manifest = Path(dataset_root) / "manifest.json"
@@ -394,6 +583,11 @@ def protocol_for(dataset_root: str | Path) -> str:
         fmt = json.loads(manifest.read_text()).get("parameters", {}).get("format", "")
     except (OSError, ValueError):
         fmt = ""
+    return protocol_for_format(fmt)
+
+
+def protocol_for_format(fmt: str) -> str:
+    """The protocol a dataset read as source format ``fmt`` is evaluated with."""
     return next((p.name for p in REGISTRY if fmt in p.source_formats), DEFAULT_PROTOCOL)
 
 

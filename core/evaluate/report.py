@@ -182,6 +182,31 @@ def cmc_grew(embeddings: Any, labels: Any, roles: Any, metric: str = "euc", max_
 
 
 
+def cmc_reid(embeddings: Any, labels: Any, probe: np.ndarray, gallery: np.ndarray, metric: str = "euc",
+             max_rank: int | None = None, junk_key: Any = None, name: str = "probe") -> CMCCurve | None:
+    """CMC of the ``probe`` rows against the ``gallery`` rows (boolean masks), same-id entries
+    sharing ``junk_key`` (camera or view) removed; every probe counted. None when a side is empty."""
+    import torch
+
+    from core.evaluate.distance import part_distance
+    from core.evaluate.gallery_probe import same_id_and
+    from core.evaluate.metrics import rank_metrics
+
+    labels = np.asarray(labels).astype(str).reshape(-1)
+    pi, gi = np.flatnonzero(probe), np.flatnonzero(gallery)
+    if not len(pi) or not len(gi):
+        return None
+    emb = torch.as_tensor(np.asarray(embeddings, dtype=np.float32))
+    dist = part_distance(emb[torch.as_tensor(pi)], emb[torch.as_tensor(gi)], metric)
+    junk = None
+    if junk_key is not None:
+        key = np.asarray(junk_key).astype(str).reshape(-1)
+        junk = same_id_and(labels[pi], labels[gi], key[pi], key[gi])
+    m = rank_metrics(dist, labels[pi], labels[gi], junk=junk)
+    k = min(int(max_rank), len(gi)) if max_rank else len(gi)
+    return CMCCurve(name, cmc_from_ranks(m.first_hit, k, over="all"), m.num_probes, "sequence")
+
+
 
 # -- saved embeddings ---------------------------------------------------------------------------
 

@@ -33,14 +33,18 @@ _ANY_RX = r".*?"
 class FilePattern:
     """A compiled file-name pattern; ``match(rel_path)`` returns the fields or None."""
 
-    def __init__(self, text: str, regex: re.Pattern[str], tokens: list[tuple[str, str]] | None):
+    def __init__(self, text: str, regex: re.Pattern[str], tokens: list[tuple[str, str]] | None,
+                 folders: bool = False):
         self.text = text
+        self.folders = folders        # folder names: nothing after a dot is an extension
         self.regex = regex
         self.tokens = tokens          # template pieces ('lit'|'field'|'any', value); None for a raw regex
         self.uses_path = "/" in text
 
     def subject(self, rel: str) -> str:
         rel = rel.replace("\\", "/")
+        if self.folders:
+            return rel
         stem = rel[: -len(Path(rel).suffix)] if Path(rel).suffix else rel
         return stem if self.uses_path else stem.rsplit("/", 1)[-1]
 
@@ -87,8 +91,10 @@ def _template_regex(tokens: list[tuple[str, str]]) -> str:
     return "".join(out)
 
 
-def compile_pattern(text: str) -> FilePattern:
-    """Compile a template (``{sid}_{condition}_{view}``) or a regex with named groups."""
+def compile_pattern(text: str, *, folders: bool = False) -> FilePattern:
+    """Compile a template (``{sid}_{condition}_{view}``) or a regex with named groups.
+    ``folders``: the pattern reads folder names (a tree's sequence folders), which keep every dot
+    and need no ``{sid}``: the identity is the folder above."""
     if not isinstance(text, str) or not text.strip():
         raise ConfigError("the file-name pattern is empty; e.g. {sid}_{condition}_{view}")
     text = text.strip()
@@ -101,9 +107,9 @@ def compile_pattern(text: str) -> FilePattern:
         unknown = sorted(names - set(FIELDS))
         if unknown:
             raise ConfigError(f"unknown group name(s) {', '.join(unknown)} in {text!r}; use {', '.join(FIELDS)}")
-        if "sid" not in names:
+        if not folders and "sid" not in names:
             raise ConfigError(f"the pattern {text!r} has no (?P<sid>...) group: the identity must come from the name")
-        return FilePattern(text, rx, None)
+        return FilePattern(text, rx, None, folders)
     tokens: list[tuple[str, str]] = []
     pos = 0
     seen: set[str] = set()
@@ -126,15 +132,15 @@ def compile_pattern(text: str) -> FilePattern:
         tokens.append(("lit", text[pos:]))
     if any(("{" in v or "}" in v) for kind, v in tokens if kind == "lit"):
         raise ConfigError(f"unbalanced brace in {text!r}")
-    if "sid" not in seen:
+    if not folders and "sid" not in seen:
         raise ConfigError(f"the pattern {text!r} has no {{sid}}: the identity must come from the name")
     # a pattern that names an extension matches names without it
     kind, last = tokens[-1]
-    ext = next((x for x in VIDEO_SUFFIXES if kind == "lit" and last.lower().endswith(x)), None)
+    ext = next((x for x in VIDEO_SUFFIXES if kind == "lit" and last.lower().endswith(x) and not folders), None)
     if ext:
         trimmed = last[: -len(ext)]
         tokens = tokens[:-1] + ([("lit", trimmed)] if trimmed else [])
-    return FilePattern(text, re.compile(_template_regex(tokens)), tokens)
+    return FilePattern(text, re.compile(_template_regex(tokens)), tokens, folders)
 
 
 def _bad_value(fields: dict[str, str]) -> str:
