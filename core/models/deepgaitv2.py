@@ -24,7 +24,7 @@ import torch
 from torch import Tensor, nn
 
 from core.models.blocks import BasicBlock, conv3x3
-from core.models.heads import BNNeck, SeparateFCs
+from core.models.heads import BNNeck, SeparateFCs, retrieval_features
 from core.models.opengait_cfg import Keys, Translated, bnneck, use_emb2
 from core.models.pooling import horizontal_pyramid_pool, set_max_pool
 from core.models.registry import register_model
@@ -122,7 +122,7 @@ class DeepGaitV2(nn.Module):
         """``heatmap_channels`` > 0: the model is fed silhouette + heatmaps (N, T, 1 + C, H, W) like
         SkeletonGait++ and reads only the heatmaps (``in_channels`` must then equal C): OpenGait's
         SkeletonGait. ``eval_bn_embeddings``: in eval mode the embeddings are the BNNeck's output
-        (OpenGait's ``use_emb2``); training always uses the FC's."""
+        (OpenGait's ``use_emb2``: normalised per part); training always uses the FC's."""
         super().__init__()
         if heatmap_channels and heatmap_channels != in_channels:
             raise ValueError(f"heatmap_channels {heatmap_channels} must equal in_channels {in_channels} "
@@ -169,5 +169,5 @@ class DeepGaitV2(nn.Module):
             fmap = pool_by_length(self._pooled, x, lengths)
         embed = self.fcs(horizontal_pyramid_pool(fmap, self.parts))
         bn_embed, logits = self.neck(embed)
-        test = bn_embed if self.eval_bn_embeddings and not self.training else embed
+        test = retrieval_features(embed, bn_embed, self.eval_bn_embeddings, self.training)
         return {"embeddings": test, "bn_embeddings": bn_embed, "logits": logits}

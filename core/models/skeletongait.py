@@ -26,7 +26,7 @@ from torch import Tensor, nn
 from core.models.blocks import conv3x3
 from core.models.deepgaitv2 import make_stage
 from core.models.temporal import opengait_init, pool_by_length, sil_and_heatmaps, temporal_max
-from core.models.heads import BNNeck, SeparateFCs
+from core.models.heads import BNNeck, SeparateFCs, retrieval_features
 from core.models.opengait_cfg import Keys, Translated, bnneck, use_emb2
 from core.models.pooling import horizontal_pyramid_pool
 from core.models.registry import register_model
@@ -110,5 +110,5 @@ class SkeletonGaitPP(nn.Module):
         fmap = pool_by_length(self._pooled, x, lengths)
         embed = self.fcs(horizontal_pyramid_pool(fmap, self.parts))
         bn_embed, logits = self.neck(embed)
-        test = bn_embed if self.eval_bn_embeddings and not self.training else embed
+        test = retrieval_features(embed, bn_embed, self.eval_bn_embeddings, self.training)
         return {"embeddings": test, "bn_embeddings": bn_embed, "logits": logits}
