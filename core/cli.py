@@ -191,6 +191,8 @@ def cmd_train(args, studio) -> dict:
             raise StudioError(f"no run {args.resume!r} in {studio.ws.root}")
         launch.announce(load_config(run["config"]), run["dir"])
         return run_job_here(studio, "train", {"run_id": run["id"], "resume": True}, run_id=run["id"], quiet=args.json)
+    if args.check:
+        return _opengait_check(args, o.dataset)
     if args.opengait:
         from core.train.opengait_config import import_opengait
 
@@ -218,6 +220,22 @@ def cmd_train(args, studio) -> dict:
     launch.announce(cfg, run_dir)
     res = run_job_here(studio, "train", {"run_id": run_id}, run_id=run_id, quiet=args.json)
     return {**res, "run": name, "run_dir": str(run_dir)}
+
+
+def _opengait_check(args, dataset: str | None) -> dict:
+    from core.train.opengait_config import check
+
+    if not args.opengait:
+        raise StudioError("--check needs --opengait FILE")
+    rep = check(args.opengait, dataset=str(Path(dataset).resolve()) if dataset else "")
+    if not args.json:
+        print(rep["summary"])
+        print(f"network ({rep['params']:,} parameters, {rep['num_classes'] or 'no'} classes):")
+        print(rep["network"])
+        print("equivalent studio config:")
+        print(json.dumps(rep["config"], indent=2))
+        return {}
+    return {k: v for k, v in rep.items() if k != "summary"}
 
 
 def cmd_eval(args, studio) -> dict:
@@ -323,6 +341,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--config", default=None, help="YAML or JSON config file")
     p.add_argument("--opengait", default=None, metavar="YAML", help="an OpenGait config to import (keys it cannot "
                    "use are listed with the reason)")
+    p.add_argument("--check", action="store_true", help="with --opengait: only print the import report, the "
+                   "network, its parameter count and the equivalent studio config; train nothing")
     add_arguments(p, TrainOverrides)
     p.add_argument("--resume", default=None, metavar="RUN", help="run name or id to continue")
     p.set_defaults(fn=cmd_train)
@@ -353,6 +373,6 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     if args.json:
         print(json.dumps(jsonable(result)))
-    elif args.verb not in ("scan", "eval"):
+    elif args.verb not in ("scan", "eval") and result != {}:
         print(json.dumps(jsonable(result), indent=2))
     return 0

@@ -33,6 +33,12 @@ SOLVERS = {"SGD": ("sgd", {"lr": 1e-3, "momentum": 0.0, "weight_decay": 0.0, "ne
            "Adam": ("adam", {"lr": 1e-3, "betas": [0.9, 0.999], "eps": 1e-8, "weight_decay": 0.0, "amsgrad": False}),
            "AdamW": ("adamw", {"lr": 1e-3, "betas": [0.9, 0.999], "eps": 1e-8, "weight_decay": 1e-2,
                                "amsgrad": False})}
+# Transforms with no counterpart, and why (the generic message lists what is supported).
+UNSUPPORTED_TRANSFORMS = {
+    "BaseParsingCuttingTransform": "its input is a human-parsing map (part labels, Gait3D-Parsing), which has no "
+                                   "data path here; the silhouette cut would train on different input",
+    "BaseSilTransform": "it feeds frames uncut; here frames are always cut W//64*10 columns per side",
+}
 SCORING = "scoring: the protocol is chosen when evaluating (python -m core eval --protocol); features are unaffected"
 PATHS = "a path or name of OpenGait's own files: the data is the converted folder given here"
 
@@ -118,7 +124,8 @@ class _Importer:
         for prefix, k in by_prefix.items():
             kind = k.str("type")
             if prefix not in feats:
-                k.rest(f"OpenGait never applies it: {self.opengait_model} gives no {prefix!r} training features")
+                self.report.ignored.append((k.where, f"OpenGait never applies it: {self.opengait_model} gives no "
+                                                     f"{prefix!r} training features"))
                 continue
             want = {"triplet": "TripletLoss", "softmax": "CrossEntropyLoss"}[prefix]
             k.equal("type", kind, want, f"the {prefix!r} features of {self.opengait_model} feed a {want} here")
@@ -263,6 +270,8 @@ class _Importer:
                 steps.append(step)
             elif kind == "NoOperation":
                 k.rest("NoOperation takes no arguments")
+            elif kind in UNSUPPORTED_TRANSFORMS:
+                raise k.refuse("type", f"{kind}: {UNSUPPORTED_TRANSFORMS[kind]}")
             else:
                 what = "the silhouette cut (BaseSilCuttingTransform)" + (
                     f" and {', '.join(sorted(AUGMENTS))}" if training else "")
@@ -374,6 +383,18 @@ def _import(src: dict[str, Any], dataset: str | Path, overrides: dict[str, Any])
     cfg = load_config(data)
     r = imp.report
     return ImportResult(cfg, r.ignored, r.notes, r.honoured, imp.opengait_model, imp.translated.num_classes)
+
+
+def check(source: str | Path, dataset: str | Path = "") -> dict[str, Any]:
+    """What ``python -m core train --opengait FILE --check`` reports, without training: the import
+    report, the network (built shape-only), its parameter count and the equivalent studio config."""
+    res = import_opengait(source, dataset=dataset)
+    model = build_imported(res)
+    return {"opengait_model": res.opengait_model, "model": res.config.model, "model_args": res.config.model_args,
+            "num_classes": res.num_classes, "params": sum(p.numel() for p in model.parameters()),
+            "network": repr(model), "honoured": [list(h) for h in res.honoured],
+            "ignored": [list(i) for i in res.ignored], "notes": res.notes, "summary": res.summary(),
+            "config": res.config.to_dict()}
 
 
 def build_imported(result: ImportResult, num_classes: int | None = None, device: str = "meta"):
