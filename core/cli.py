@@ -252,6 +252,8 @@ def cmd_eval(args, studio) -> dict:
         run = studio.catalog.run(int(target) if target.isdigit() else target) if not Path(target).exists() else None
         if run:
             target = run["dir"]
+        if args.opengait_config and (run or not Path(target).is_file()):
+            raise StudioError("--opengait-config FILE goes with an OpenGait checkpoint file (.pt), not a run")
         if not args.dataset:
             if not run:
                 raise StudioError("--dataset DIR is needed when evaluating a checkpoint file")
@@ -259,7 +261,8 @@ def cmd_eval(args, studio) -> dict:
         from core.jobs.kinds import refinement_variants
 
         res = evaluate_run(target, args.dataset, protocol=args.protocol, metric=args.metric,
-                           submission=args.submission, refine=refinement_variants(studio.catalog, args.dataset))
+                           submission=args.submission, refine=refinement_variants(studio.catalog, args.dataset),
+                           opengait_config=args.opengait_config)
         if run:
             studio.catalog.update_run(run["id"], results=res)
     if not args.json:
@@ -357,6 +360,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help=".npz of arrays: casia-b embeddings, labels, types, views; ccvid embeddings, labels, roles, "
                         "cameras, clothes; grew embeddings, labels, roles, seqs")
     p.add_argument("--submission", default=None, metavar="CSV", help="GREW: write the submission CSV here")
+    p.add_argument("--opengait-config", default=None, metavar="YAML",
+                   help="the target is an OpenGait checkpoint (e.g. from its model zoo) trained with this YAML")
     p.set_defaults(fn=cmd_eval)
     return ap
 

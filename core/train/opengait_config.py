@@ -51,6 +51,7 @@ class ImportResult:
     honoured: list[tuple[str, str]] = field(default_factory=list)  # (their key, value used)
     opengait_model: str = ""
     num_classes: int | None = None                                 # the config's class count (None: no classifier)
+    eval_fp16: bool = False                                        # evaluator_cfg.enable_float16
 
     def summary(self) -> str:
         lines = [f"imported OpenGait {self.opengait_model} as model {self.config.model!r} exactly: "
@@ -382,7 +383,8 @@ def _import(src: dict[str, Any], dataset: str | Path, overrides: dict[str, Any])
         data[k] = {**data.get(k, {}), **v} if isinstance(v, dict) and isinstance(data.get(k), dict) else v
     cfg = load_config(data)
     r = imp.report
-    return ImportResult(cfg, r.ignored, r.notes, r.honoured, imp.opengait_model, imp.translated.num_classes)
+    return ImportResult(cfg, r.ignored, r.notes, r.honoured, imp.opengait_model, imp.translated.num_classes,
+                        imp.eval_fp16)
 
 
 def check(source: str | Path, dataset: str | Path = "") -> dict[str, Any]:
