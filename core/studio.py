@@ -436,7 +436,7 @@ class Studio:
         save_checkpoint(run_dir, state["step"], state, keep=1)
         run_id = self.catalog.create_run(run_name, state["model_name"], state["config"], run_dir,
                                          ds["id"] if ds else None)
-        self.catalog.update_run(run_id, state="imported")
+        self.catalog.update_run(run_id, state="imported", step=state["step"])
         return run_id
 
     def export_opengait(self, run_id: int) -> Path:

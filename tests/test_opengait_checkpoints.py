@@ -100,6 +100,15 @@ def test_imported_run_evaluates_like_a_trained_one(zoo, tmp_path, capsys):
     assert main(["--workspace", str(tmp_path / "ws"), "eval", run["name"], "--protocol", "casia-b", "--json"]) == 0
     res = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert res["step"] == 60000 and (studio.run(run_id)["results"] or {})["NM"] == res["NM"]
+    # From the Runs page: the same import, and a one-line reason for a bad path.
+    from app.results_tab import import_opengait
+
+    msg = import_opengait(studio, str(zoo["ckpt"]), str(zoo["yaml"]), str(zoo["data"]))
+    assert "imported run opengait-GaitBase_DA-60000-2" in msg and "step 60000" in msg
+    assert len(studio.runs()) == 2
+    bad = import_opengait(studio, str(zoo["ckpt"]), str(tmp_path / "none.yaml"), str(zoo["data"]))
+    assert "none.yaml does not exist" in bad and len(studio.runs()) == 2
+    assert "give the YAML" in import_opengait(studio, str(zoo["ckpt"]), " ", str(zoo["data"]))
     # Its latest checkpoint exports back to OpenGait's keys unchanged.
     back = torch.load(studio.export_opengait(run_id), weights_only=True)["model"]
     theirs = torch.load(zoo["ckpt"], weights_only=True)["model"]

@@ -141,18 +141,18 @@ class Translated:
 
 
 def opengait_claimants(opengait_class: str) -> list[tuple[str, type]]:
-    """Registered models that say they can stand for ``opengait_class``, in registration order."""
-    import core.models  # noqa: F401  (registers the families)
-    from core.models.registry import _MODELS
+    """Registered models that say they can stand for ``opengait_class``, in name order (importing
+    this module imported ``core.models``, which registers the families)."""
+    from core.models.registry import list_models, model_class
 
-    return [(name, cls) for name, cls in _MODELS.items() if opengait_class in getattr(cls, "OPENGAIT_CLASSES", ())]
+    return [(n, model_class(n)) for n in list_models()
+            if opengait_class in getattr(model_class(n), "OPENGAIT_CLASSES", ())]
 
 
 def opengait_classes() -> list[str]:
-    import core.models  # noqa: F401
-    from core.models.registry import _MODELS
+    from core.models.registry import list_models, model_class
 
-    return sorted({c for cls in _MODELS.values() for c in getattr(cls, "OPENGAIT_CLASSES", ())})
+    return sorted({c for n in list_models() for c in getattr(model_class(n), "OPENGAIT_CLASSES", ())})
 
 
 def translate_model(model_cfg: Any, data_cfg: Any, report: Report) -> tuple[str, Translated]:
