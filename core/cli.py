@@ -223,10 +223,21 @@ def cmd_train(args, studio) -> dict:
 
 
 def _opengait_check(args, dataset: str | None) -> dict:
-    from core.train.opengait_config import check
+    from core.train.opengait_config import check, check_folder
 
     if not args.opengait:
-        raise StudioError("--check needs --opengait FILE")
+        raise StudioError("--check needs --opengait FILE (or a folder of OpenGait configs)")
+    if Path(args.opengait).is_dir():
+        rows = check_folder(args.opengait)
+        if not args.json:
+            for r in rows:
+                what = (f"{r['opengait_model']} -> {r['model']} {r['model_args']}, {r['params']:,} parameters"
+                        if r["result"] == "exact" else r["reason"])
+                print(f"| {r['config']} | {r['result']} | {what} |")
+            print(f"{sum(r['result'] == 'exact' for r in rows)} exact, "
+                  f"{sum(r['result'] == 'refused' for r in rows)} refused", file=sys.stderr)
+            return {}
+        return {"configs": rows}
     rep = check(args.opengait, dataset=str(Path(dataset).resolve()) if dataset else "")
     if not args.json:
         print(rep["summary"])
@@ -345,7 +356,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--opengait", default=None, metavar="YAML", help="an OpenGait config to import (keys it cannot "
                    "use are listed with the reason)")
     p.add_argument("--check", action="store_true", help="with --opengait: only print the import report, the "
-                   "network, its parameter count and the equivalent studio config; train nothing")
+                   "network, its parameter count and the equivalent studio config; train nothing (a folder: "
+                   "one line per config, exact or refused)")
     add_arguments(p, TrainOverrides)
     p.add_argument("--resume", default=None, metavar="RUN", help="run name or id to continue")
     p.set_defaults(fn=cmd_train)

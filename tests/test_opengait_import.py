@@ -244,6 +244,21 @@ def test_check_prints_report_network_params_and_studio_config(tmp_path, capsys):
     assert err.startswith("error: ") and "bin_num: [8]" in err and len(err.splitlines()) == 1
 
 
+def test_check_over_a_folder_lists_exact_and_refused(tmp_path, capsys):
+    (tmp_path / "cfgs" / "sub").mkdir(parents=True)
+    (tmp_path / "cfgs" / "sub" / "good.yaml").write_text(yaml.safe_dump(GAITBASE))
+    (tmp_path / "cfgs" / "bad.yaml").write_text(yaml.safe_dump(cfg(trainer_cfg__fix_BN=True)))
+    (tmp_path / "cfgs" / "empty.yaml").write_text("")
+    ws = ["--workspace", str(tmp_path / "ws")]
+    assert main(ws + ["train", "--opengait", str(tmp_path / "cfgs"), "--check"]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out == ["| bad.yaml | refused | trainer_cfg.fix_BN: True: frozen BatchNorm statistics are not implemented "
+                   "here |",
+                   "| empty.yaml | refused | not an OpenGait config (expected a mapping of sections, got an empty "
+                   "file) |",
+                   "| sub/good.yaml | exact | Baseline -> gaitbase {}, 7,305,408 parameters |"]
+
+
 def test_imported_network_builds_for_real_and_runs():
     gl = {"model": "GaitGL", "channels": [4, 8, 8], "class_num": 3}
     res = import_opengait(cfg(model_cfg=gl, loss_cfg__1__scale=1, loss_cfg__1__label_smooth=False))

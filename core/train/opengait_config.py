@@ -399,6 +399,24 @@ def check(source: str | Path, dataset: str | Path = "") -> dict[str, Any]:
             "config": res.config.to_dict()}
 
 
+def check_folder(folder: str | Path) -> list[dict[str, Any]]:
+    """One row per YAML under ``folder`` (an OpenGait checkout's configs/): exact (the network and
+    its parameter count) or refused (the one-line reason)."""
+    root = Path(folder)
+    rows = []
+    for path in sorted(root.rglob("*.yaml")):
+        row: dict[str, Any] = {"config": str(path.relative_to(root))}
+        try:
+            res = import_opengait(path)
+        except ConfigError as exc:
+            row.update(result="refused", reason=str(exc).removeprefix(f"{path}: "))
+        else:
+            row.update(result="exact", opengait_model=res.opengait_model, model=res.config.model,
+                       model_args=res.config.model_args, params=sum(p.numel() for p in build_imported(res).parameters()))
+        rows.append(row)
+    return rows
+
+
 def build_imported(result: ImportResult, num_classes: int | None = None, device: str = "meta"):
     """The network an import describes, with the config's own class count unless given."""
     import torch
