@@ -20,7 +20,6 @@ from __future__ import annotations
 
 from typing import Sequence as Seq
 
-import torch
 from torch import Tensor, nn
 
 from core.models.blocks import BasicBlock, conv3x3
