@@ -266,3 +266,31 @@ def test_imported_network_builds_for_real_and_runs():
     model = build_imported(res, device="cpu").eval()
     with torch.no_grad():
         assert model(torch.rand(1, 6, 32, 22))["embeddings"].shape == (1, 8, 64)
+
+
+def test_families_plug_in_through_the_registry_and_share_an_opengait_class():
+    from core.models import registry
+    from core.models.gaitbase import GaitBase
+    from core.models.opengait_cfg import Translated
+
+    class PlainBase(GaitBase):
+        """A stand-in for a Plain-backbone Baseline registered by another module."""
+
+        @classmethod
+        def from_opengait(cls, m, data):
+            b = m.sub("backbone_cfg")
+            if b.str("type") != "Plain":
+                raise b.refuse("type", "not a Plain backbone")
+            b.rest("test")
+            m.rest("test")
+            return Translated({"parts": 4}, m.sub("SeparateBNNecks").int("class_num"))
+
+    plain = cfg(model_cfg__backbone_cfg={"type": "Plain", "layers_cfg": ["BC-64"]})
+    refused(plain, r"backbone 'Plain' is not implemented here for Baseline")     # the first claimant's refusal
+    registry.register_model("gaitbase-plain")(PlainBase)
+    try:
+        res = import_opengait(plain)
+        assert res.config.model == "gaitbase-plain" and res.num_classes == 74
+        assert import_opengait(GAITBASE).config.model == "gaitbase"           # ResNet9 still goes to GaitBase
+    finally:
+        del registry._MODELS["gaitbase-plain"]

@@ -383,6 +383,9 @@ def _import(src: dict[str, Any], dataset: str | Path, overrides: dict[str, Any])
         data[k] = {**data.get(k, {}), **v} if isinstance(v, dict) and isinstance(data.get(k), dict) else v
     cfg = load_config(data)
     r = imp.report
+    if imp.translated.num_classes:
+        r.notes.append(f"class_num {imp.translated.num_classes}: checks and OpenGait checkpoints use it; a training "
+                       "run sizes the classifier to its dataset's training identities (OpenGait's class_num set to them)")
     return ImportResult(cfg, r.ignored, r.notes, r.honoured, imp.opengait_model, imp.translated.num_classes,
                         imp.eval_fp16)
 
