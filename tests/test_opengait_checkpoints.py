@@ -113,3 +113,20 @@ def test_imported_run_evaluates_like_a_trained_one(zoo, tmp_path, capsys):
     back = torch.load(studio.export_opengait(run_id), weights_only=True)["model"]
     theirs = torch.load(zoo["ckpt"], weights_only=True)["model"]
     assert back.keys() == theirs.keys() and all(torch.equal(back[k], theirs[k]) for k in theirs)
+
+
+def test_a_run_trained_from_the_yaml_exports_weights_the_yaml_reloads(zoo, tmp_path):
+    from core.evaluate.run import export_opengait, load_model
+    from core.train.trainer import train
+
+    res = import_opengait(zoo["yaml"], dataset=zoo["data"], iterations=2, device="cpu", checkpoint_every=2,
+                          batch_ids=3, batch_seqs=2, sampling={"frames": 4})
+    out = train(res.config, tmp_path / "run")
+    assert out.step == 2 and np.isfinite(out.metrics["loss"])
+    exported = export_opengait(tmp_path / "run")
+    ours, _ = load_model(tmp_path / "run" / "checkpoints" / "latest.pt")
+    theirs, state = load_opengait_model(exported, zoo["yaml"])
+    assert state["step"] == 2
+    x = torch.rand(2, 5, 64, 44)
+    with torch.no_grad():
+        assert torch.equal(ours(x)["embeddings"], theirs(x)["embeddings"])
