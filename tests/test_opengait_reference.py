@@ -32,7 +32,7 @@ def one_thread(one_torch_thread):
 
 
 def translate(facts):
-    return translate_model(facts["model_cfg"], {"dataset_name": facts["dataset_name"]}, Report())
+    return translate_model(facts["model_cfg"], {"dataset_name": facts.get("dataset_name")}, Report())
 
 
 def ours(facts, num_classes=None, device="meta"):
