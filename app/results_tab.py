@@ -83,6 +83,22 @@ def export_opengait(studio, run_id) -> dict[str, Any]:
     return {"export_msg": C.ok_md(f"wrote {path} (load it in OpenGait with restore_hint)"), "exported": str(path)}
 
 
+def import_opengait(studio, checkpoint: str, config: str, dataset: str) -> str:
+    """An OpenGait checkpoint (its model zoo's, or an OpenGait run's) with its YAML, as an imported
+    run on a converted dataset: it then evaluates and exports like any run."""
+    missing = [label for label, v in (("checkpoint", checkpoint), ("YAML", config), ("dataset", dataset))
+               if not (v or "").strip()]
+    if missing:
+        return C.error_md(f"give the {', '.join(missing)} path")
+    try:
+        run_id = studio.import_opengait_run(checkpoint.strip(), config.strip(), dataset.strip())
+    except Exception as exc:  # noqa: BLE001 - shown on the page, never a traceback
+        return C.report_error(exc)
+    run = studio.run(run_id)
+    return C.ok_md(f"imported run {run['name']} (#{run_id}, {run['model']}, step {run.get('step')}): "
+                   "pick it above and press Evaluate")
+
+
 # -- polling --------------------------------------------------------------------------------------------
 
 def _digest(obj: Any) -> str:
@@ -257,6 +273,20 @@ def build(studio, timer: gr.Timer) -> dict:
                 export_msg = gr.HTML(elem_id="results-export-msg")
                 exported = gr.File(label="OpenGait checkpoint (export/opengait.pt)", interactive=False,
                                    elem_id="results-opengait")
+
+    with gr.Accordion("Import an OpenGait checkpoint", open=False):
+        gr.Markdown("A checkpoint from OpenGait's model zoo (or your own OpenGait run) and the YAML it was trained "
+                    "with become an imported run here, evaluated on a converted dataset without training. The YAML "
+                    "must import exactly (see `python -m core train --opengait FILE --check`).")
+        with gr.Row():
+            og_ckpt = gr.Textbox(label="Checkpoint (.pt)", placeholder="output/CASIA-B/Baseline/GaitBase_DA/"
+                                 "checkpoints/GaitBase_DA-60000.pt", elem_id="results-og-ckpt")
+            og_yaml = gr.Textbox(label="OpenGait YAML", placeholder="configs/gaitbase/gaitbase_da_casiab.yaml",
+                                 elem_id="results-og-yaml")
+            og_data = gr.Textbox(label="Converted dataset folder", elem_id="results-og-data")
+        og_btn = gr.Button("Import as a run", elem_id="results-og-import")
+        og_msg = gr.HTML(elem_id="results-og-msg")
+    og_btn.click(lambda a, b, c: import_opengait(studio, a, b, c), inputs=[og_ckpt, og_yaml, og_data], outputs=og_msg)
 
     detail = dict(summary=summary, per_cond=per_cond, per_view=per_view, chart=chart, heat=heat, cmc=cmc,
                   scatter=scatter, config=config, ckpt=ckpt, exported=exported, eval_btn=eval_btn)

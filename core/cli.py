@@ -213,6 +213,8 @@ def cmd_train(args, studio) -> dict:
             raise StudioError(f"no run {args.resume!r} in {studio.ws.root}")
         launch.announce(load_config(run["config"]), run["dir"])
         return run_job_here(studio, "train", {"run_id": run["id"], "resume": True}, run_id=run["id"], quiet=args.json)
+    if args.check:
+        return _opengait_check(args, o.dataset)
     if args.opengait:
         from core.train.opengait_config import import_opengait
 
@@ -242,6 +244,33 @@ def cmd_train(args, studio) -> dict:
     return {**res, "run": name, "run_dir": str(run_dir)}
 
 
+def _opengait_check(args, dataset: str | None) -> dict:
+    from core.train.opengait_config import check, check_folder
+
+    if not args.opengait:
+        raise StudioError("--check needs --opengait FILE (or a folder of OpenGait configs)")
+    if Path(args.opengait).is_dir():
+        rows = check_folder(args.opengait)
+        if not args.json:
+            for r in rows:
+                what = (f"{r['opengait_model']} -> {r['model']} {r['model_args']}, {r['params']:,} parameters"
+                        if r["result"] == "exact" else r["reason"])
+                print(f"| {r['config']} | {r['result']} | {what} |")
+            print(f"{sum(r['result'] == 'exact' for r in rows)} exact, "
+                  f"{sum(r['result'] == 'refused' for r in rows)} refused", file=sys.stderr)
+            return {}
+        return {"configs": rows}
+    rep = check(args.opengait, dataset=str(Path(dataset).resolve()) if dataset else "")
+    if not args.json:
+        print(rep["summary"])
+        print(f"network ({rep['params']:,} parameters, {rep['num_classes'] or 'no'} classes):")
+        print(rep["network"])
+        print("equivalent studio config:")
+        print(json.dumps(rep["config"], indent=2))
+        return {}
+    return {k: v for k, v in rep.items() if k != "summary"}
+
+
 def cmd_eval(args, studio) -> dict:
     if args.embeddings:
         from core.evaluate.protocols import evaluate_npz
@@ -257,6 +286,8 @@ def cmd_eval(args, studio) -> dict:
         run = studio.catalog.run(int(target) if target.isdigit() else target) if not Path(target).exists() else None
         if run:
             target = run["dir"]
+        if args.opengait_config and (run or not Path(target).is_file()):
+            raise StudioError("--opengait-config FILE goes with an OpenGait checkpoint file (.pt), not a run")
         if not args.dataset:
             if not run:
                 raise StudioError("--dataset DIR is needed when evaluating a checkpoint file")
@@ -267,7 +298,8 @@ def cmd_eval(args, studio) -> dict:
         args.protocol = args.protocol or protocol_for(args.dataset)   # the dataset's own, from its manifest
 
         res = evaluate_run(target, args.dataset, protocol=args.protocol, metric=args.metric,
-                           submission=args.submission, refine=refinement_variants(studio.catalog, args.dataset))
+                           submission=args.submission, refine=refinement_variants(studio.catalog, args.dataset),
+                           opengait_config=args.opengait_config)
         if run:
             studio.catalog.update_run(run["id"], results=res)
     if not args.json:
@@ -349,6 +381,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--config", default=None, help="YAML or JSON config file")
     p.add_argument("--opengait", default=None, metavar="YAML", help="an OpenGait config to import (keys it cannot "
                    "use are listed with the reason)")
+    p.add_argument("--check", action="store_true", help="with --opengait: only print the import report, the "
+                   "network, its parameter count and the equivalent studio config; train nothing (a folder: "
+                   "one line per config, exact or refused)")
     add_arguments(p, TrainOverrides)
     p.add_argument("--resume", default=None, metavar="RUN", help="run name or id to continue")
     p.set_defaults(fn=cmd_train)
@@ -365,6 +400,8 @@ def build_parser() -> argparse.ArgumentParser:
                         "embeddings, labels, roles, cameras, clothes; grew embeddings, labels, roles, seqs; gait3d "
                         "embeddings, labels, roles; gallery-probe[-cross-view] embeddings, labels, roles, views")
     p.add_argument("--submission", default=None, metavar="CSV", help="GREW: write the submission CSV here")
+    p.add_argument("--opengait-config", default=None, metavar="YAML",
+                   help="the target is an OpenGait checkpoint (e.g. from its model zoo) trained with this YAML")
     p.set_defaults(fn=cmd_eval)
     return ap
 
@@ -381,6 +418,6 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     if args.json:
         print(json.dumps(jsonable(result)))
-    elif args.verb not in ("scan", "eval"):
+    elif args.verb not in ("scan", "eval") and result != {}:
         print(json.dumps(jsonable(result), indent=2))
     return 0

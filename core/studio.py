@@ -438,6 +438,27 @@ class Studio:
         """Queue an evaluation under the run's protocol (the one used before, else its preset's)."""
         return self.start_eval(run_id, protocol=runs.protocol(self.run(run_id) or {}))
 
+    def import_opengait_run(self, checkpoint: str | Path, config: str | Path, dataset: str | Path,
+                            name: str | None = None) -> int:
+        """An OpenGait checkpoint and its YAML as an imported run on ``dataset`` (a converted folder):
+        its weights become the run's latest checkpoint, so it evaluates and exports like any run."""
+        from core.evaluate.opengait_checkpoint import opengait_checkpoint_state
+        from core.train.checkpoint import save_checkpoint
+
+        dataset = Path(dataset).resolve()
+        if not dataset.is_dir():
+            raise InputError(dataset, "not a folder: give the converted dataset to evaluate on")
+        ds = self.catalog.dataset_by_path(str(dataset))
+        state = opengait_checkpoint_state(checkpoint, config, dataset=dataset)
+        taken = {r["name"] for r in self.runs()}
+        run_name = self.ws.unique_name(name or f"opengait-{Path(checkpoint).stem}", taken)
+        run_dir = self.ws.runs_dir / run_name
+        save_checkpoint(run_dir, state["step"], state, keep=1)
+        run_id = self.catalog.create_run(run_name, state["model_name"], state["config"], run_dir,
+                                         ds["id"] if ds else None)
+        self.catalog.update_run(run_id, state="imported", step=state["step"])
+        return run_id
+
     def export_opengait(self, run_id: int) -> Path:
         """Write ``<run_dir>/export/opengait.pt`` from the run's latest checkpoint."""
         from core.evaluate.run import export_opengait

@@ -16,7 +16,7 @@ from core.data.transforms import Augmenter, params_to
 from core.demo.writer import generate
 from core.errors import ConfigError, InputError
 from core.evaluate.embed import extract_embeddings
-from core.evaluate.run import evaluate_run, periodic_evaluator
+from core.evaluate.run import evaluate_run, load_model, periodic_evaluator
 from core.layout import build_packed, pose_files, sequences
 from core.models import build_model
 from core.pose.heatmaps import pose_heatmaps
@@ -213,3 +213,21 @@ def test_gaitbase_batches_are_unchanged_by_heatmaps(demo, tmp_path):
         finally:
             trainer.close()
     assert xs[0].shape == (8, 10, 32, 22) and torch.equal(xs[0], xs[1])
+
+
+def test_skeletongait_on_heatmaps_alone_trains_and_evaluates(demo, tmp_path):
+    # OpenGait's SkeletonGait: DeepGaitV2 fed the two heatmaps only, tested on its normalised BNNeck output.
+    args = {"channels": [8, 16, 32, 64], "parts": 8, "in_channels": 2, "heatmap_channels": 2,
+            "eval_bn_embeddings": True}
+    cfg = skeleton_cfg(demo["posed"], model="deepgaitv2", model_args=args)
+    res = train(cfg, tmp_path / "run")
+    assert res.step == 3 and np.isfinite(res.metrics["loss"])
+    out = evaluate_run(tmp_path / "run", demo["posed"], save_embeddings_to=False)
+    assert all(0 <= out[c] <= 100 for c in ("NM", "BG", "CL")) and out["num_test_ids"] == 2
+    model, _ = load_model(tmp_path / "run" / "checkpoints" / "latest.pt")
+    ds = PackedDataset(demo["posed"])
+    rows = ds.indices(["gallery", "probe"])[:3]
+    emb = extract_embeddings(model, ds, rows)["embeddings"]
+    assert np.allclose(np.linalg.norm(emb, axis=1), 1.0, atol=1e-5)     # per-part unit vectors (use_emb2)
+    with pytest.raises(ConfigError, match="--pose"):
+        Trainer(skeleton_cfg(demo["bare"], model="deepgaitv2", model_args=args), tmp_path / "bare")

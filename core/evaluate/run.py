@@ -87,7 +87,8 @@ def evaluate_run(run_dir_or_checkpoint: str | Path, dataset_root: str | Path, pr
                  metric: str | None = None, progress: Callable[[int, int, str], Any] | None = None,
                  device: str = "auto", submission: str | Path | None = None,
                  save_embeddings_to: str | Path | bool = True,
-                 refine: dict[tuple[str, str], list[str | Path]] | None = None) -> dict[str, Any]:
+                 refine: dict[tuple[str, str], list[str | Path]] | None = None,
+                 opengait_config: str | Path | None = None) -> dict[str, Any]:
     """Results of a checkpoint on the gallery/probe split under ``protocol``, plus chance level.
 
     ``metric`` None takes the protocol's own (CASIA-B and GREW Euclidean, CCVID cosine).
@@ -96,13 +97,21 @@ def evaluate_run(run_dir_or_checkpoint: str | Path, dataset_root: str | Path, pr
     there instead; False keeps nothing. The file written is recorded as ``embeddings_file``.
     ``refine`` maps query sequences (sid, seq) to folders of their generated variants: the results
     then also hold ``refined``, the same protocol on queries averaged with their variants
-    (DLCR's test-time refinement)."""
+    (DLCR's test-time refinement). ``opengait_config``: the checkpoint is OpenGait's own, trained
+    with that YAML (core.evaluate.opengait_checkpoint); its metric is the default then."""
     proto = protocols.get(protocol)
     protocol = proto.name
     path = resolve_checkpoint(run_dir_or_checkpoint)
     dev = resolve_device(device)
-    model, ckpt = load_model(path, dev)
+    if opengait_config is not None:
+        from core.evaluate.opengait_checkpoint import load_opengait_model
+
+        model, ckpt = load_opengait_model(path, opengait_config, dev)
+    else:
+        model, ckpt = load_model(path, dev)
     cfg = load_config(ckpt["config"])
+    if opengait_config is not None and metric is None:
+        metric = cfg.eval_metric
     dataset = PackedDataset(dataset_root)
     rows = dataset.indices(["gallery", "probe"])
     if not rows:

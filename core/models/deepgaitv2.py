@@ -20,14 +20,15 @@ from __future__ import annotations
 
 from typing import Sequence as Seq
 
-import torch
 from torch import Tensor, nn
 
 from core.models.blocks import BasicBlock, conv3x3
-from core.models.heads import BNNeck, SeparateFCs
+from core.models.heads import BNNeck, SeparateFCs, retrieval_features
+from core.models.opengait_cfg import Keys, Translated, bnneck, use_emb2
 from core.models.pooling import horizontal_pyramid_pool, set_max_pool
 from core.models.registry import register_model
-from core.models.temporal import check_lengths, frames_5d, opengait_init, per_frame, pool_by_length, temporal_max
+from core.models.temporal import (check_lengths, frames_5d, opengait_init, per_frame, pool_by_length,
+                                   sil_and_heatmaps, temporal_max)
 
 MODES = ("2d", "p3d", "3d")
 
@@ -89,10 +90,43 @@ class DeepGaitV2(nn.Module):
     """``forward((N, T, H, W) in [0, 1], lengths=None)`` -> dict(embeddings (N, C, P),
     bn_embeddings, logits (N, num_classes, P)); C = embed_dim (default channels[2])."""
 
+    OPENGAIT_CLASSES = ("DeepGaitV2",)
+
+    @classmethod
+    def from_opengait(cls, m: Keys, data: Keys) -> Translated:
+        """OpenGait's DeepGaitV2 (16 parts, FC to channels[2]); with ``in_channels: 2`` it is
+        SkeletonGait, which reads only the two pose heatmaps (``data_in_use: [True, False]``)."""
+        b = m.sub("Backbone")
+        mode = b.str("mode")
+        if mode not in MODES:
+            raise b.refuse("mode", f"{mode!r}: OpenGait's DeepGaitV2 has modes {', '.join(MODES)}")
+        cin = b.int("in_channels")
+        if cin not in (1, 2):
+            raise b.refuse("in_channels", f"{cin}: only silhouettes (1) or SkeletonGait's two heatmaps (2) have a "
+                                          "data path here")
+        args: dict = {"mode": mode, "layers": b.ints("layers", 4), "channels": b.ints("channels", 4), "parts": 16}
+        b.rest("not read by OpenGait's DeepGaitV2")
+        classes = bnneck(m, 16, args["channels"][2], all_read=False)
+        if cin == 2:
+            args.update(in_channels=2, heatmap_channels=2)
+            m.report.notes.append("Backbone.in_channels 2: SkeletonGait, fed the dataset's two pose heatmaps "
+                                  "(the silhouette is not read)")
+        if use_emb2(m):
+            args["eval_bn_embeddings"] = True
+        return Translated(args, classes)
+
     def __init__(self, num_classes: int, mode: str = "p3d", channels: Seq[int] = (64, 128, 256, 512),
                  layers: Seq[int] = (1, 1, 1, 1), parts: int = 16, embed_dim: int | None = None,
-                 in_channels: int = 1):
+                 in_channels: int = 1, heatmap_channels: int = 0, eval_bn_embeddings: bool = False):
+        """``heatmap_channels`` > 0: the model is fed silhouette + heatmaps (N, T, 1 + C, H, W) like
+        SkeletonGait++ and reads only the heatmaps (``in_channels`` must then equal C): OpenGait's
+        SkeletonGait. ``eval_bn_embeddings``: in eval mode the embeddings are the BNNeck's output
+        (OpenGait's ``use_emb2``: normalised per part); training always uses the FC's."""
         super().__init__()
+        if heatmap_channels and heatmap_channels != in_channels:
+            raise ValueError(f"heatmap_channels {heatmap_channels} must equal in_channels {in_channels} "
+                             "(the model reads only the heatmaps)")
+        self.heatmap_channels, self.eval_bn_embeddings = int(heatmap_channels), bool(eval_bn_embeddings)
         if mode not in MODES:
             raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
         if len(channels) != 4 or len(layers) != 4 or min(layers) < 1:
@@ -119,6 +153,8 @@ class DeepGaitV2(nn.Module):
         return temporal_max(self.layer4(self.layer3(self.layer2(f))))
 
     def forward(self, sils: Tensor, lengths: Tensor | None = None) -> dict[str, Tensor]:
+        if self.heatmap_channels:
+            sils = sil_and_heatmaps(sils, self.heatmap_channels)[:, :, 1:]
         x = frames_5d(sils, self.in_channels)
         if self.mode == "2d":
             # Every op is per frame: one big 2-D batch, and a masked max handles padding exactly.
@@ -132,4 +168,5 @@ class DeepGaitV2(nn.Module):
             fmap = pool_by_length(self._pooled, x, lengths)
         embed = self.fcs(horizontal_pyramid_pool(fmap, self.parts))
         bn_embed, logits = self.neck(embed)
-        return {"embeddings": embed, "bn_embeddings": bn_embed, "logits": logits}
+        test = retrieval_features(embed, bn_embed, self.eval_bn_embeddings, self.training)
+        return {"embeddings": test, "bn_embeddings": bn_embed, "logits": logits}

@@ -13,6 +13,7 @@ from torch import Tensor, nn
 
 from core.models.blocks import FrameResNet
 from core.models.heads import BNNeck, SeparateFCs
+from core.models.opengait_cfg import Keys, Translated, bnneck, separate_fcs
 from core.models.pooling import horizontal_pyramid_pool, set_max_pool
 from core.models.registry import register_model
 
@@ -24,6 +25,35 @@ class GaitBase(nn.Module):
     ``embeddings`` (N, embed_dim, parts) are the pre-BN features used for retrieval;
     ``bn_embeddings`` feed the classifier, whose ``logits`` are (N, num_classes, parts).
     """
+
+    OPENGAIT_CLASSES = ("Baseline",)
+
+    @classmethod
+    def from_opengait(cls, m: Keys, data: Keys) -> Translated:
+        """OpenGait's Baseline on its ResNet9 backbone (defaults are ResNet9's own, not ours)."""
+        b = m.sub("backbone_cfg")
+        kind = b.str("type")
+        if kind != "ResNet9":
+            raise b.refuse("type", f"backbone {kind!r} is not implemented here for Baseline (ResNet9 is)")
+        b.equal("block", b.str("block"), "BasicBlock", "only BasicBlock stages are implemented here")
+        channels = b.ints("channels", 4, default=[32, 64, 128, 256])
+        b.equal("in_channel", b.int("in_channel", default=1), 1,
+                "only 1-channel silhouettes have a data path here (3 channels are LiDAR depth images)")
+        layers = b.ints("layers", 4, default=[1, 2, 2, 1])
+        if layers != [1, 1, 1, 1]:
+            raise b.refuse("layers", f"{layers}: GaitBase here has one BasicBlock per stage ([1, 1, 1, 1])")
+        strides = b.ints("strides", 4, default=[1, 2, 2, 1])
+        b.equal("maxpool", b.bool("maxpool", default=True), False, "a stem max-pool is not implemented here")
+        b.rest("not a ResNet9 argument: OpenGait's get_backbone drops it")
+        parts, cin, cout = separate_fcs(m)
+        m.equal("SeparateFCs", cin, channels[3], f"SeparateFCs.in_channels must be the backbone's {channels[3]} "
+                "channels (OpenGait would fail on the mismatch)")
+        classes = bnneck(m, parts, cout)
+        bins = m.ints("bin_num")
+        if bins != [parts]:
+            raise m.refuse("bin_num", f"{bins}: GaitBase here pools one level of {parts} strips "
+                                      f"(a pyramid, or a count other than SeparateFCs.parts_num, is not implemented)")
+        return Translated({"channels": channels, "parts": parts, "embed_dim": cout, "strides": strides}, classes)
 
     def __init__(self, num_classes: int, channels: Seq[int] = (64, 128, 256, 512), parts: int = 16,
                  embed_dim: int = 256, in_channels: int = 1, strides: Seq[int] = (1, 2, 2, 1)):

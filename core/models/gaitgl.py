@@ -25,6 +25,7 @@ from torch import Tensor, nn
 
 from core.models.temporal import frames_5d, opengait_init, pool_by_length, temporal_max
 from core.models.heads import BNNeck, SeparateFCs
+from core.models.opengait_cfg import Keys, Translated, bnneck
 from core.models.registry import register_model
 
 HEADS = ("gaitgl", "bnneck")
@@ -78,6 +79,28 @@ class GeMHPP(nn.Module):
 class GaitGL(nn.Module):
     """``forward((N, T, H, W) in [0, 1], lengths=None)`` -> dict(embeddings (N, C, parts),
     bn_embeddings, logits (N, num_classes, parts)), C = channels[-1]."""
+
+    OPENGAIT_CLASSES = ("GaitGL",)
+    # OpenGait picks the large layout by the dataset's name, not by the channel list.
+    LARGE_DATASETS = ("OUMVLP", "GREW")
+
+    @classmethod
+    def from_opengait(cls, m: Keys, data: Keys) -> Translated:
+        name = data.str("dataset_name")
+        large = name in cls.LARGE_DATASETS
+        channels = m.ints("channels")
+        want = 4 if large else 3
+        if len(channels) != want:
+            layout = "OUMVLP/GREW" if large else "CASIA-B (any dataset but OUMVLP and GREW)"
+            raise m.refuse("channels", f"{channels}: OpenGait's {layout} layout of GaitGL (data_cfg.dataset_name "
+                                       f"{name!r}) needs {want} entries (it would fail otherwise)")
+        if m.has("SeparateBNNecks"):
+            classes = bnneck(m, 64, channels[-1])
+            m.drop("class_num", "OpenGait's GaitGL reads SeparateBNNecks.class_num when a BNNeck is given")
+            head = "bnneck"
+        else:
+            classes, head = m.int("class_num", lo=1), "gaitgl"
+        return Translated({"channels": channels, "parts": 64, "head": head}, classes)
 
     def __init__(self, num_classes: int, channels: Seq[int] = (32, 64, 128), parts: int = 64,
                  head: str = "gaitgl", halving: int | None = None, in_channels: int = 1):

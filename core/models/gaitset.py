@@ -19,6 +19,7 @@ from torch import Tensor, nn
 
 from core.models.temporal import check_lengths, frames_5d, opengait_init
 from core.models.heads import BNNeck, SeparateFCs
+from core.models.opengait_cfg import Keys, Translated, separate_fcs
 from core.models.pooling import horizontal_pyramid_pool, set_max_pool
 from core.models.registry import register_model
 
@@ -44,6 +45,20 @@ def _frames(block: nn.Module, x: Tensor) -> Tensor:
 class GaitSet(nn.Module):
     """``forward((N, T, H, W) in [0, 1], lengths=None)`` -> dict(embeddings (N, embed_dim, 2*sum(bins)),
     bn_embeddings, logits); the last two are None unless ``classifier=True``."""
+
+    OPENGAIT_CLASSES = ("GaitSet",)
+
+    @classmethod
+    def from_opengait(cls, m: Keys, data: Keys) -> Translated:
+        """OpenGait's GaitSet: in_channels [input, set block 1-3 widths], bin_num, SeparateFCs."""
+        in_c = m.ints("in_channels", 4)
+        m.equal("in_channels", in_c[0], 1, "only 1-channel silhouettes have a data path here")
+        bins = m.ints("bin_num")
+        parts, cin, cout = separate_fcs(m)
+        m.equal("SeparateFCs", (parts, cin), (2 * sum(bins), in_c[3]),
+                f"SeparateFCs (parts_num, in_channels) must be ({2 * sum(bins)}, {in_c[3]}) for these bins and "
+                "widths (OpenGait would fail on the mismatch)")
+        return Translated({"channels": in_c[1:], "bins": bins, "embed_dim": cout}, None, losses=("triplet",))
 
     def __init__(self, num_classes: int = 0, channels: Seq[int] = (32, 64, 128), bins: Seq[int] = (16, 8, 4, 2, 1),
                  embed_dim: int = 256, in_channels: int = 1, classifier: bool = False):

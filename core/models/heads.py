@@ -44,3 +44,10 @@ class BNNeck(nn.Module):
             w = F.normalize(self.weight.float(), dim=1)
             logits = torch.einsum("ncp,pck->nkp", f, w)
         return feat, logits
+
+
+def retrieval_features(embed: Tensor, bn_embed: Tensor, use_bn: bool, training: bool) -> Tensor:
+    """What a model returns as ``embeddings``: the FC's output, or in eval mode with ``use_bn``
+    OpenGait's ``use_emb2`` features, the BNNeck's output normalised per part (as its
+    SeparateBNNecks returns them)."""
+    return F.normalize(bn_embed, dim=1) if use_bn and not training else embed

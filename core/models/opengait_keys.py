@@ -159,7 +159,7 @@ def key_rules(model_name: str, state_dict: Mapping[str, Tensor], ours: bool) -> 
     return {"gaitbase": _gaitbase, "gaitset": _gaitset, "gaitgl": _gaitgl, "skeletongait++": _skeletongait}[name]()
 
 
-def _unwrap(state_dict: Mapping[str, Any]) -> dict[str, Tensor]:
+def unwrap_state_dict(state_dict: Mapping[str, Any]) -> dict[str, Tensor]:
     """Accept a whole OpenGait/our checkpoint (state under 'model') or a bare state dict;
     strip the 'module.' prefix DistributedDataParallel adds."""
     sd = state_dict.get("model", state_dict) if isinstance(state_dict.get("model"), Mapping) else state_dict
@@ -170,7 +170,7 @@ def _unwrap(state_dict: Mapping[str, Any]) -> dict[str, Tensor]:
 
 
 def _translate(model_name: str, state_dict: Mapping[str, Any], to_theirs: bool, strict: bool) -> dict[str, Tensor]:
-    sd = _unwrap(state_dict)
+    sd = unwrap_state_dict(state_dict)
     rules = key_rules(model_name, sd, ours=to_theirs)
     src, dst = (0, 1) if to_theirs else (1, 0)
     out: dict[str, Tensor] = {}
@@ -211,21 +211,29 @@ def import_opengait_state_dict(model_name: str, state_dict: Mapping[str, Any], *
     return _translate(model_name, state_dict, to_theirs=False, strict=strict)
 
 
-def load_opengait_checkpoint(path: str | Path, model_name: str, *, strict: bool = True) -> dict[str, Tensor]:
-    """Read an OpenGait ``.pt`` checkpoint (tensors only, no arbitrary unpickling) -> our state dict."""
+def read_opengait_checkpoint(path: str | Path) -> Mapping[str, Any]:
+    """The raw contents of a ``.pt`` checkpoint (tensors and plain data only, no arbitrary unpickling)."""
     path = Path(path)
     try:
         ck = torch.load(path, map_location="cpu", weights_only=True)
     except FileNotFoundError:
         raise InputError(path, "checkpoint file not found") from None
     except Exception as exc:  # torch raises several types for corrupt or non-tensor pickles
-        raise InputError(path, f"not a readable weights-only PyTorch checkpoint ({exc})") from exc
+        raise InputError(path, f"not a readable weights-only PyTorch checkpoint ({' '.join(str(exc).split())[:300]})") \
+            from None
     if not isinstance(ck, Mapping):
         raise InputError(path, f"expected a dict checkpoint, found {type(ck).__name__}")
+    return ck
+
+
+def load_opengait_checkpoint(path: str | Path, model_name: str, *, strict: bool = True,
+                             raw: Mapping[str, Any] | None = None) -> dict[str, Tensor]:
+    """Read an OpenGait ``.pt`` checkpoint (or use its already-read ``raw`` contents) -> our state dict."""
+    ck = read_opengait_checkpoint(path) if raw is None else raw
     try:
         return import_opengait_state_dict(model_name, ck, strict=strict)
     except InputError as exc:
-        raise InputError(path, exc.reason) from None
+        raise InputError(Path(path), exc.reason) from None
 
 
 def save_opengait_checkpoint(path: str | Path, model_name: str, state_dict: Mapping[str, Any],

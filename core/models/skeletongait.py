@@ -25,8 +25,9 @@ from torch import Tensor, nn
 
 from core.models.blocks import conv3x3
 from core.models.deepgaitv2 import make_stage
-from core.models.temporal import opengait_init, pool_by_length, temporal_max
-from core.models.heads import BNNeck, SeparateFCs
+from core.models.temporal import opengait_init, pool_by_length, sil_and_heatmaps, temporal_max
+from core.models.heads import BNNeck, SeparateFCs, retrieval_features
+from core.models.opengait_cfg import Keys, Translated, bnneck, use_emb2
 from core.models.pooling import horizontal_pyramid_pool
 from core.models.registry import register_model
 
@@ -50,37 +51,32 @@ class AttentionFusion(nn.Module):
         return sil * w[:, 0] + pose * w[:, 1]
 
 
-def sil_and_heatmaps(x: Tensor | Mapping[str, Tensor], heatmap_channels: int = 2) -> Tensor:
-    """Either accepted input form -> one (N, T, 1 + heatmap_channels, H, W) tensor, silhouette first."""
-    k = 1 + heatmap_channels
-    if isinstance(x, Mapping):
-        missing = {"sils", "heatmaps"} - set(x)
-        if missing:
-            raise ValueError(f"SkeletonGait++ input mapping lacks {sorted(missing)} (needs 'sils' and 'heatmaps')")
-        sils, maps = x["sils"], x["heatmaps"]
-        if sils.dim() == 4:
-            sils = sils.unsqueeze(2)
-        if sils.dim() != 5 or sils.shape[2] != 1 or maps.dim() != 5 or maps.shape[2] != heatmap_channels:
-            raise ValueError(f"expected sils (N, T, H, W) and heatmaps (N, T, {heatmap_channels}, H, W), "
-                             f"got {tuple(sils.shape)} and {tuple(maps.shape)}")
-        if sils.shape[:2] != maps.shape[:2] or sils.shape[3:] != maps.shape[3:]:
-            raise ValueError(f"sils {tuple(sils.shape)} and heatmaps {tuple(maps.shape)} differ in N, T, H or W "
-                             f"(crop square heatmaps to the silhouette width first)")
-        return torch.cat([sils, maps.to(sils.dtype)], dim=2)
-    if x.dim() != 5 or x.shape[2] != k:
-        raise ValueError(f"SkeletonGait++ needs (N, T, {k}, H, W) = silhouette + {heatmap_channels} heatmaps, "
-                         f"or a mapping with 'sils' and 'heatmaps'; got a tensor of shape {tuple(x.shape)}")
-    return x
-
-
 @register_model("skeletongait++")
 class SkeletonGaitPP(nn.Module):
     """``forward(x, lengths=None)`` -> dict(embeddings (N, channels[2], parts), bn_embeddings,
     logits (N, num_classes, parts)); see the module docstring for ``x``."""
 
+    OPENGAIT_CLASSES = ("SkeletonGaitPP",)
+
+    @classmethod
+    def from_opengait(cls, m: Keys, data: Keys) -> Translated:
+        """OpenGait's SkeletonGaitPP: Backbone.blocks per stage, widths 32/64/128/256 x Backbone.C."""
+        b = m.sub("Backbone")
+        blocks, c = b.ints("blocks", 4), b.int("C", lo=1)
+        b.drop("in_channels", "OpenGait's SkeletonGaitPP reads it but builds 1 + 2 input channels regardless")
+        b.rest("not read by OpenGait's SkeletonGaitPP")
+        channels = [32 * c, 64 * c, 128 * c, 256 * c]
+        classes = bnneck(m, 16, channels[2], all_read=False)
+        args = {"channels": channels, "layers": blocks, "parts": 16}
+        if use_emb2(m):
+            args["eval_bn_embeddings"] = True
+        return Translated(args, classes, inputs=2)
+
     def __init__(self, num_classes: int, channels: Seq[int] = (64, 128, 256, 512), layers: Seq[int] = (1, 4, 4, 1),
-                 parts: int = 16, heatmap_channels: int = 2, fusion_ratio: int = 16):
+                 parts: int = 16, heatmap_channels: int = 2, fusion_ratio: int = 16, eval_bn_embeddings: bool = False):
+        """``eval_bn_embeddings``: in eval mode the embeddings are the BNNeck's output (OpenGait's use_emb2)."""
         super().__init__()
+        self.eval_bn_embeddings = bool(eval_bn_embeddings)
         if len(channels) != 4 or len(layers) != 4 or min(layers) < 1:
             raise ValueError(f"channels and layers need 4 entries each (layers >= 1), got {channels}, {layers}")
         if num_classes < 1 or parts < 1 or heatmap_channels < 1:
@@ -114,4 +110,5 @@ class SkeletonGaitPP(nn.Module):
         fmap = pool_by_length(self._pooled, x, lengths)
         embed = self.fcs(horizontal_pyramid_pool(fmap, self.parts))
         bn_embed, logits = self.neck(embed)
-        return {"embeddings": embed, "bn_embeddings": bn_embed, "logits": logits}
+        test = retrieval_features(embed, bn_embed, self.eval_bn_embeddings, self.training)
+        return {"embeddings": test, "bn_embeddings": bn_embed, "logits": logits}

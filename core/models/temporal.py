@@ -4,7 +4,7 @@ variable sequence lengths."""
 
 from __future__ import annotations
 
-from typing import Callable
+from typing import Callable, Mapping
 
 import torch
 from torch import Tensor, nn
@@ -77,3 +77,26 @@ def frames_5d(x: Tensor, channels: int) -> Tensor:
 def temporal_max(x: Tensor) -> Tensor:
     """(N, C, T, H, W) -> (N, C, H, W)."""
     return x.amax(dim=2)
+
+
+def sil_and_heatmaps(x: Tensor | Mapping[str, Tensor], heatmap_channels: int = 2) -> Tensor:
+    """Either accepted input form -> one (N, T, 1 + heatmap_channels, H, W) tensor, silhouette first."""
+    k = 1 + heatmap_channels
+    if isinstance(x, Mapping):
+        missing = {"sils", "heatmaps"} - set(x)
+        if missing:
+            raise ValueError(f"SkeletonGait++ input mapping lacks {sorted(missing)} (needs 'sils' and 'heatmaps')")
+        sils, maps = x["sils"], x["heatmaps"]
+        if sils.dim() == 4:
+            sils = sils.unsqueeze(2)
+        if sils.dim() != 5 or sils.shape[2] != 1 or maps.dim() != 5 or maps.shape[2] != heatmap_channels:
+            raise ValueError(f"expected sils (N, T, H, W) and heatmaps (N, T, {heatmap_channels}, H, W), "
+                             f"got {tuple(sils.shape)} and {tuple(maps.shape)}")
+        if sils.shape[:2] != maps.shape[:2] or sils.shape[3:] != maps.shape[3:]:
+            raise ValueError(f"sils {tuple(sils.shape)} and heatmaps {tuple(maps.shape)} differ in N, T, H or W "
+                             f"(crop square heatmaps to the silhouette width first)")
+        return torch.cat([sils, maps.to(sils.dtype)], dim=2)
+    if x.dim() != 5 or x.shape[2] != k:
+        raise ValueError(f"SkeletonGait++ needs (N, T, {k}, H, W) = silhouette + {heatmap_channels} heatmaps, "
+                         f"or a mapping with 'sils' and 'heatmaps'; got a tensor of shape {tuple(x.shape)}")
+    return x

@@ -1,9 +1,16 @@
-"""Importing an OpenGait YAML config (data_cfg, model_cfg, loss_cfg, optimizer_cfg, scheduler_cfg,
-trainer_cfg, evaluator_cfg) as a TrainConfig, with a list of every key that was not used and why.
+"""Importing an OpenGait YAML config as a TrainConfig, exactly or not at all.
 
-Settings that change what is trained (solver, scheduler, sampler type) must be supported or the
-import fails; settings that only concern OpenGait's machinery (paths, workers, save names,
-restore hints, log prefixes) or that we cannot reproduce are listed in ``ignored``.
+Every key that can change the network, its input, the losses or the test features is honoured
+exactly, or the import fails with a one-line ConfigError naming the key and why. Keys are only
+ignored when they cannot change results (paths, logging, worker counts, save names) or when
+OpenGait itself drops them (its ``get_valid_args`` discards arguments a class does not take);
+the report labels every ignored key with that reason. The model section is read by the model
+families themselves (``core.models.opengait_cfg``), found through the model registry.
+
+A config is first merged over OpenGait's ``configs/default.yaml`` values, as OpenGait's launcher
+does (``core.train.opengait_defaults``); where OpenGait then falls back to a class's default
+(torch's optimiser defaults, ResNet9's channels), that default is written out here, since our
+own defaults differ.
 """
 
 from __future__ import annotations
@@ -13,25 +20,43 @@ from pathlib import Path
 from typing import Any
 
 from core.errors import ConfigError
+from core.models.opengait_cfg import Keys, Report, Translated, translate_model
 from core.train.config import TrainConfig, load_config
+from core.train.opengait_defaults import with_defaults
 
-MODEL_NAMES = {"Baseline": "gaitbase", "GaitBase": "gaitbase", "GaitSet": "gaitset", "GaitGL": "gaitgl",
-               "DeepGaitV2": "deepgaitv2", "SkeletonGaitPP": "skeletongait++"}
-SOLVERS = {"SGD": "sgd", "Adam": "adam", "AdamW": "adamw"}
+# OpenGait's augmentations -> ours, with the arguments they take (OpenGait's defaults are ours).
 AUGMENTS = {"RandomRotate": ("rotate", {"prob", "degree"}),
             "RandomErasing": ("erase", {"prob", "sl", "sh", "r1", "per_frame"}),
             "RandomHorizontalFlip": ("flip", {"prob"}), "RandomPerspective": ("perspective", {"prob"})}
+# torch.optim's defaults for what OpenGait passes through (get_valid_args keeps only real arguments).
+SOLVERS = {"SGD": ("sgd", {"lr": 1e-3, "momentum": 0.0, "weight_decay": 0.0, "nesterov": False, "dampening": 0.0}),
+           "Adam": ("adam", {"lr": 1e-3, "betas": [0.9, 0.999], "eps": 1e-8, "weight_decay": 0.0, "amsgrad": False}),
+           "AdamW": ("adamw", {"lr": 1e-3, "betas": [0.9, 0.999], "eps": 1e-8, "weight_decay": 1e-2,
+                               "amsgrad": False})}
+# Transforms with no counterpart, and why (the generic message lists what is supported).
+UNSUPPORTED_TRANSFORMS = {
+    "BaseParsingCuttingTransform": "its input is a human-parsing map (part labels, Gait3D-Parsing), which has no "
+                                   "data path here; the silhouette cut would train on different input",
+    "BaseSilTransform": "it feeds frames uncut; here frames are always cut W//64*10 columns per side",
+}
+SCORING = "scoring: the protocol is chosen when evaluating (python -m core eval --protocol); features are unaffected"
+PATHS = "a path or name of OpenGait's own files: the data is the converted folder given here"
 
 
 @dataclass
 class ImportResult:
     config: TrainConfig
-    ignored: list[tuple[str, str]] = field(default_factory=list)   # (their key, why it was not used)
+    ignored: list[tuple[str, str]] = field(default_factory=list)   # (their key, why it cannot change results)
     notes: list[str] = field(default_factory=list)                 # how a key was interpreted
+    honoured: list[tuple[str, str]] = field(default_factory=list)  # (their key, value used)
+    opengait_model: str = ""
+    num_classes: int | None = None                                 # the config's class count (None: no classifier)
+    eval_fp16: bool = False                                        # evaluator_cfg.enable_float16
 
     def summary(self) -> str:
-        lines = [f"imported as model {self.config.model!r}, {self.config.iterations} iterations, "
-                 f"batch {self.config.batch_ids}x{self.config.batch_seqs}"]
+        lines = [f"imported OpenGait {self.opengait_model} as model {self.config.model!r} exactly: "
+                 f"{self.config.iterations} iterations, batch {self.config.batch_ids}x{self.config.batch_seqs}, "
+                 f"{len(self.honoured)} keys honoured, {len(self.ignored)} ignored"]
         lines += [f"  note: {n}" for n in self.notes]
         lines += [f"  ignored {k}: {why}" for k, why in self.ignored]
         return "\n".join(lines)
@@ -39,280 +64,256 @@ class ImportResult:
 
 class _Importer:
     def __init__(self, src: dict[str, Any]):
-        self.src = src
+        self.report = Report()
         self.out: dict[str, Any] = {"optimizer": {}, "scheduler": {}, "loss": {}, "sampling": {}}
-        self.ignored: list[tuple[str, str]] = []
-        self.notes: list[str] = []
+        self.sections = {k: src.get(k) for k in ("data_cfg", "model_cfg", "loss_cfg", "optimizer_cfg",
+                                                  "scheduler_cfg", "trainer_cfg", "evaluator_cfg")}
+        self.translated: Translated | None = None
+        self.opengait_model = ""
 
-    def ignore(self, key: str, why: str) -> None:
-        self.ignored.append((key, why))
+    def keys(self, name: str) -> Keys:
+        return Keys(self.sections[name], name, self.report)
 
-    def rest(self, prefix: str, d: dict[str, Any], used: set[str], why: str) -> None:
-        for k in d:
-            if k not in used:
-                self.ignore(f"{prefix}.{k}", why)
+    # -- data and model ---------------------------------------------------------------------------
+    def model(self) -> None:
+        data = self.sections["data_cfg"]
+        if isinstance(data, list):
+            raise ConfigError("data_cfg: a list of datasets (multi-dataset training, as in FoundationGait) "
+                              "is not supported: one converted dataset per run")
+        if not isinstance(self.sections["model_cfg"], dict):
+            raise ConfigError("model_cfg: missing or not a mapping")
+        name, t = translate_model(self.sections["model_cfg"], data, self.report)
+        self.opengait_model = str(self.sections["model_cfg"].get("model"))
+        self.out["model"], self.translated = name, t
+        self.out["model_args"] = _drop_defaults(name, t.args)
 
-    # -- sections ------------------------------------------------------------------------------
-    def data(self, d: dict[str, Any]) -> None:
-        reasons = {"dataset_root": "the dataset is a converted folder given as dataset=",
-                   "dataset_partition": "the split comes from the dataset's own partition",
-                   "num_workers": "batches are gathered in-process (no worker processes)",
-                   "cache": "frames are memory-mapped (or resident on the GPU) anyway",
-                   "remove_no_gallery": "evaluation protocols decide which probes count",
-                   "test_dataset_name": "evaluation uses the training dataset's test split",
-                   "dataset_name": "informational only", "data_in_use": "inputs follow the model"}
-        for k in d:
-            self.ignore(f"data_cfg.{k}", reasons.get(k, "not used by this trainer"))
+    def data(self) -> None:
+        d = self.keys("data_cfg")
+        if d.has("data_in_use"):
+            used = d.bools("data_in_use")
+            want = self.translated.inputs
+            if sum(used) != want:
+                raise d.refuse("data_in_use", f"{used} selects {sum(used)} inputs; OpenGait's "
+                                              f"{self.opengait_model} here reads {want}")
+        elif self.translated.inputs != 1:
+            raise d.refuse("data_in_use", f"missing: OpenGait's {self.opengait_model} reads "
+                                          f"{self.translated.inputs} inputs")
+        if ("data_cfg.dataset_name", repr(d.d.get("dataset_name"))) in self.report.honoured:
+            d.read.add("dataset_name")    # the model family read it (GaitGL's layout)
+        for k in ("dataset_root", "dataset_partition", "test_dataset_name", "dataset_name"):
+            d.drop(k, PATHS)
+        d.drop("num_workers", "loader worker processes: batches are the same")
+        d.drop("cache", "in-memory caching of the pickles: batches are the same")
+        d.drop("remove_no_gallery", SCORING)
+        d.rest(None)
 
-    def model(self, d: dict[str, Any]) -> None:
-        from core.models.registry import model_arg_names
-
-        theirs = d.get("model")
-        if theirs not in MODEL_NAMES:
-            raise ConfigError(f"model_cfg.model: OpenGait model {theirs!r} has no counterpart here; "
-                              f"supported: {sorted(MODEL_NAMES)}")
-        name = self.out["model"] = MODEL_NAMES[theirs]
-        accepted = model_arg_names(name)          # ConfigError if that model is not registered
-        args: dict[str, Any] = {}
-
-        def offer(key: str, arg: str, value: Any) -> None:
-            if arg in accepted:
-                args[arg] = value
-            else:
-                self.ignore(key, f"model {name!r} takes no argument {arg!r}")
-
-        for k, v in d.items():
-            key = f"model_cfg.{k}"
-            if k == "model":
-                continue
-            if k in ("class_num",) or (isinstance(v, dict) and set(v) == {"class_num"}):
-                self.ignore(key, "the number of classes comes from the dataset")
-            elif k == "backbone_cfg" and isinstance(v, dict):
-                self._backbone(v, offer)
-            elif k == "SeparateFCs" and isinstance(v, dict):
-                for kk, vv in v.items():
-                    if kk == "out_channels":
-                        offer(f"{key}.{kk}", "embed_dim", vv)
-                    elif kk == "parts_num" and name == "gaitbase":
-                        offer(f"{key}.{kk}", "parts", vv)
-                    else:
-                        self.ignore(f"{key}.{kk}", "follows from the other model arguments")
-            elif k == "SeparateBNNecks" and isinstance(v, dict):
-                for kk in v:
-                    self.ignore(f"{key}.{kk}", "the BNNeck follows the embedding size and the dataset's classes")
-            elif k == "bin_num":
-                if name == "gaitbase":
-                    self.notes.append(f"{key} {v}: GaitBase pools into model_args.parts strips")
-                else:
-                    offer(key, "bins", list(v))
-            elif k == "in_channels" and name == "gaitset" and isinstance(v, list):
-                # OpenGait's GaitSet lists [input channels, then the three stage widths].
-                offer(key, "in_channels", v[0])
-                offer(key, "channels", list(v[1:]))
-            elif isinstance(v, dict):
-                for kk, vv in v.items():
-                    offer(f"{key}.{kk}", kk, vv)
-            else:
-                offer(key, k, v)
-        self.out["model_args"] = _drop_defaults(name, args)
-
-    def _backbone(self, b: dict[str, Any], offer) -> None:
-        for k, v in b.items():
-            key = f"model_cfg.backbone_cfg.{k}"
-            if k == "type" and v != "ResNet9":
-                raise ConfigError(f"{key}: backbone {v!r} is not supported (GaitBase is ResNet9)")
-            if k == "block" and v != "BasicBlock":
-                raise ConfigError(f"{key}: block {v!r} is not supported (GaitBase uses BasicBlock)")
-            if k == "layers" and any(int(n) != 1 for n in v):
-                raise ConfigError(f"{key}: {v} blocks per stage; GaitBase here has one BasicBlock per stage")
-            if k == "maxpool" and v:
-                raise ConfigError(f"{key}: a stem max-pool is not supported")
-            if k in ("channels", "strides"):
-                offer(key, k, list(v))
-            elif k == "in_channel":
-                offer(key, "in_channels", v)
-            elif k not in ("type", "block", "layers", "maxpool"):
-                self.ignore(key, "not a GaitBase backbone setting")
-
-    def losses(self, cfg: Any) -> None:
+    # -- losses -----------------------------------------------------------------------------------
+    def losses(self) -> None:
+        cfg = self.sections["loss_cfg"]
         items = cfg if isinstance(cfg, list) else [cfg]
-        seen = set()
+        feats = set(self.translated.losses)
+        by_prefix: dict[str, Keys] = {}
         for i, item in enumerate(items):
-            prefix = f"loss_cfg[{i}]" if isinstance(cfg, list) else "loss_cfg"
-            kind = item.get("type")
-            used = {"type"}
-            if kind == "TripletLoss":
-                seen.add(kind)
-                self.out["loss"]["triplet_margin"] = item.get("margin", 0.2)
-                self.out["loss"]["triplet_weight"] = item.get("loss_term_weight", 1.0)
-                self.notes.append(f"{prefix}: TripletLoss -> batch-all triplet (OpenGait's)")
-                used |= {"margin", "loss_term_weight"}
-            elif kind == "CrossEntropyLoss":
-                seen.add(kind)
-                self.out["loss"]["ce_scale"] = item.get("scale", 16)
-                self.out["loss"]["ce_weight"] = item.get("loss_term_weight", 1.0)
-                smooth = item.get("label_smooth", True)
-                self.out["loss"]["label_smoothing"] = float(item.get("eps", 0.1)) if smooth else 0.0
-                used |= {"scale", "loss_term_weight", "label_smooth", "eps"}
-                if "log_accuracy" in item:
-                    used.add("log_accuracy")
-            else:
-                self.ignore(prefix, f"loss type {kind!r} is not supported (TripletLoss and CrossEntropyLoss are)")
+            where = f"loss_cfg[{i}]" if isinstance(cfg, list) else "loss_cfg"
+            k = Keys(item, where, self.report)
+            prefix = k.str("log_prefix")
+            if prefix in by_prefix:
+                raise k.refuse("log_prefix", f"{prefix!r} is used by two losses (OpenGait keeps only the last)")
+            by_prefix[prefix] = k
+        loss = self.out["loss"]
+        loss["triplet_weight"] = loss["ce_weight"] = 0.0
+        for prefix, k in by_prefix.items():
+            kind = k.str("type")
+            if prefix not in feats:
+                self.report.ignored.append((k.where, f"OpenGait never applies it: {self.opengait_model} gives no "
+                                                     f"{prefix!r} training features"))
                 continue
-            for k in item:
-                if k == "log_prefix":
-                    continue
-                if k not in used:
-                    self.ignore(f"{prefix}.{k}", f"not a {kind} argument (OpenGait drops it too, using the default)")
-        if "TripletLoss" not in seen:
-            self.out["loss"]["triplet_weight"] = 0.0
-        if "CrossEntropyLoss" not in seen:
-            self.out["loss"]["ce_weight"] = 0.0
-
-    def optimizer(self, d: dict[str, Any]) -> None:
-        solver = d.get("solver")
-        if solver not in SOLVERS:
-            raise ConfigError(f"optimizer_cfg.solver: {solver!r} is not supported; use one of {sorted(SOLVERS)}")
-        name = self.out["optimizer"]["name"] = SOLVERS[solver]
-        keys = {"lr", "weight_decay"} | ({"momentum", "nesterov"} if name == "sgd" else {"betas", "eps"})
-        for k in keys & set(d):
-            self.out["optimizer"][k] = d[k]
-        self.rest("optimizer_cfg", d, keys | {"solver"}, f"not an argument of {solver} here (OpenGait drops it too)"
-                  if name != "sgd" else "not supported for SGD here")
-
-    def scheduler(self, d: dict[str, Any]) -> None:
-        kind = d.get("scheduler")
-        if kind == "MultiStepLR":
-            self.out["scheduler"].update(name="multistep", milestones=d.get("milestones", []), gamma=d.get("gamma", 0.1))
-            used = {"milestones", "gamma"}
-        elif kind == "CosineAnnealingLR":
-            self.out["scheduler"].update(name="cosine", t_max=d.get("T_max", 0), eta_min=d.get("eta_min", 0.0))
-            used = {"T_max", "eta_min"}
-        else:
-            raise ConfigError(f"scheduler_cfg.scheduler: {kind!r} is not supported; use MultiStepLR or CosineAnnealingLR")
-        self.rest("scheduler_cfg", d, used | {"scheduler"}, f"not supported for {kind} here")
-
-    def trainer(self, d: dict[str, Any]) -> None:
-        o = self.out
-        for k, v in d.items():
-            key = f"trainer_cfg.{k}"
-            if k == "enable_float16":
-                o["amp"] = "auto" if v else "off"
-                if v:
-                    self.notes.append(f"{key}: true -> amp 'auto' (bf16 where the GPU has it, else fp16 with loss scaling)")
-            elif k == "total_iter":
-                o["iterations"] = v
-            elif k == "log_iter":
-                o["log_every"] = v
-            elif k == "save_iter":
-                o["checkpoint_every"] = v
-            elif k == "sync_BN":
-                o["sync_bn"] = bool(v)
-            elif k == "with_test":
-                if v:
-                    o["eval_every"] = d.get("save_iter", 10000)
-                    self.notes.append(f"{key}: true -> evaluate at every checkpoint (save_iter)")
-            elif k == "fix_BN":
-                if v:
-                    self.ignore(key, "frozen BatchNorm statistics are not supported")
-            elif k == "sampler":
-                self.sampler(v)
-            elif k == "transform":
-                self.transform(v)
+            want = {"triplet": "TripletLoss", "softmax": "CrossEntropyLoss"}[prefix]
+            k.equal("type", kind, want, f"the {prefix!r} features of {self.opengait_model} feed a {want} here")
+            k.drop("log_accuracy", "logging only")
+            if kind == "TripletLoss":
+                loss.update(triplet_margin=k.num("margin"), triplet_weight=k.num("loss_term_weight", 1.0),
+                            triplet_mining="all")
             else:
-                self.ignore(key, {"restore_hint": "resume is automatic from the run folder's latest checkpoint",
-                                  "restore_ckpt_strict": "checkpoints always load strictly",
-                                  "save_name": "run names come from the studio",
-                                  "optimizer_reset": "a resume restores the optimizer",
-                                  "scheduler_reset": "a resume restores the scheduler"}.get(k, "not used by this trainer"))
-        if "transform" not in d:
-            o["augment"] = ["cut"]
-            self.notes.append("trainer_cfg.transform absent: OpenGait would feed frames unchanged; "
-                              "frames are cut to 44 columns and scaled to [0, 1] here, as evaluation does")
+                smooth = k.bool("label_smooth", True)
+                loss.update(ce_scale=k.num("scale", 16.0), ce_weight=k.num("loss_term_weight", 1.0),
+                            label_smoothing=k.num("eps", 0.1) if smooth else 0.0)
+                if not smooth:
+                    k.drop("eps", "only used with label_smooth")
+            k.rest(f"not an argument of OpenGait's {kind}: OpenGait drops it")
+        missing = feats - set(by_prefix)
+        if missing:
+            raise ConfigError(f"loss_cfg: no loss with log_prefix {sorted(missing)}: OpenGait fails on the "
+                              f"{self.opengait_model} training features it cannot assign")
 
-    def sampler(self, s: dict[str, Any]) -> None:
-        if s.get("type", "TripletSampler") != "TripletSampler":
-            raise ConfigError(f"trainer_cfg.sampler.type: {s.get('type')!r} is not supported (TripletSampler is)")
-        bs = s.get("batch_size")
-        if not isinstance(bs, list) or len(bs) != 2:
-            raise ConfigError(f"trainer_cfg.sampler.batch_size: expected [P, K], got {bs!r}")
+    # -- optimiser and schedule -------------------------------------------------------------------
+    def optimizer(self) -> None:
+        o = self.keys("optimizer_cfg")
+        solver = o.str("solver")
+        if solver not in SOLVERS:
+            raise o.refuse("solver", f"{solver!r} is not supported (supported: {', '.join(SOLVERS)})")
+        name, defaults = SOLVERS[solver]
+        out = self.out["optimizer"]
+        out["name"] = name
+        for k, default in defaults.items():
+            v = o.bool(k, default) if isinstance(default, bool) else \
+                o.raw(k, default) if isinstance(default, list) else o.num(k, default)
+            if k in ("dampening", "amsgrad"):
+                o.equal(k, v, default, f"{solver} with {k} is not implemented here")
+            else:
+                out[k] = v
+        o.rest(f"not an argument of torch's {solver}: OpenGait drops it")
+
+    def scheduler(self) -> None:
+        s = self.keys("scheduler_cfg")
+        kind = s.str("scheduler")
+        out = self.out["scheduler"]
+        if kind == "MultiStepLR":
+            out.update(name="multistep", milestones=s.ints("milestones", lo=0), gamma=s.num("gamma", 0.1))
+        elif kind == "CosineAnnealingLR":
+            out.update(name="cosine", t_max=s.int("T_max", lo=1), eta_min=s.num("eta_min", 0.0))
+        else:
+            raise s.refuse("scheduler", f"{kind!r} is not supported (MultiStepLR and CosineAnnealingLR are)")
+        s.rest(f"not an argument of torch's {kind}: OpenGait drops it")
+
+    # -- training ---------------------------------------------------------------------------------
+    def trainer(self) -> None:
+        t = self.keys("trainer_cfg")
+        o = self.out
+        o["iterations"] = t.int("total_iter", lo=1)
+        o["amp"] = "fp16" if t.bool("enable_float16", False) else "off"
+        if t.has("log_iter"):
+            o["log_every"] = t.int("log_iter", lo=1)
+        if t.has("save_iter"):
+            o["checkpoint_every"] = t.int("save_iter", lo=1)
+        o["sync_bn"] = t.bool("sync_BN", False)
+        if t.bool("with_test", False):
+            o["eval_every"] = o.get("checkpoint_every", 1000)
+            self.report.notes.append("trainer_cfg.with_test: evaluate at every checkpoint (save_iter)")
+        t.equal("fix_BN", t.bool("fix_BN", False), False, "frozen BatchNorm statistics are not implemented here")
+        hint = t.raw("restore_hint", 0)
+        if isinstance(hint, str) or (isinstance(hint, list) and hint):
+            raise t.refuse("restore_hint", f"{hint!r}: training starts from other weights; importing them is "
+                                           "not supported here (use an OpenGait checkpoint with python -m core eval)")
+        t.drop("restore_hint", "OpenGait's own resume point; a run here resumes from its latest checkpoint")
+        for k, why in (("restore_ckpt_strict", "checkpoints always load strictly"), ("save_name", PATHS),
+                       ("optimizer_reset", "only with a restore_hint"), ("scheduler_reset", "only with a restore_hint"),
+                       ("find_unused_parameters", "a DistributedDataParallel setting: gradients are the same")):
+            t.drop(k, why)
+        self.sampler(t.sub("sampler"))
+        self.transform(t, "transform", training=True)
+        t.rest(None)
+
+    def sampler(self, s: Keys) -> None:
+        s.equal("type", s.str("type"), "TripletSampler", "only the TripletSampler (P ids x K sequences) is implemented")
+        bs = s.ints("batch_size", 2)
         self.out["batch_ids"], self.out["batch_seqs"] = bs
-        kind = s.get("sample_type", "fixed_unordered")
-        if kind == "all_unordered":
-            kind = "all_ordered"
-            self.notes.append("sample_type all_unordered behaves as all_ordered in OpenGait")
+        kind = s.str("sample_type")
+        kinds = ("fixed_unordered", "fixed_ordered", "unfixed_unordered", "unfixed_ordered", "all_ordered",
+                 "all_unordered")
+        if kind not in kinds:
+            raise s.refuse("sample_type", f"{kind!r} is not one of OpenGait's {', '.join(kinds)}")
         samp = self.out["sampling"]
         samp["type"] = kind
-        wanted = {"fixed": {"frames_num_fixed": "frames"}, "unfixed": {"frames_num_max": "frames_max",
-                                                                       "frames_num_min": "frames_min"},
-                  "all": {"frames_all_limit": "all_limit"}}[kind.split("_")[0]]
-        if kind.endswith("_ordered") and not kind.startswith("all"):
-            wanted["frames_skip_num"] = "skip"
-        for k, v in s.items():
-            key = f"trainer_cfg.sampler.{k}"
-            if k in wanted:
-                samp[wanted[k]] = v
-            elif k in ("type", "batch_size", "sample_type"):
-                continue
-            elif k == "batch_shuffle":
-                self.ignore(key, "the order of sequences within a batch does not change the losses")
-            elif k.startswith("frames_"):
-                self.ignore(key, f"not used by sample_type {kind}")
-            else:
-                self.ignore(key, "not a sampler setting here")
+        base, order = kind.split("_")
+        if base == "fixed":
+            samp["frames"] = s.int("frames_num_fixed", lo=1)
+        elif base == "unfixed":
+            samp["frames_max"], samp["frames_min"] = s.int("frames_num_max", lo=1), s.int("frames_num_min", lo=1)
+        else:
+            samp["all_limit"] = s.int("frames_all_limit", 0, lo=0)
+        if order == "ordered" and base != "all":
+            samp["skip"] = s.int("frames_skip_num", 0, lo=0)
+        s.drop("batch_shuffle", "the order of sequences within a batch changes neither the losses nor BatchNorm")
+        for k in ("frames_num_fixed", "frames_num_max", "frames_num_min", "frames_skip_num", "frames_all_limit"):
+            s.drop(k, f"not read by OpenGait for sample_type {kind}")
+        s.rest("not a TripletSampler setting: OpenGait drops it")
 
-    def transform(self, t: Any) -> None:
-        items = t if isinstance(t, list) else [t]
-        if len(items) > 1:
-            for i in range(1, len(items)):
-                self.ignore(f"trainer_cfg.transform[{i}]",
-                            "one transform list per input; only the first (silhouettes) is used")
+    def transform(self, section: Keys, key: str, training: bool) -> None:
+        """One transform per input; the silhouette cut and its scaling must be OpenGait's."""
+        raw = section.raw(key, None)
+        where = section.key(key)
+        if raw is None:
+            raise section.refuse(key, "null: OpenGait would feed raw 0-255 frames, uncut; here frames are "
+                                      "always cut and scaled like BaseSilCuttingTransform")
+        items = raw if isinstance(raw, list) else [raw]
+        if len(items) != 1:
+            raise ConfigError(f"{where}: {len(items)} transforms (one per input); one, shared by every input, "
+                              "is implemented here")
+        first = Keys(items[0], f"{where}[0]", self.report)
+        kind = first.str("type")
+        if kind == "Compose":
+            steps_raw = first.raw("trf_cfg")
+            if not isinstance(steps_raw, list):
+                raise first.refuse("trf_cfg", f"expected a list of transforms, got {steps_raw!r}")
+            first.rest("not a Compose argument: OpenGait drops it")
+            flat = [Keys(s, f"{where}[0].trf_cfg[{i}]", self.report) for i, s in enumerate(steps_raw)]
+        else:
+            flat = [Keys(items[0], f"{where}[0]", self.report)]
         steps: list[Any] = []
-        first = items[0] if items else None
-        flat = first.get("trf_cfg", []) if isinstance(first, dict) and first.get("type") == "Compose" else \
-            ([first] if first else [])
-        for i, tr in enumerate(flat):
-            key = f"trainer_cfg.transform.{tr.get('type')}[{i}]"
-            kind = tr.get("type")
+        for k in flat:
+            kind = k.str("type")
             if kind == "BaseSilCuttingTransform":
+                k.equal("divsor", k.num("divsor", 255.0), 255.0, "frames are scaled by 1/255 here")
+                cut = k.raw("cutting", None)
+                if cut is not None:
+                    raise k.refuse("cutting", f"{cut!r}: the cut here is always OpenGait's default, W//64*10 "
+                                              "columns per side")
+                k.rest("not a BaseSilCuttingTransform argument: OpenGait drops it")
                 steps.append("cut")
-                for k in tr:
-                    if k == "cutting" and tr[k] is not None:
-                        self.ignore(f"{key}.cutting", "the cut is always W//64*10 columns per side, as in evaluation")
-                    elif k not in ("type", "divsor"):
-                        self.ignore(f"{key}.{k}", "not a BaseSilCuttingTransform argument")
-            elif kind == "BaseSilTransform":
-                steps.append("cut")
-                self.notes.append(f"{key}: BaseSilTransform does not cut; frames are cut here anyway, as evaluation does")
-            elif kind in AUGMENTS:
+            elif kind in AUGMENTS and training:
                 ours, allowed = AUGMENTS[kind]
-                step = {"type": ours}
-                for k, v in tr.items():
-                    if k in allowed:
-                        step[k] = v
-                    elif k != "type":
-                        self.ignore(f"{key}.{k}", f"not a {kind} argument")
+                step: dict[str, Any] = {"type": ours}
+                for a in sorted(allowed):
+                    if k.has(a):
+                        step[a] = k.bool(a) if a == "per_frame" else k.num(a)
+                k.rest(f"not a {kind} argument: OpenGait drops it")
                 steps.append(step)
             elif kind == "NoOperation":
-                continue
+                k.rest("NoOperation takes no arguments")
+            elif kind in UNSUPPORTED_TRANSFORMS:
+                raise k.refuse("type", f"{kind}: {UNSUPPORTED_TRANSFORMS[kind]}")
             else:
-                self.ignore(key, f"transform {kind!r} is not supported (supported: BaseSilCuttingTransform, "
-                                 f"{', '.join(sorted(AUGMENTS))})")
-        if "cut" not in steps:
-            steps.insert(0, "cut")
-            self.notes.append("no BaseSilCuttingTransform: frames are cut first, as evaluation does")
-        self.out["augment"] = steps
+                what = "the silhouette cut (BaseSilCuttingTransform)" + (
+                    f" and {', '.join(sorted(AUGMENTS))}" if training else "")
+                raise k.refuse("type", f"{kind!r} is not implemented here (supported: {what})")
+        if steps.count("cut") != 1:
+            raise ConfigError(f"{where}: {steps.count('cut')} BaseSilCuttingTransform steps; exactly one is "
+                              "implemented here (frames are always cut once, then scaled)")
+        if training:
+            self.out["augment"] = steps
 
-    def evaluator(self, d: dict[str, Any]) -> None:
-        for k, v in d.items():
-            if k == "metric":
-                self.out["eval_metric"] = v
-            else:
-                self.ignore(f"evaluator_cfg.{k}", {
-                    "eval_func": "the evaluation protocol follows the dataset",
-                    "sampler": "evaluation embeds every frame of each test sequence",
-                    "transform": "evaluation always cuts, as training does",
-                    "enable_float16": "evaluation uses the run's amp setting"}.get(k, "not used by evaluation here"))
+    def evaluator(self) -> None:
+        e = self.keys("evaluator_cfg")
+        self.out["eval_metric"] = e.str("metric", "euc")
+        if self.out["eval_metric"] not in ("euc", "cos"):
+            raise e.refuse("metric", f"{self.out['eval_metric']!r}: euc and cos are implemented")
+        self.eval_fp16 = e.bool("enable_float16", False)
+        if self.eval_fp16 != (self.out.get("amp") == "fp16"):
+            self.report.notes.append(f"evaluator_cfg.enable_float16 {self.eval_fp16}: a trained run evaluates at "
+                                     "its training precision (amp); python -m core eval --opengait-config uses this")
+        self.transform(e, "transform", training=False)
+        s = e.sub("sampler")
+        kind = s.str("sample_type")
+        if kind not in ("all_ordered", "all_unordered"):
+            raise s.refuse("sample_type", f"{kind!r}: test features here come from every frame of a sequence "
+                                          "(OpenGait's all_ordered)")
+        limit = s.int("frames_all_limit", 0, lo=0)
+        if limit:
+            self.report.notes.append(f"evaluator_cfg.sampler.frames_all_limit {limit}: OpenGait keeps the first "
+                                     f"{limit} frames of longer test sequences; every frame is embedded here")
+        s.drop("type", "which sequences go to which GPU: the features are the same")
+        s.drop("batch_size", "sequences are embedded one length at a time: the features are the same")
+        s.drop("batch_shuffle", "test order does not change features")
+        s.rest("not an InferenceSampler setting: OpenGait drops it")
+        for k in ("eval_func", "rerank", "cross_view_gallery"):
+            if k == "rerank" and e.has(k) and e.d[k]:
+                raise e.refuse(k, "re-ranking is not implemented here")
+            e.drop(k, SCORING)
+        e.drop("restore_hint", "which checkpoint OpenGait tests: here it is the one given to python -m core eval")
+        e.drop("restore_ckpt_strict", "checkpoints always load strictly")
+        e.drop("save_name", PATHS)
+        e.rest("not read by OpenGait's tester")
 
 
 def _drop_defaults(name: str, args: dict[str, Any]) -> dict[str, Any]:
@@ -329,36 +330,102 @@ def _drop_defaults(name: str, args: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in args.items() if not (k in params and same(v, params[k].default))}
 
 
-def import_opengait(source: str | Path | dict[str, Any], dataset: str | Path = "", **overrides: Any) -> ImportResult:
-    """Translate an OpenGait YAML (path or parsed dict); ``overrides`` are our keys applied on top."""
+def read_opengait_yaml(source: str | Path | dict[str, Any]) -> tuple[dict[str, Any], str]:
+    """The parsed config and a name for messages; one-line ConfigError for anything unreadable."""
     if isinstance(source, dict):
-        src, where = source, "config"
-    else:
-        path = Path(source)
-        if not path.is_file():
-            raise ConfigError(f"OpenGait config {path} does not exist")
-        import yaml
-        try:
-            src = yaml.safe_load(path.read_text())
-        except Exception as exc:  # the parser's message carries the line
-            raise ConfigError(f"{path}: cannot parse ({exc})") from exc
-        where = str(path)
-    if not isinstance(src, dict) or "model_cfg" not in src:
-        raise ConfigError(f"{where}: not an OpenGait config (no model_cfg section)")
-    imp = _Importer(src)
-    handlers = {"data_cfg": imp.data, "model_cfg": imp.model, "loss_cfg": imp.losses, "optimizer_cfg": imp.optimizer,
-                "scheduler_cfg": imp.scheduler, "trainer_cfg": imp.trainer, "evaluator_cfg": imp.evaluator}
+        return source, "config"
+    path = Path(source)
+    if not path.is_file():
+        raise ConfigError(f"OpenGait config {path} does not exist")
+    import yaml
+    try:
+        src = yaml.safe_load(path.read_text())
+    except Exception as exc:  # the parser's message carries the line
+        first = " ".join(str(exc).split())
+        raise ConfigError(f"{path}: cannot parse as YAML ({first})") from None
+    if not isinstance(src, dict):
+        raise ConfigError(f"{path}: not an OpenGait config (expected a mapping of sections, got "
+                          f"{'an empty file' if src is None else type(src).__name__})")
+    return src, str(path)
+
+
+def import_opengait(source: str | Path | dict[str, Any], dataset: str | Path = "", **overrides: Any) -> ImportResult:
+    """Translate an OpenGait YAML (path or parsed dict); ``overrides`` are our keys applied on top.
+
+    Every failure, however malformed the file, is a one-line ConfigError naming the file."""
+    src, where = read_opengait_yaml(source)
+    try:
+        return _import(src, dataset, overrides)
+    except ConfigError as exc:
+        raise ConfigError(f"{where}: {exc}") from None
+
+
+def _import(src: dict[str, Any], dataset: str | Path, overrides: dict[str, Any]) -> ImportResult:
+    if "model_cfg" not in src:
+        raise ConfigError("not an OpenGait config (no model_cfg section)")
     for k, v in src.items():
-        if k in handlers and v is not None:
-            handlers[k](v)
-        elif k not in handlers:
-            imp.ignore(k, "not an OpenGait config section")
+        if v is None:
+            raise ConfigError(f"{k}: empty section")
+    imp = _Importer(with_defaults(src))
+    for k in src:
+        if k not in imp.sections:
+            imp.report.ignored.append((k, "not an OpenGait config section: OpenGait does not read it"))
+    imp.model()
+    imp.data()
+    imp.losses()
+    imp.optimizer()
+    imp.scheduler()
+    imp.trainer()
+    imp.evaluator()
     data = {k: v for k, v in imp.out.items() if not (isinstance(v, dict) and not v)}
     data["dataset"] = str(dataset)
     for k, v in overrides.items():
         data[k] = {**data.get(k, {}), **v} if isinstance(v, dict) and isinstance(data.get(k), dict) else v
-    try:
-        cfg = load_config(data)
-    except ConfigError as exc:
-        raise ConfigError(f"{where}: {exc}") from exc
-    return ImportResult(cfg, imp.ignored, imp.notes)
+    cfg = load_config(data)
+    r = imp.report
+    if imp.translated.num_classes:
+        r.notes.append(f"class_num {imp.translated.num_classes}: checks and OpenGait checkpoints use it; a training "
+                       "run sizes the classifier to its dataset's training identities (OpenGait's class_num set to them)")
+    return ImportResult(cfg, r.ignored, r.notes, r.honoured, imp.opengait_model, imp.translated.num_classes,
+                        imp.eval_fp16)
+
+
+def check(source: str | Path, dataset: str | Path = "") -> dict[str, Any]:
+    """What ``python -m core train --opengait FILE --check`` reports, without training: the import
+    report, the network (built shape-only), its parameter count and the equivalent studio config."""
+    res = import_opengait(source, dataset=dataset)
+    model = build_imported(res)
+    return {"opengait_model": res.opengait_model, "model": res.config.model, "model_args": res.config.model_args,
+            "num_classes": res.num_classes, "params": sum(p.numel() for p in model.parameters()),
+            "network": repr(model), "honoured": [list(h) for h in res.honoured],
+            "ignored": [list(i) for i in res.ignored], "notes": res.notes, "summary": res.summary(),
+            "config": res.config.to_dict()}
+
+
+def check_folder(folder: str | Path) -> list[dict[str, Any]]:
+    """One row per YAML under ``folder`` (an OpenGait checkout's configs/): exact (the network and
+    its parameter count) or refused (the one-line reason)."""
+    root = Path(folder)
+    rows = []
+    for path in sorted(root.rglob("*.yaml")):
+        row: dict[str, Any] = {"config": str(path.relative_to(root))}
+        try:
+            res = import_opengait(path)
+        except ConfigError as exc:
+            row.update(result="refused", reason=str(exc).removeprefix(f"{path}: "))
+        else:
+            row.update(result="exact", opengait_model=res.opengait_model, model=res.config.model,
+                       model_args=res.config.model_args, params=sum(p.numel() for p in build_imported(res).parameters()))
+        rows.append(row)
+    return rows
+
+
+def build_imported(result: ImportResult, num_classes: int | None = None, device: str = "meta"):
+    """The network an import describes, with the config's own class count unless given."""
+    import torch
+
+    from core.models import build_model
+
+    n = num_classes or result.num_classes or 1
+    with torch.device(device):
+        return build_model(result.config.model, num_classes=n, **result.config.model_args)
