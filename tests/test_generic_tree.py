@@ -342,10 +342,10 @@ def test_cli_scan_convert_evaluate(tmp_path, capsys, fmt, triples, extra):
 
 def test_protocols_equal_opengaits_evaluator():
     """Seeded embeddings scored by OpenGait's own evaluator (run outside this repo, numbers in
-    tests/opengait_ref/evaluator_scores.json) and by our protocol objects agree."""
-    ref = Path(__file__).parent / "opengait_ref"
-    scores = json.loads((ref / "evaluator_scores.json").read_text())["scores"]
-    with np.load(ref / "evaluator_cases.npz", allow_pickle=False) as z:
+    tests/opengait_ref/evaluator/scores.json) and by our protocol objects agree."""
+    ref = Path(__file__).parent / "opengait_ref" / "evaluator"
+    scores = json.loads((ref / "scores.json").read_text())["scores"]
+    with np.load(ref / "cases.npz", allow_pickle=False) as z:
         cases = {}
         for key in z.files:
             name, array = key.split("/")
