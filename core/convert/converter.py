@@ -348,8 +348,9 @@ def _convert(plan: ConversionPlan, progress: Callable[[int, int, str], None] | N
             progress(len(records), total, "estimating one background per camera")
         backgrounds = camera_backgrounds(plan, todo, cache=out / ".backgrounds")
     if todo:
+        options = plan.options.with_folders(plan.models)
         with worker_pool(workers) as pool:
-            pending = {pool.submit(convert_one, it, out, plan.options, backgrounds.get(camera_key(it.raw)))
+            pending = {pool.submit(convert_one, it, out, options, backgrounds.get(camera_key(it.raw)))
                        for it in todo}
             while pending:
                 done, pending = wait(pending, timeout=0.5, return_when=FIRST_COMPLETED)

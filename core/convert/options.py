@@ -68,6 +68,18 @@ class ConvertOptions(Options):
         if isinstance(self.stride, bool) or not isinstance(self.stride, int) or self.stride < 1:
             raise InputError(None, f"stride must be a whole number >= 1, got {self.stride!r}")
 
+    def with_folders(self, models: list[dict[str, Any]]) -> "ConvertOptions":
+        """A copy whose model specs name the folders ``core.hub.fetch_models`` resolved, for the
+        worker processes: their environment may predate the job's (a forkserver started earlier,
+        another HF cache), so they load the very folder the job fetched, not a hub id again."""
+        folders = {m["source"]: m["path"] for m in models if m.get("path")}
+        update = {}
+        for field in ("silhouette", "pose"):
+            name, _, model = (getattr(self, field) or "").partition(":")
+            if model in folders:
+                update[field] = f"{name}:{folders[model]}"
+        return self.model_copy(update=update)
+
     def gallery_types(self) -> tuple[str, ...]:
         return tuple(t.strip() for t in (self.gallery or "").split(",") if t.strip())
 
