@@ -10,6 +10,7 @@ from core.errors import InputError
 from core.schema import Options, option
 from core.readers.base import RawSequence
 from core.readers.detect import FORMATS
+from core.silhouette.persons import DETECTORS as TRACKERS
 
 
 class ScanOptions(Options):
@@ -32,11 +33,17 @@ class ConvertOptions(Options):
     workers: Optional[int] = option(None, "conversion processes (default: the CPU count)")
     # choices: the backend names; a model-backed one is given as NAME:MODEL (checked by validate())
     silhouette: str = option("auto", "auto (the source's masks, else bgsub) | given | bgsub | groundtruth (demo sets) "
-                                     "| segmentation:MODEL_DIR_OR_HUB_ID", choices=SILHOUETTE_CHOICES)
-    pose: str = option("none", "none | given | groundtruth (demo sets) | transformers:MODEL", choices=POSE_CHOICES)
+                                     "| segmentation:MODEL_DIR_OR_HUB_ID | mediapipe (MediaPipe BlazePose's person mask, "
+                                     "a real offline model; optional extra)", choices=SILHOUETTE_CHOICES)
+    pose: str = option("none", "none | given | groundtruth (demo sets) | transformers:MODEL | mediapipe "
+                               "(MediaPipe BlazePose, a real offline model, as COCO-17; optional extra)",
+                       choices=POSE_CHOICES)
     stride: int = option(1, "keep every N-th frame of videos and frame folders")
     max_frames: Optional[int] = option(None, "keep at most this many frames per sequence")
     camera_background: bool = option(True, "bgsub: one background per camera, fitted from several of its videos")
+    track: Optional[Literal[TRACKERS]] = option(None, "several walkers per video: one sequence per tracked "
+                                                      "person (<sid>-pNN), boxes from bgsub blobs or OpenCV's "
+                                                      "HOG people detector")
 
     def validate(self) -> None:
         from core.hub import resolve_source
@@ -52,7 +59,8 @@ class ConvertOptions(Options):
     def params(self) -> dict[str, Any]:
         """What decides the output's pixels; a rerun into the same folder must use the same."""
         return {"align": self.align, "size": self.size, "silhouette": self.silhouette, "pose": self.pose,
-                "stride": self.stride, "max_frames": self.max_frames, "camera_background": self.camera_background}
+                "stride": self.stride, "max_frames": self.max_frames, "camera_background": self.camera_background,
+                "track": self.track}
 
     def uses_bgsub(self, raw: RawSequence) -> bool:
         name, _ = parse_backend(self.silhouette, SILHOUETTE_CHOICES, "silhouette")

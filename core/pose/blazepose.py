@@ -98,7 +98,7 @@ class BlazePose:
                                            min_tracking_confidence=self.min_confidence)
 
     def run(self, frames: np.ndarray, boxes: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
-        from core.silhouette.bgsub import check_frames
+        from core.silhouette.bgsub import check_frames, fill_holes, keep_largest
 
         frames = check_frames(frames)
         t, h, w = frames.shape[:3]
@@ -129,26 +129,10 @@ class BlazePose:
                     prob = cv2.warpAffine(res.segmentation_mask.astype(np.float32), m, (w, h),
                                           flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
                                           borderMode=cv2.BORDER_CONSTANT, borderValue=0)
-                    masks[i] = np.where(prob > self.threshold, 255, 0).astype(np.uint8)
+                    mask = np.where(prob > self.threshold, 255, 0).astype(np.uint8)
+                    if mask.any():   # stray pixels of a neighbour at the crop's edge go, as in segmentation
+                        mask = fill_holes(keep_largest(mask, near_px=6, min_frac=0.02), 0.15)
+                    masks[i] = mask
         self._last = (key, (masks, keypoints))
         return masks, keypoints
 
-
-class BlazePoseKeypoints:
-    """Pose backend ``mediapipe``: BlazePose's landmarks as COCO-17, visibility as confidence."""
-
-    name = "mediapipe"
-    model_free = False
-
-    def __init__(self, runner: BlazePose | None = None, **options):
-        self.runner = runner or BlazePose(**options)
-        self.label = self.runner.label + ": 33 landmarks as COCO-17, visibility as confidence"
-
-    def keypoints(self, frames, boxes=None, *, masks=None) -> np.ndarray:
-        if boxes is None and masks is not None:
-            from core.pose.vitpose import boxes_from_masks
-
-            b, valid = boxes_from_masks(np.asarray(masks))
-            b[~valid] = 0
-            boxes = b
-        return self.runner.run(frames, boxes)[1]
