@@ -21,7 +21,7 @@ EXAMPLES = {
     "convert": {"source": "/data/raw", "out": "/data/out", "split": "first:2", "align": "letterbox", "size": 32,
                 "workers": 2, "silhouette": "segmentation:/m/seg", "pose": "given", "stride": 2, "max_frames": 30,
                 "camera_background": False, "format": "video-folder", "pattern": "{sid}-{condition}-{seq}-{view}",
-                "opengait_pkl": "/data/pkl"},
+                "opengait_pkl": "/data/pkl", "track": "hog"},
     "augment": {"dataset": "/data/conv", "per_sequence": 3, "seq_types": "nm-01,cl-02", "sids": ["001"],
                 "kinds": ["coat", "skirt"], "seed": 7, "max_sequences": 4, "parsing": "geometry",
                 "describe": "/m/llava", "summarize": "/m/llm", "inpaint": "/m/sd", "resilhouette": "auto",

@@ -50,7 +50,11 @@ class ConvertOptions(Options):
 
         for spec, choices, what in ((self.silhouette, SILHOUETTE_CHOICES, "silhouette"),
                                     (self.pose, POSE_CHOICES, "pose")):
-            _, model = parse_backend(spec, choices, what)
+            name, model = parse_backend(spec, choices, what)
+            if name == "mediapipe":   # the optional extra: say how to install it before any work starts
+                from core.pose.blazepose import require_mediapipe
+
+                require_mediapipe()
             if model:   # a missing folder or an uncached hub id fails here, not once per sequence
                 resolve_source(model, role=f"{what} model")
         if isinstance(self.stride, bool) or not isinstance(self.stride, int) or self.stride < 1:
