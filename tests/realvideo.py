@@ -3,6 +3,7 @@
 Locally each one missing skips with the reason; in CI (``CI`` set) .ci/run installs both, so a
 missing one is a failure, not a silent skip."""
 
+import importlib
 import os
 from pathlib import Path
 
@@ -19,7 +20,7 @@ def _missing(reason: str):
 
 def need_mediapipe():
     try:
-        import mediapipe  # noqa: F401
+        importlib.import_module("mediapipe")
     except ImportError:
         _missing("mediapipe is not installed (optional extra: requirements-mediapipe.txt)")
 

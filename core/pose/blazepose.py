@@ -31,15 +31,18 @@ BLAZEPOSE_LANDMARKS = 33
 PADDING = 1.3
 CROP = 256
 MASK_THRESHOLD = 0.5
-INSTALL_HINT = ("MediaPipe is not installed: install the optional extra with "
-                "`pip install -r requirements-mediapipe.txt` in a fresh venv (README, 'Real offline models')")
+INSTALL_HINT = ("MediaPipe is not installed: install the optional extra with `.venv/bin/pip uninstall -y "
+                "opencv-python-headless && .venv/bin/pip install -r requirements-mediapipe.txt` "
+                "(README, 'Real offline models')")
 
 
 def require_mediapipe():
     """The ``mediapipe`` module, or ConfigError saying how to install it."""
+    import importlib
+
     try:
-        import mediapipe
-        from mediapipe.python.solutions import pose  # noqa: F401  (the part this module uses)
+        mediapipe = importlib.import_module("mediapipe")
+        importlib.import_module("mediapipe.python.solutions.pose")   # the part this module uses
     except ImportError as exc:
         raise ConfigError(f"{INSTALL_HINT} ({exc})") from exc
     return mediapipe
