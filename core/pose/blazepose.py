@@ -31,6 +31,9 @@ BLAZEPOSE_LANDMARKS = 33
 PADDING = 1.3
 CROP = 256
 MASK_THRESHOLD = 0.5
+#: A walker covers about half of their box; a mask under this fraction of it is a scrap (seen on
+#: vtest.avi at the frame's border, where alignment would blow it up into a blocky blob).
+MIN_BOX_FILL = 0.15
 INSTALL_HINT = ("MediaPipe is not installed: install the optional extra with `.venv/bin/pip uninstall -y "
                 "opencv-python-headless && .venv/bin/pip install -r requirements-mediapipe.txt` "
                 "(README, 'Real offline models')")
@@ -135,6 +138,8 @@ class BlazePose:
                     mask = np.where(prob > self.threshold, 255, 0).astype(np.uint8)
                     if mask.any():   # stray pixels of a neighbour at the crop's edge go, as in segmentation
                         mask = fill_holes(keep_largest(mask, near_px=6, min_frac=0.02), 0.15)
+                    if box is not None and (mask > 0).sum() < MIN_BOX_FILL * (box[2] - box[0]) * (box[3] - box[1]):
+                        mask[:] = 0   # a scrap, not the walker: empty, so alignment drops the frame
                     masks[i] = mask
         self._last = (key, (masks, keypoints))
         return masks, keypoints
