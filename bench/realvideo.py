@@ -94,7 +94,7 @@ def main(argv=None) -> int:
     t0 = time.perf_counter()
     tracks = track_boxes(person_boxes(frames, args.detector))
     t_track = time.perf_counter() - t0
-    print(f"{video.name}: {len(frames)} frames {frames.shape[2]}x{frames.shape[1]} (every {args.stride}th), "
+    print(f"{video.name}: {len(frames)} frames {frames.shape[2]}x{frames.shape[1]} (stride {args.stride}), "
           f"{args.detector} boxes + IoU tracking at {len(frames) / t_track:.1f} frames/s")
     print(f"persons tracked: {len(tracks)}")
     runner = BlazePose()
