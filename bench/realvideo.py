@@ -130,7 +130,7 @@ def main(argv=None) -> int:
     if n_total:
         print(f"all tracks: {n_total} person-frames; bgsub {n_total / times['bgsub']:.1f} frames/s, "
               f"mediapipe {n_total / times['mediapipe']:.1f} frames/s "
-              f"(ratio {times['mediapipe'] / times['bgsub']:.1f}x slower); mean IoU mediapipe vs bgsub "
+              f"(time ratio mediapipe/bgsub {times['mediapipe'] / times['bgsub']:.2f}); mean IoU mediapipe vs bgsub "
               f"{np.mean(ious):.3f}, median {np.median(ious):.3f}")
     return 0
 
