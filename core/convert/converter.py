@@ -94,6 +94,10 @@ def plan_conversion(report: ScanReport, out: str | Path, options: ConvertOptions
         raise InputError(out, f"output folder lies inside the source dataset {report.root}; the source is never written to")
     if _inside(report.root, out):
         raise InputError(out, f"output folder contains the source dataset {report.root}")
+    if options.track:
+        from core.convert.persons import split_persons
+
+        report = split_persons(report, options.track, stride=options.stride, max_frames=options.max_frames)
     split = choose_split(report, options.split, options.gallery_types())
     skipped = reader_skipped(report)
     items = []

@@ -22,8 +22,8 @@ from core.readers.base import Problem, RawSequence
 from core.readers.media import read_frames
 
 #: Silhouette choices: ``auto`` = the source's own masks where it has them, else ``bgsub``.
-SILHOUETTE_CHOICES = ("auto", "given", "bgsub", "groundtruth", "segmentation")
-POSE_CHOICES = ("none", "given", "groundtruth", "transformers")
+SILHOUETTE_CHOICES = ("auto", "given", "bgsub", "groundtruth", "segmentation", "mediapipe")
+POSE_CHOICES = ("none", "given", "groundtruth", "transformers", "mediapipe")
 MASK_MEDIA = ("silhouette", "array")
 
 LABELS = {
@@ -33,6 +33,7 @@ LABELS = {
     "segmentation": "segmentation network",
     "none": "no pose",
     "transformers": "pose network",
+    "mediapipe": "MediaPipe BlazePose (real model bundled with the mediapipe wheel, offline)",
 }
 
 
@@ -78,6 +79,42 @@ def _pose_backend(model: str):
     from core.pose import make_pose_backend
 
     return make_pose_backend("transformers", model=model)
+
+
+@lru_cache(maxsize=1)
+def _blazepose():
+    from core.pose.blazepose import BlazePose
+
+    return BlazePose()
+
+
+def _track_frames(raw: RawSequence, batch):
+    """The frames of ``batch`` in which ``raw``'s tracked person is seen, and their boxes."""
+    where = {n: i for i, n in enumerate(batch.names)}
+    keep = [(where[n], b) for n, b in zip(raw.track.names, raw.track.boxes) if n in where]
+    if not keep:
+        raise InputError(raw.source or None, f"person {raw.track.number}'s frames were not decoded")
+    idx = [i for i, _ in keep]
+    batch.images = batch.images[idx]
+    batch.names = [batch.names[i] for i in idx]
+    return np.stack([b for _, b in keep]).astype(np.float32)
+
+
+def _rgb_masks(name: str, model: str | None, rgb: np.ndarray, boxes, background) -> np.ndarray:
+    """Masks of colour frames; with ``boxes`` (one tracked person), only the person in each box."""
+    if name == "mediapipe":
+        return _blazepose().run(rgb, boxes)[0]
+    if name == "bgsub":
+        from core.silhouette.bgsub import BackgroundSubtraction
+
+        bg = background if background is not None and background.shape == rgb.shape[1:] else None
+        return BackgroundSubtraction(background_image=bg).masks(rgb, boxes=boxes)
+    masks = _silhouette_backend(name, model).masks(rgb)
+    if boxes is not None:
+        from core.silhouette.bgsub import inside_box
+
+        masks = np.stack([inside_box(m, b) for m, b in zip(masks, boxes)])
+    return masks
 
 
 def _frame_index(name: str) -> int | None:
@@ -128,8 +165,11 @@ def fit_camera_backgrounds(raws: list[RawSequence], *, stride: int = 1, per_came
     from core.errors import StudioError
 
     groups: dict[str, list[RawSequence]] = {}
+    seen = set()
     for raw in raws:
-        if raw.media in ("video", "rgb"):
+        # the tracked persons of one video are one vote, not one each
+        if raw.media in ("video", "rgb") and raw.source not in seen:
+            seen.add(raw.source)
             groups.setdefault(camera_key(raw), []).append(raw)
     out = {}
     for cam, group in sorted(groups.items()):
@@ -158,6 +198,7 @@ def extract(raw: RawSequence, *, silhouette: str | None = "auto", pose: str | No
     sil_name, sil_model = parse_backend(silhouette, SILHOUETTE_CHOICES, "silhouette")
     pose_name, pose_model = parse_backend(pose, POSE_CHOICES, "pose")
     batch = read_frames(raw, stride=stride, max_frames=max_frames)
+    boxes = _track_frames(raw, batch) if raw.track is not None else None
     has_masks = raw.media in MASK_MEDIA
     if sil_name == "auto":
         sil_name = "given" if has_masks else "bgsub"
@@ -175,12 +216,7 @@ def extract(raw: RawSequence, *, silhouette: str | None = "auto", pose: str | No
     else:
         if rgb is None:
             raise ConfigError(f"silhouette: {raw.source} holds masks already; '{sil_name}' needs colour frames")
-        if sil_name == "bgsub" and background is not None and background.shape == rgb.shape[1:]:
-            from core.silhouette.bgsub import BackgroundSubtraction
-
-            masks = BackgroundSubtraction(background_image=background).masks(rgb)
-        else:
-            masks = _silhouette_backend(sil_name, sil_model).masks(rgb)
+        masks = _rgb_masks(sil_name, sil_model, rgb, boxes, background)
     keypoints = None
     if pose_name == "given":
         if raw.pose:
@@ -194,7 +230,11 @@ def extract(raw: RawSequence, *, silhouette: str | None = "auto", pose: str | No
     elif pose_name == "transformers":
         if rgb is None:
             raise ConfigError(f"pose: {raw.source} has no colour frames for a pose network")
-        keypoints = _pose_backend(pose_model).keypoints(rgb, None, masks=masks)
+        keypoints = _pose_backend(pose_model).keypoints(rgb, boxes, masks=masks)
+    elif pose_name == "mediapipe":
+        if rgb is None:
+            raise ConfigError(f"pose: {raw.source} has no colour frames for MediaPipe's pose model")
+        keypoints = _blazepose().run(rgb, boxes)[1]
     return Extracted(masks=np.ascontiguousarray(masks), names=batch.names, problems=batch.problems,
                      rgb=rgb if keep_rgb else None, keypoints=keypoints,
                      silhouette_from=sil_name, pose_from=pose_name)

@@ -10,6 +10,7 @@ from core.errors import InputError
 from core.schema import Options, option
 from core.readers.base import RawSequence
 from core.readers.detect import FORMATS
+from core.silhouette.persons import DETECTORS as TRACKERS
 
 
 class ScanOptions(Options):
@@ -42,27 +43,37 @@ class ConvertOptions(Options):
     workers: Optional[int] = option(None, "conversion processes (default: the CPU count)")
     # choices: the backend names; a model-backed one is given as NAME:MODEL (checked by validate())
     silhouette: str = option("auto", "auto (the source's masks, else bgsub) | given | bgsub | groundtruth (demo sets) "
-                                     "| segmentation:MODEL_DIR_OR_HUB_ID", choices=SILHOUETTE_CHOICES)
-    pose: str = option("none", "none | given | groundtruth (demo sets) | transformers:MODEL", choices=POSE_CHOICES)
+                                     "| segmentation:MODEL_DIR_OR_HUB_ID | mediapipe (MediaPipe BlazePose's person mask, "
+                                     "a real offline model; optional extra)", choices=SILHOUETTE_CHOICES)
+    pose: str = option("none", "none | given | groundtruth (demo sets) | transformers:MODEL | mediapipe "
+                               "(MediaPipe BlazePose, a real offline model, as COCO-17; optional extra)",
+                       choices=POSE_CHOICES)
     stride: int = option(1, "keep every N-th frame of videos and frame folders")
     max_frames: Optional[int] = option(None, "keep at most this many frames per sequence")
     camera_background: bool = option(True, "bgsub: one background per camera, fitted from several of its videos")
     allow_download: bool = option(False, "download a model hub id that is not in the local Hugging Face cache "
                                          "(needs a network; by default nothing is downloaded)")
+    track: Optional[Literal[TRACKERS]] = option(None, "several walkers per video: one sequence per tracked "
+                                                      "person (<sid>-pNN), boxes from bgsub blobs or OpenCV's "
+                                                      "HOG people detector")
+
+    def backends(self) -> list[tuple[str, str, str | None]]:
+        """(what, backend name, model spec or None) of the silhouette and the pose backend."""
+        return [(what, *parse_backend(spec, choices, what))
+                for spec, choices, what in ((self.silhouette, SILHOUETTE_CHOICES, "silhouette"),
+                                            (self.pose, POSE_CHOICES, "pose"))]
 
     def models(self) -> list[tuple[str, str]]:
         """(role, model spec) of every model-backed backend chosen."""
-        out = []
-        for spec, choices, what in ((self.silhouette, SILHOUETTE_CHOICES, "silhouette"),
-                                    (self.pose, POSE_CHOICES, "pose")):
-            _, model = parse_backend(spec, choices, what)
-            if model:
-                out.append((f"{what} model", model))
-        return out
+        return [(f"{what} model", model) for what, _, model in self.backends() if model]
 
     def validate(self) -> None:
         from core.hub import check_source
 
+        if any(name == "mediapipe" for _, name, _ in self.backends()):
+            from core.pose.blazepose import require_mediapipe
+
+            require_mediapipe()      # the optional extra: say how to install it before any work starts
         for role, model in self.models():   # a missing folder or an uncached hub id fails here, not per sequence
             check_source(model, role=role, allow_download=self.allow_download)
         if isinstance(self.stride, bool) or not isinstance(self.stride, int) or self.stride < 1:
@@ -84,10 +95,12 @@ class ConvertOptions(Options):
         return tuple(t.strip() for t in (self.gallery or "").split(",") if t.strip())
 
     def params(self) -> dict[str, Any]:
-        """What decides the output's pixels (and the gallery, where it was chosen); a rerun into
+        """What decides the output's pixels (and the gallery and person tracking, where chosen); a rerun into
         the same folder must use the same."""
         out = {"align": self.align, "size": self.size, "silhouette": self.silhouette, "pose": self.pose,
                "stride": self.stride, "max_frames": self.max_frames, "camera_background": self.camera_background}
+        if self.track:
+            out["track"] = self.track
         if self.gallery_types():
             out["gallery"] = ",".join(self.gallery_types())
         return out

@@ -15,6 +15,16 @@ MIN_FRAMES = 5
 
 
 @dataclass
+class PersonTrack:
+    """One tracked walker of a multi-person video: the frame ids it is seen in (as
+    ``read_frames`` names them) and its box (x0, y0, x1, y1) in each, an (N, 4) array."""
+
+    number: int
+    names: list[str]
+    boxes: Any
+
+
+@dataclass
 class RawSequence:
     """One sequence as a reader found it, before any pixel is read.
 
@@ -40,6 +50,7 @@ class RawSequence:
     name: str | None = None
     camera: str = ""       # CCVID camera id, used by its evaluation protocol
     frame_count: int | None = None   # frames the container declares (videos), when known before decoding
+    track: PersonTrack | None = None  # one person of a multi-person video (conversion with tracking)
 
     @property
     def seq(self) -> str:

@@ -325,7 +325,8 @@ class BackgroundSubtraction:
         start = bottom - self.params.shadow_zone * (bottom - top)
         return idx >= start[:, None]
 
-    def _clean(self, m: np.ndarray) -> np.ndarray:
+    def _smooth(self, m: np.ndarray) -> np.ndarray:
+        """Median filter, opening and closing of a raw mask: noise out, small gaps closed."""
         p = self.params
         if p.median and p.median > 1:
             m = cv2.medianBlur(m, _odd(p.median))
@@ -335,14 +336,18 @@ class BackgroundSubtraction:
         k = _ellipse(p.close_px)
         if k is not None:
             m = cv2.morphologyEx(m, cv2.MORPH_CLOSE, k)
-        m = keep_largest(m, p.near_px, p.near_frac)
+        return m
+
+    def _clean(self, m: np.ndarray) -> np.ndarray:
+        p = self.params
+        m = keep_largest(self._smooth(m), p.near_px, p.near_frac)
         if p.fill > 0:
             m = fill_holes(m, p.fill)
         if (m > 0).mean() < p.min_area:
             m[:] = 0
         return m
 
-    def masks(self, frames) -> np.ndarray:
+    def _each(self, frames, clean, boxes=None) -> np.ndarray:
         frames = check_frames(frames)
         t, h, w = frames.shape[:3]
         if t == 0:
@@ -353,8 +358,33 @@ class BackgroundSubtraction:
         for s in range(0, t, step):
             raw = self._raw(self._blur(frames[s:s + step]), bg)
             for i, m in enumerate(raw):
-                out[s + i] = self._clean(m)
+                if boxes is not None:
+                    m = inside_box(m, boxes[s + i])
+                out[s + i] = clean(m)
         return out
+
+    def masks(self, frames, boxes=None) -> np.ndarray:
+        """One person per frame: with ``boxes`` (T, 4), the one inside each frame's box."""
+        return self._each(frames, self._clean, boxes)
+
+    def foreground(self, frames) -> np.ndarray:
+        """Every moving thing, not only the largest: (T, H, W) uint8 {0, 255} before the choice of
+        one person, for footage with several walkers (person boxes, then one track each)."""
+        return self._each(frames, self._smooth)
+
+
+def inside_box(mask: np.ndarray, box, margin: float = 0.1) -> np.ndarray:
+    """``mask`` with everything outside ``box`` (x0, y0, x1, y1, grown by ``margin`` of its
+    size on each side) set to 0: the other walkers of a multi-person frame."""
+    x0, y0, x1, y1 = (float(v) for v in box)
+    dx, dy = margin * (x1 - x0), margin * (y1 - y0)
+    h, w = mask.shape[:2]
+    c0, r0 = max(0, int(x0 - dx)), max(0, int(y0 - dy))
+    c1, r1 = min(w, int(np.ceil(x1 + dx))), min(h, int(np.ceil(y1 + dy)))
+    out = np.zeros_like(mask)
+    if c1 > c0 and r1 > r0:
+        out[r0:r1, c0:c1] = mask[r0:r1, c0:c1]
+    return out
 
 
 def camera_background(videos: Iterable[np.ndarray], **options) -> np.ndarray:
