@@ -17,6 +17,7 @@ ALIGNS = list(O.choices("convert", "align"))
 # backends that need a model are typed as NAME:MODEL, not picked from the list
 SILHOUETTES = [c for c in O.choices("convert", "silhouette") if c != "segmentation"]
 POSES = [c for c in O.choices("convert", "pose") if c != "transformers"]
+NO_TRACK = "one per clip"
 EMPTY_VALIDATION = pd.DataFrame({"severity": [], "path": [], "reason": []})
 MAPPING_LIMIT = 300
 EMPTY = pd.DataFrame()
@@ -31,20 +32,20 @@ def _source(studio, ds_id):
     return studio.dataset(C.as_int(ds_id), "raw")
 
 
-def _options(split, align, silhouette, pose, stride, download=D["allow_download"], gallery="") -> dict:
+def _options(split, align, silhouette, pose, stride, download=D["allow_download"], gallery="", track=NO_TRACK) -> dict:
     return {"split": _split_arg(split), "align": align or D["align"], "silhouette": (silhouette or D["silhouette"]).strip(),
             "pose": (pose or D["pose"]).strip(), "stride": int(stride or D["stride"]), "allow_download": bool(download),
-            "gallery": (gallery or "").strip() or None}
+            "gallery": (gallery or "").strip() or None, "track": None if track in (None, NO_TRACK) else track}
 
 
 def cli_command(studio, ds_id, split, align, name, silhouette=D["silhouette"], pose=D["pose"], stride=D["stride"],
-                pkl=False, download=D["allow_download"], gallery="") -> str:
+                pkl=False, download=D["allow_download"], gallery="", track=NO_TRACK) -> str:
     ds = _source(studio, ds_id)
     if ds is None:
         return ""
     out = studio.conversion_out(ds["path"], (name or "").strip() or None)
     scan = studio.scan_args(ds["path"])
-    opts = {**_options(split, align, silhouette, pose, stride, download, gallery), "source": ds["path"], "out": str(out),
+    opts = {**_options(split, align, silhouette, pose, stride, download, gallery, track), "source": ds["path"], "out": str(out),
             "opengait_pkl": str(out.with_name(out.name + "-opengait-pkl")) if pkl else None}
     if scan.get("pattern"):    # opened with a pattern (clips, or a tree's sequence folders); others are re-detected
         opts.update(format=scan.get("format") or "video-folder", pattern=scan["pattern"])
@@ -75,7 +76,7 @@ def _not_previewed(error: str) -> dict[str, Any]:
 
 
 def preview(studio, ds_id, split, align, name, silhouette=D["silhouette"], pose=D["pose"], stride=D["stride"],
-            pkl=False, download=D["allow_download"], gallery="") -> dict[str, Any]:
+            pkl=False, download=D["allow_download"], gallery="", track=NO_TRACK) -> dict[str, Any]:
     """The error, split summary, split counts, mapping table, gallery, validation table and report file.
     Nothing is written except the downloadable report under the workspace."""
     ds = _source(studio, ds_id)
@@ -83,7 +84,7 @@ def preview(studio, ds_id, split, align, name, silhouette=D["silhouette"], pose=
         return _not_previewed(C.error_md("choose a raw dataset first (step 1 lists and opens them)"))
     try:
         pv = studio.preview_conversion(ds["path"], name=(name or "").strip() or None,
-                                       **_options(split, align, silhouette, pose, stride, download, gallery))
+                                       **_options(split, align, silhouette, pose, stride, download, gallery, track))
         report_file = str(studio.write_validation_report(pv))
     except Exception as exc:  # noqa: BLE001
         return _not_previewed(C.report_error(exc))
@@ -112,7 +113,7 @@ def preview(studio, ds_id, split, align, name, silhouette=D["silhouette"], pose=
 
 
 def start(studio, ds_id, split, align, name, silhouette=D["silhouette"], pose=D["pose"], stride=D["stride"],
-          pkl=False, download=D["allow_download"], gallery="") -> dict[str, Any]:
+          pkl=False, download=D["allow_download"], gallery="", track=NO_TRACK) -> dict[str, Any]:
     """The message (in the error area) and progress after submitting the conversion job."""
     ds = _source(studio, ds_id)
     if ds is None:
@@ -122,7 +123,7 @@ def start(studio, ds_id, split, align, name, silhouette=D["silhouette"], pose=D[
     return C.submit(studio, lambda: studio.start_conversion(ds["path"], name=(name or "").strip() or None,
                                                           opengait_pkl=bool(pkl),
                                                           **_options(split, align, silhouette, pose, stride,
-                                                                     download, gallery)),
+                                                                     download, gallery, track)),
                     "conversion started", "conversion", msg="error")
 
 
@@ -192,6 +193,9 @@ def build(studio, timer: gr.Timer) -> dict:
         pkl = gr.Checkbox(value=False, label="Also export an OpenGait pkl tree", scale=1)
         gallery_types = gr.Textbox(label="Gallery sequence types", placeholder="e.g. nm-01,nm-02 or walk", scale=2,
                                    info=O.field_help("convert", "gallery"), elem_id="convert-gallery-types")
+        track = gr.Dropdown([NO_TRACK, *O.choices("convert", "track")], value=NO_TRACK, label="Walkers per video",
+                            info="one person per clip, or track each walker into its own sequence "
+                                 "(boxes from bgsub blobs or OpenCV's HOG detector)", scale=2, elem_id="convert-track")
     with gr.Row():
         preview_btn = gr.Button("Preview", elem_id="convert-preview")
         start_btn = gr.Button("Convert", variant="primary", elem_id="convert-start")
@@ -211,7 +215,7 @@ def build(studio, timer: gr.Timer) -> dict:
                                   max_height=300, wrap=True, scale=3, elem_id="convert-validation")
         report_file = gr.File(label="Validation report (JSON)", interactive=False, scale=1, elem_id="convert-report")
 
-    opts = [source, split, align, name, silhouette, pose, stride, pkl, download, gallery_types]
+    opts = [source, split, align, name, silhouette, pose, stride, pkl, download, gallery_types, track]
     previewed = dict(error=error, summary=summary, counts=counts, mapping=mapping, gallery=gallery,
                      validation=validation, report_file=report_file)
     preview_btn.click(**C.wire(lambda *a: preview(studio, *a), previewed), inputs=opts)
