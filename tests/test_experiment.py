@@ -3,14 +3,18 @@ variants, compared side by side (the Runs page's *Augmentation experiment*)."""
 
 from __future__ import annotations
 
+import statistics
+
 import cv2
 import pytest
 
 from app import experiment
 from core.augment.merge import merge_accepted
+from core.cli import build_parser
 from core.convert.converter import ConvertOptions, plan_conversion, run_conversion
 from core.data.packed import PackedDataset
 from core.errors import InputError
+from core.experiment import seed_rows, split_name
 from core.jobs.kinds import register_converted
 from core.layout import read_frames
 from core.readers import scan
@@ -53,19 +57,48 @@ def test_without_variants_leaves_merged_sequences_out(merged, tmp_path):
     assert all(not ds.entries[r].sequence.origin for r in without.rows)
 
 
-def test_experiment_trains_both_and_compares(merged, tmp_path):
+def test_experiment_trains_both_arms_per_seed_and_summarises(merged, tmp_path):
     studio, ds_id, out = merged
     _merge_one(studio, ds_id, out, tmp_path)
-    msg = experiment.start(studio, ds_id, "demo-cpu", 4)
-    assert "queued" in msg and "--with-variants" in msg and "--without-variants" in msg
+    msg = experiment.start(studio, ds_id, "demo-cpu", 2, 2)
+    assert "queued 4 runs" in msg and "seeds 0–1" in msg
     runs = {r["name"]: r for r in studio.catalog.runs()}
-    assert runs["demo-cpu-tiny--with-variants"]["config"]["use_variants"] is True
-    assert runs["demo-cpu-tiny--without-variants"]["config"]["use_variants"] is False
+    for seed in (0, 1):
+        w, wo = runs[f"demo-cpu-tiny--seed{seed}--with-variants"], runs[f"demo-cpu-tiny--seed{seed}--without-variants"]
+        assert (w["config"]["use_variants"], wo["config"]["use_variants"]) == (True, False)
+        assert w["config"]["seed"] == wo["config"]["seed"] == seed
+    assert experiment.summary(studio).iloc[0]["seeds"] == "0 of 2 finished"
     for job in studio.jobs(kind="train"):
         assert studio.wait(job["id"], timeout=300)["state"] == "succeeded"
-    (row,) = studio.experiment_rows()
-    assert row["experiment"] == "demo-cpu-tiny"
+    rows = studio.experiment_rows()
+    assert [(r["experiment"], r["seed"]) for r in rows] == [("demo-cpu-tiny", 0), ("demo-cpu-tiny", 1)]
+    for row in rows:
+        for c in ("NM", "BG", "CL"):
+            assert row[f"{c} with"] is not None and row[f"{c} without"] is not None
+            assert row[f"{c} Δ"] == pytest.approx(row[f"{c} with"] - row[f"{c} without"], abs=0.011)
+    (summ,) = studio.experiment_summary()
+    assert summ["seeds"] == "2 of 2 finished"
     for c in ("NM", "BG", "CL"):
-        assert row[f"{c} with"] is not None and row[f"{c} without"] is not None
-        assert row[f"{c} Δ"] == pytest.approx(row[f"{c} with"] - row[f"{c} without"], abs=0.011)
-    assert list(experiment.table(studio).iloc[0][["experiment"]]) == ["demo-cpu-tiny"]
+        deltas = [r[f"{c} Δ"] for r in rows]
+        mean, sd = statistics.fmean(deltas), statistics.stdev(deltas)
+        assert summ[f"{c} Δ"] == f"{mean:.2f} ± {sd:.2f}"
+        assert summ[f"{c} Δ beyond spread"] == ("yes" if abs(mean) > sd else "no")
+    assert list(experiment.table(studio)["seed"]) == [0, 1]
+
+
+def test_experiment_names_pair_seeds_and_arms():
+    assert split_name("exp--seed2--with-variants") == ("exp", 2, "with")
+    assert split_name("exp--without-variants") == ("exp", None, "without")
+    assert split_name("plain-run") is None
+    rows = seed_rows([{"name": "e--seed0--with-variants", "state": "running"}])
+    assert rows == []      # one arm alone is not a row yet
+
+
+def test_cli_experiment_runs_each_seed_here(merged, tmp_path, capsys):
+    studio, ds_id, out = merged
+    _merge_one(studio, ds_id, out, tmp_path)
+    args = build_parser().parse_args(["--workspace", str(studio.ws.root), "experiment", "--dataset", str(out),
+                                      "--seeds", "1", "--iterations", "2", "--name", "cli", "--json"])
+    res = args.fn(args, studio)
+    assert [r["seed"] for r in res["seeds"]] == [0] and res["summary"][0]["seeds"] == "1 of 1 finished"
+    assert {studio.run(r)["state"] for r in res["runs"]} == {"finished"}
