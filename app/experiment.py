@@ -71,7 +71,7 @@ def build(studio, timer: gr.Timer) -> None:
             ds = gr.Dropdown(C.dataset_choices(studio, "converted"), label="Dataset (with merged variants)", scale=3,
                              elem_id="experiment-dataset")
             preset = gr.Dropdown(Studio.presets(), value="demo-cpu", label="Preset", scale=2)
-            iters = gr.Number(value=None, precision=0, label="Iterations (blank: the preset's)", scale=1)
+            iters = gr.Textbox(value="", placeholder="the preset's", label="Iterations (blank: the preset's)", scale=1)
             seeds = gr.Number(value=DEFAULT_SEEDS, precision=0, minimum=1, label="Seeds", scale=1,
                               elem_id="experiment-seeds", info=options.field_help("experiment", "seeds"))
             go = gr.Button("Train both arms per seed", variant="primary", scale=1, elem_id="experiment-start")

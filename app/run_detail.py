@@ -34,7 +34,8 @@ def get_run(studio, run_id) -> dict | None:
 
 def not_evaluated_text(studio, run: dict) -> str:
     if studio.is_training(run):
-        return f"run {run['name']} is still training (step {run['step']}); results appear when it finishes"
+        # No step: this text is redrawn only when the run's results change, so a step would go stale.
+        return f"run {run['name']} is still training; results appear when it finishes"
     return f"run {run['name']} has not been evaluated yet: press Evaluate"
 
 
@@ -50,7 +51,11 @@ def show(studio, run_id) -> dict[str, Any]:
     res = runs.results(run)
     evs = runs.evaluations(res)
     cfg = run.get("config") or {}
-    head = (f"### Run #{run['id']} `{run['name']}` · {run['state']} · step {run['step']}/{cfg.get('iterations', '?')}"
+    # A training run's step is in the progress bar and the table, which follow every tick; this
+    # header is redrawn on results and checkpoints only, so it names the step only once it is final.
+    step = ("training (step in the progress bar above)" if studio.is_training(run)
+            else f"step {run['step']}/{cfg.get('iterations', '?')}")
+    head = (f"### Run #{run['id']} `{run['name']}` · {run['state']} · {step}"
             f"\n\nModel `{run['model']}` · preset `{cfg.get('preset', '') or '—'}` · dataset "
             f"`{dataset_name(studio, run)}` · folder `{run['dir']}`")
     if not evs:

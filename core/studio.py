@@ -117,7 +117,8 @@ class Studio:
         report = self._scan(resolved, format=format, pattern=pattern)
         ds_id = self.catalog.add_dataset(slug(resolved.name), "raw", report.format, resolved,
                                          info={"summary": report.summary(),
-                                               "scan": {"format": report.format, "pattern": pattern}})
+                                               "scan": {"format": report.format, "pattern": pattern,
+                                                        "chosen": format is not None}})
         return {"dataset_id": ds_id, "name": self.catalog.dataset(ds_id)["name"], "report": report}
 
     def scan_args(self, source: str | Path) -> dict[str, Any]:
@@ -131,7 +132,9 @@ class Studio:
 
         if format is None and pattern is None:
             remembered = self.scan_args(source)
-            format, pattern = remembered.get("format"), remembered.get("pattern")
+            pattern = remembered.get("pattern")
+            # A detected format is detected again (so the report says "detected", not "chosen").
+            format = remembered.get("format") if remembered.get("chosen") else None
         return scan(source, format=format, pattern=pattern)
 
     def sample_frames(self, report, per_condition: int = 1) -> list[tuple[np.ndarray, str]]:
