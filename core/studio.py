@@ -438,6 +438,14 @@ class Studio:
         return load_saved_embeddings(path)
 
     @staticmethod
+    def stored_report(path: str | Path) -> dict[str, Any] | None:
+        """The CMC curves and PCA map stored when the evaluation that wrote the embeddings file
+        ``path`` finished (None when missing or made from another version of that file)."""
+        from core.evaluate.stored import read_report
+
+        return read_report(path)
+
+    @staticmethod
     def project_2d(embeddings: Any, method: str = "pca"):
         from core.evaluate.report import project_2d
 
