@@ -62,7 +62,7 @@ def _strip(p: dict) -> list[tuple]:
              (C.to_rgb(p["aligned"], 128) if p["aligned"] is not None else C.placeholder("no frame"),
               f"aligned · {p['target']}"),
              (C.to_rgb(p["gei"], 128) if p["gei"] is not None else C.placeholder("no GEI"),
-              f"GEI · this sample: {p['frames']} frames kept, {len(p['dropped'])} dropped")]
+              f"GEI · {p['frames']} kept, {len(p['dropped'])} dropped")]
     if p.get("pose") is not None:
         tiles.append((p["pose"], f"pose · {p.get('pose_from', '')}"))
     else:
@@ -134,7 +134,7 @@ def result_md(job: dict | None) -> str:
     if job["state"] == "succeeded":
         r = job.get("result") or {}
         where = (f" in {r['dropped_sequences']} sequences" if r.get("dropped_sequences") is not None else "")
-        reasons = ", ".join(f"{why} {n}" for why, n in (r.get("dropped_reasons") or {}).items())
+        reasons = "; ".join(f"{n} × {why}" for why, n in (r.get("dropped_reasons") or {}).items())
         txt = (f"**Converted** `{r.get('out', '')}`: {r.get('sequences')} sequences, {r.get('frames')} frames "
                f"({r.get('dropped_frames')} empty/unreadable frames dropped{where}"
                + (f": {reasons}" if reasons else "")
