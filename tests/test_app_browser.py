@@ -323,8 +323,9 @@ def test_texts_stay_true_across_reloads_mid_job_and_after(app_url):
             # after the job: a fresh page, the Runs tab opens from what the evaluation stored
             page.reload()
             _tab(page, "4 · Train")
+            # the form starts afresh after a reload (iterations 0: the preset's), and its command says so
             expect(page.locator("#train-cli textarea, #train-cli input").first).to_have_value(
-                re.compile(r"--iterations 30"), timeout=15_000)
+                re.compile(r"train --dataset \S+demo-grew --preset demo-cpu"), timeout=15_000)
             t0 = time.monotonic()
             _tab(page, "5 · Runs")
             expect(page.locator("#results-cond")).to_contain_text("CL", timeout=30_000)
