@@ -34,7 +34,8 @@ def start(studio, ds_id, per_sequence, seq_types, kinds, parsing=D["parsing"], d
         return {"msg": C.error_md("choose at least one sequence type to augment"), "progress": gr.skip()}
     active = studio.active_job("augment")
     if active:
-        return {"msg": C.error_md(f"variants are already being generated (job #{active['id']})"), "progress": gr.skip()}
+        return {"msg": C.error_md(f"job #{active['id']} was already generating variants when you pressed this; its "
+                                 "progress is below"), "progress": gr.skip()}
     stages = {k: (v or "").strip() or D[k] for k, v in
               (("parsing", parsing), ("describe", describe), ("summarize", summarize), ("inpaint", inpaint))}
     return C.submit(studio, lambda: studio.start_augmentation(

@@ -279,10 +279,12 @@ def results_figure(results: dict):
                              text=[f"{y:.1f}" if isinstance(y, (int, float)) else "" for y in ys],
                              textposition="outside"))
     if isinstance(results.get("chance"), (int, float)):
-        fig.add_hline(y=results["chance"], line_dash="dot", line_color="#6b7280",
-                      annotation_text=f"chance {results['chance']:.1f}%")
+        fig.add_hline(y=results["chance"], line_dash="dot", line_color="#6b7280")
+        # Labelled in the right margin: inside the plot the label sat on the last bar.
+        fig.add_annotation(text=f"chance {results['chance']:.1f}%", x=1, xref="paper", xanchor="left",
+                           y=results["chance"], yref="y", showarrow=False, font={"size": 11, "color": "#6b7280"})
     fig.update_layout(barmode="group", height=360, yaxis={"title": "rank-1 %", "range": [0, 110]},
-                      margin={"l": 40, "r": 10, "t": 50, "b": 40}, template="plotly_white",
+                      margin={"l": 40, "r": 90, "t": 50, "b": 40}, template="plotly_white",
                       legend={"orientation": "h", "y": 1.12, "x": 1, "xanchor": "right"})
     return fig
 

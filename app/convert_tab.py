@@ -20,7 +20,9 @@ POSES = [c for c in O.choices("convert", "pose") if c != "transformers"]
 NO_TRACK = "one per clip"
 EMPTY_VALIDATION = pd.DataFrame({"severity": [], "path": [], "reason": []})
 MAPPING_LIMIT = 300
-EMPTY = pd.DataFrame()
+# Named columns, so the empty tables show headers rather than Gradio's placeholder 1, 2, 3.
+EMPTY_COUNTS = pd.DataFrame(columns=["split", "condition", "sequences", "ids"])
+EMPTY_MAPPING = pd.DataFrame(columns=["source", "target", "split", "condition", "view", "frames"])
 
 
 def _split_arg(split: str | None) -> str | None:
@@ -62,7 +64,7 @@ def _strip(p: dict) -> list[tuple]:
              (C.to_rgb(p["aligned"], 128) if p["aligned"] is not None else C.placeholder("no frame"),
               f"aligned · {p['target']}"),
              (C.to_rgb(p["gei"], 128) if p["gei"] is not None else C.placeholder("no GEI"),
-              f"GEI · {p['frames']} frames, {len(p['dropped'])} dropped")]
+              f"GEI · {p['frames']} kept, {len(p['dropped'])} dropped")]
     if p.get("pose") is not None:
         tiles.append((p["pose"], f"pose · {p.get('pose_from', '')}"))
     else:
@@ -71,7 +73,7 @@ def _strip(p: dict) -> list[tuple]:
 
 
 def _not_previewed(error: str) -> dict[str, Any]:
-    return {"error": error, "summary": "", "counts": EMPTY, "mapping": EMPTY, "gallery": [],
+    return {"error": error, "summary": "", "counts": EMPTY_COUNTS, "mapping": EMPTY_MAPPING, "gallery": [],
             "validation": EMPTY_VALIDATION, "report_file": None}
 
 
@@ -95,6 +97,7 @@ def preview(studio, ds_id, split, align, name, silhouette=D["silhouette"], pose=
         f"gallery types `{', '.join(s['gallery'])}`" if s.get("gallery") else "",
         f"{s['probe_sequences']} probe sequences listed" if s.get("probe_sequences") is not None else "",
         f"{s['left_out_ids']} identities in neither list left out" if s.get("left_out_ids") else "") if label)
+    n_drop = sum(len(p.get("dropped") or []) for p in pv["previews"])
     summary = (f"**Split `{s['spec']}`:** {s['train_ids']} training identities ({s['train_range']}), "
                f"{s['test_ids']} test identities ({s['test_range']}); no identity is in both{extra}.\n\n"
                f"**Protocol:** `{pv['protocol']}`\n\n"
@@ -102,9 +105,12 @@ def preview(studio, ds_id, split, align, name, silhouette=D["silhouette"], pose=
                f"`{pv['previews'][0].get('silhouette_from', silhouette) if pv['previews'] else silhouette}` · "
                f"pose `{pose}`\n\n**Validation:** {n_err} errors, {len(pv['validation']) - n_err} warnings "
                "(table below; files with errors are skipped, the rest converts)"
+               + f"\n\n**Dropped frames:** {n_drop} in the {len(pv['previews'])} previewed samples; the other "
+               "sequences are only read when converting, and the conversion reports its total and lists each "
+               "sequence's dropped frames in the manifest"
                + (f"\n\nShowing the first {MAPPING_LIMIT} of {total} mapping rows." if total > MAPPING_LIMIT else "")
                + "".join(f"\n\n{n}" for n in pv.get("notes", []))
-               + "\n\n*Preview only — nothing has been written to the output folder.*")
+               + "\n\n*Preview only — previewing writes nothing to the output folder; **Convert** does.*")
     gallery = [tile for p in pv["previews"] for tile in _strip(p)]
     validation = pd.DataFrame(pv["validation"][:2000]) if pv["validation"] else EMPTY_VALIDATION
     return {"error": "", "summary": summary, "counts": pd.DataFrame(pv["split_counts"]),
@@ -136,8 +142,13 @@ def result_md(job: dict | None) -> str:
         return ""
     if job["state"] == "succeeded":
         r = job.get("result") or {}
+        where = (f" in {r['dropped_sequences']} sequences" if r.get("dropped_sequences") is not None else "")
+        reasons = "; ".join(f"{n} × {why}" for why, n in (r.get("dropped_reasons") or {}).items())
         txt = (f"**Converted** `{r.get('out', '')}`: {r.get('sequences')} sequences, {r.get('frames')} frames "
-               f"({r.get('dropped_frames')} empty/unreadable frames dropped), {r.get('failed')} failed, "
+               f"({r.get('dropped_frames')} empty/unreadable frames dropped{where}"
+               + (f": {reasons}" if reasons else "")
+               + ("; each sequence's list is `dropped` in manifest.json" if r.get("dropped_frames") else "")
+               + f"), {r.get('failed')} failed, "
                f"{r.get('skipped_done')} already done. {r.get('train_ids')} train / {r.get('test_ids')} test ids. "
                "It is now available in steps 3–5.")
         fails = r.get("failures") or []
@@ -208,8 +219,9 @@ def build(studio, timer: gr.Timer) -> dict:
     gallery = gr.Gallery(label="Before / after per sample: raw | mask | aligned | GEI | pose", columns=5,
                          object_fit="contain", elem_id="convert-gallery")
     with gr.Row():
-        counts = gr.Dataframe(label="Split counts", interactive=False, max_height=300, scale=1)
-        mapping = gr.Dataframe(label="Mapping (source → target)", interactive=False, max_height=300, scale=2)
+        counts = gr.Dataframe(value=EMPTY_COUNTS, label="Split counts", interactive=False, max_height=300, scale=1)
+        mapping = gr.Dataframe(value=EMPTY_MAPPING, label="Mapping (source → target)", interactive=False,
+                               max_height=300, scale=2)
     with gr.Row():
         validation = gr.Dataframe(value=EMPTY_VALIDATION, label="Validation report (errors first)", interactive=False,
                                   max_height=300, wrap=True, scale=3, elem_id="convert-validation")

@@ -41,33 +41,39 @@ def demo_kwargs() -> dict:
 
 # -- handlers -------------------------------------------------------------------------------------
 
-def create_demo(studio) -> dict[str, Any]:
-    """Start the demo generator unless one is already running; the message and progress."""
+def create_demo(studio, ids=None, frames=None) -> dict[str, Any]:
+    """Start the demo generator (``ids`` identities, ``frames`` per sequence; blank: the defaults)
+    unless one is already running; the message and progress."""
     active = studio.active_job("demo")
     if active:
         return {"msg": C.ok_md(f"the demo set is already being generated (job #{active['id']})"),
                 "progress": C.job_progress_html(active, "demo dataset")}
     try:
-        job_id = studio.create_demo(**demo_kwargs())
+        size = {k: int(v) for k, v in (("ids", C.as_int(ids)), ("frames", C.as_int(frames))) if v}
+        job_id = studio.create_demo(**{**demo_kwargs(), **size})
     except Exception as exc:  # noqa: BLE001 - shown to the user
         return {"msg": C.report_error(exc), "progress": ""}
     return {"msg": C.ok_md(f"generating the synthetic demo set (job #{job_id}); it appears below when done"),
             "progress": C.job_progress_html(studio.job(job_id), "demo dataset")}
 
 
-def refresh(studio, current, sig) -> dict[str, Any]:
-    """Timer/load tick: empty state, dataset list (only when the catalog changed) and demo progress."""
+def refresh(studio, current, sig, msg="") -> dict[str, Any]:
+    """Timer/load tick: empty state, dataset list (only when the catalog changed) and demo progress;
+    a message about a demo job goes once the job is over (the progress line says how it ended)."""
     datasets = studio.datasets()
     new_sig = json.dumps([(d["id"], d["name"]) for d in datasets])
     demo_job = studio.latest_job("demo")
-    show_demo = demo_job is not None and (runs.is_active(demo_job) or demo_job["state"] == "failed" or not datasets)
+    active = runs.is_active(demo_job)
+    show_demo = demo_job is not None and (active or demo_job["state"] == "failed" or not datasets)
     progress = C.job_progress_html(demo_job, "demo dataset") if show_demo else ""
+    stale = not active and "(job #" in (msg or "")
+    out = {"progress": progress, "msg": "" if stale else gr.skip()}
     if new_sig == sig:
-        return {"progress": progress, **C.skips("empty", "picker", "sig")}
+        return {**out, **C.skips("empty", "picker", "sig")}
     choices = C.dataset_choices(studio)
     value = C.keep_value(C.as_int(current), choices, prefer_last=False)
-    return {"empty": gr.update(visible=not datasets), "picker": gr.update(choices=choices, value=value),
-            "progress": progress, "sig": new_sig}
+    return {**out, "empty": gr.update(visible=not datasets), "picker": gr.update(choices=choices, value=value),
+            "sig": new_sig}
 
 
 def _report_outputs(studio, report, header: str):
@@ -246,8 +252,14 @@ def build(studio, timer: gr.Timer, roots: list[Path] | None = None) -> dict:
         gr.Markdown("### No dataset in this workspace yet\n"
                     "Start with the **synthetic demo set** (walking people rendered in CASIA-B's silhouette "
                     "layout, with part labels for the model-free augmentation), or open a dataset folder below.")
-        demo_btn = gr.Button("Create demo dataset", variant="primary", elem_id="create-demo")
-    demo_msg = gr.HTML()
+        size = {**O.defaults("demo"), **demo_kwargs()}
+        with gr.Row():
+            demo_ids = gr.Number(value=size["ids"], precision=0, minimum=2, label="Identities", scale=1,
+                                 info=O.field_help("demo", "ids"), elem_id="demo-ids")
+            demo_frames = gr.Number(value=size["frames"], precision=0, minimum=4, label="Frames per sequence",
+                                    scale=1, info=O.field_help("demo", "frames"), elem_id="demo-frames")
+            demo_btn = gr.Button("Create demo dataset", variant="primary", scale=2, elem_id="create-demo")
+    demo_msg = gr.HTML(elem_id="demo-msg")
     demo_progress = gr.HTML(elem_id="demo-progress")
     with gr.Row():
         picker = gr.Dropdown(label="Datasets in this workspace", choices=C.dataset_choices(studio), value=None,
@@ -293,7 +305,8 @@ def build(studio, timer: gr.Timer, roots: list[Path] | None = None) -> dict:
                          object_fit="contain", elem_id="dataset-gallery")
 
     shown = dict(error=error, summary=summary, counts=counts, problems=problems, gallery=gallery)
-    demo_btn.click(**C.wire(lambda: create_demo(studio), {"msg": demo_msg, "progress": demo_progress}))
+    demo_btn.click(**C.wire(lambda i, f: create_demo(studio, i, f), {"msg": demo_msg, "progress": demo_progress}),
+                   inputs=[demo_ids, demo_frames])
     on_page = gr.State(None)      # the dataset open_path just showed: picking it (as open_path does) rescans nothing
     picker.change(**C.wire(lambda v, n, s, progress=gr.Progress(): show_dataset(studio, v, n, progress, s),
                            {**shown, "shown": on_page}), inputs=[picker, sample, on_page])
@@ -311,8 +324,8 @@ def build(studio, timer: gr.Timer, roots: list[Path] | None = None) -> dict:
                     inputs=[path, pattern, fmt], api_name="check_pattern")
     root.change(lambda r: browse_root(r, roots), inputs=root, outputs=explorer)
     explorer.change(picked, inputs=[explorer, root], outputs=path, show_progress="hidden")
-    tick = dict(**C.wire(lambda v, s: refresh(studio, v, s),
-                         {"empty": empty, "picker": picker, "progress": demo_progress, "sig": sig}),
-                inputs=[picker, sig], show_progress="hidden")
+    tick = dict(**C.wire(lambda v, s, m: refresh(studio, v, s, m),
+                         {"empty": empty, "picker": picker, "progress": demo_progress, "msg": demo_msg, "sig": sig}),
+                inputs=[picker, sig, demo_msg], show_progress="hidden")
     timer.tick(**tick, concurrency_limit=None)
     return {"load": tick, "picker": picker}

@@ -57,7 +57,9 @@ def build(studio, dataset: gr.Dropdown) -> dict[str, Any]:
             kind = gr.Dropdown(list(O.choices("import", "kind")), value="dlcr-strips", label="Kind", scale=2,
                                elem_id="import-kind")
             keep = gr.Number(value=IMPORT["keep"], precision=0, minimum=1, label="Keep leftmost N", scale=1)
-            k = gr.Number(value=None, precision=0, minimum=1, label="K per strip (blank: from size)", scale=1)
+            # A Textbox: a blank gr.Number shows 0, which reads as a value.
+            k = gr.Textbox(value="", placeholder="from the strip's size", label="K per strip (blank: from size)",
+                           scale=1)
         masks = gr.Textbox(label="Masks of the source frames (SCHP/LIP or silhouettes), optional",
                            elem_id="import-masks")
         with gr.Row():

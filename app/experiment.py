@@ -1,6 +1,6 @@
 """Runs page · the augmentation experiment: train one model with and without the merged clothing
-variants of a dataset and read the protocol's headline numbers (CASIA-B: NM / BG / CL rank-1) side
-by side."""
+variants of a dataset, once per seed, and read the protocol's headline numbers (CASIA-B: NM / BG /
+CL rank-1) as mean ± spread over the seeds, with each seed's row below."""
 
 from __future__ import annotations
 
@@ -10,46 +10,57 @@ import gradio as gr
 import pandas as pd
 
 from app import common as C
-from core.studio import Studio, protocols as P
+from core.studio import Studio, options, protocols as P
 
 
-def columns(headline_keys) -> list[str]:
-    return ["experiment", "state"] + [f"{c} {k}" for c in headline_keys for k in ("with", "without", "Δ")]
+HEADLINE = tuple(P.get(P.DEFAULT_PROTOCOL).headline({}))
+ARMS = ("with", "without", "Δ")
+SEED_COLUMNS = ["experiment", "seed", "state"] + [f"{c} {k}" for c in HEADLINE for k in ARMS]
+SUMMARY_COLUMNS = (["experiment", "seeds"] + [f"{c} {k}" for c in HEADLINE for k in ARMS]
+                   + [f"{c} Δ beyond spread" for c in HEADLINE])
+DEFAULT_SEEDS = options.defaults("experiment")["seeds"]
 
 
-COLUMNS = columns(P.get(P.DEFAULT_PROTOCOL).headline({}))
-EMPTY = pd.DataFrame({c: [] for c in COLUMNS})
-
-
-def start(studio, ds_id, preset, iterations):
+def start(studio, ds_id, preset, iterations, seeds=DEFAULT_SEEDS):
     ds = studio.dataset(C.as_int(ds_id))
     if ds is None:
         return C.error_md("choose a converted dataset with merged variants")
     try:
         overrides = {"iterations": int(iterations)} if C.as_int(iterations) else {}
-        runs = studio.start_experiment(ds["id"], preset=preset or "demo-cpu", **overrides)
+        n = C.as_int(seeds) or DEFAULT_SEEDS
+        runs = studio.start_experiment(ds["id"], preset=preset or "demo-cpu", seeds=n, **overrides)
     except Exception as exc:  # noqa: BLE001
         return C.report_error(exc)
-    names = [studio.run(r)["name"] for r in runs]
-    return C.ok_md(f"queued {names[0]} and {names[1]}: same model, config and seed; the second leaves the "
-                   "merged variants out. Results appear below when both finish.")
+    base = studio.run(runs[0])["name"].split("--seed")[0]
+    return C.ok_md(f"queued {len(runs)} runs of experiment {base}: seeds 0–{n - 1}, each trained with and without "
+                   "the merged variants (same model and config); they train one after another. The summary "
+                   "below fills in as seeds finish.")
+
+
+def _frame(rows: list[dict], columns: list[str]) -> pd.DataFrame:
+    if not rows:
+        return pd.DataFrame(columns=columns)
+    # Experiments on datasets of different protocols have different headline columns: keep them all.
+    return pd.DataFrame(rows, columns=list(dict.fromkeys(c for row in rows for c in row)))
 
 
 def table(studio) -> pd.DataFrame:
-    rows = studio.experiment_rows()
-    if not rows:
-        return EMPTY
-    # Pairs on datasets of different protocols have different headline columns: keep them all.
-    cols = list(dict.fromkeys(c for row in rows for c in row))
-    return pd.DataFrame(rows, columns=cols)
+    """One row per experiment and seed."""
+    return _frame(studio.experiment_rows(), SEED_COLUMNS)
+
+
+def summary(studio) -> pd.DataFrame:
+    """One row per experiment: mean ± spread over its finished seeds."""
+    return _frame(studio.experiment_summary(), SUMMARY_COLUMNS)
 
 
 def refresh(studio, sig):
     rows = studio.experiment_rows()
     new = json.dumps(rows, default=str)
     if new == sig:
-        return {"dataset": gr.skip(), "table": gr.skip(), "sig": sig}
-    return {"dataset": gr.update(choices=C.dataset_choices(studio, "converted")), "table": table(studio), "sig": new}
+        return {"dataset": gr.skip(), "summary": gr.skip(), "table": gr.skip(), "sig": sig}
+    return {"dataset": gr.update(choices=C.dataset_choices(studio, "converted")), "summary": summary(studio),
+            "table": table(studio), "sig": new}
 
 
 def build(studio, timer: gr.Timer) -> None:
@@ -60,11 +71,16 @@ def build(studio, timer: gr.Timer) -> None:
             ds = gr.Dropdown(C.dataset_choices(studio, "converted"), label="Dataset (with merged variants)", scale=3,
                              elem_id="experiment-dataset")
             preset = gr.Dropdown(Studio.presets(), value="demo-cpu", label="Preset", scale=2)
-            iters = gr.Number(value=None, precision=0, label="Iterations (blank: the preset's)", scale=1)
-            go = gr.Button("Train both", variant="primary", scale=1, elem_id="experiment-start")
+            iters = gr.Textbox(value="", placeholder="the preset's", label="Iterations (blank: the preset's)", scale=1)
+            seeds = gr.Number(value=DEFAULT_SEEDS, precision=0, minimum=1, label="Seeds", scale=1,
+                              elem_id="experiment-seeds", info=options.field_help("experiment", "seeds"))
+            go = gr.Button("Train both arms per seed", variant="primary", scale=1, elem_id="experiment-start")
         msg = gr.HTML(elem_id="experiment-msg")
-        out = gr.Dataframe(value=table(studio), interactive=False, label="Rank-1 (%) with, without, difference",
-                           elem_id="experiment-table")
-    go.click(lambda *a: start(studio, *a), inputs=[ds, preset, iters], outputs=msg)
-    timer.tick(**C.wire(lambda s: refresh(studio, s), {"dataset": ds, "table": out, "sig": sig}), inputs=sig,
+        summ = gr.Dataframe(value=summary(studio), interactive=False, elem_id="experiment-summary",
+                            label="Rank-1 (%) mean ± spread (sample s.d. over seeds): with, without, difference")
+        out = gr.Dataframe(value=table(studio), interactive=False, label="Each seed: rank-1 (%) with, without, "
+                           "difference", elem_id="experiment-table")
+    go.click(lambda *a: start(studio, *a), inputs=[ds, preset, iters, seeds], outputs=msg)
+    timer.tick(**C.wire(lambda s: refresh(studio, s), {"dataset": ds, "summary": summ, "table": out, "sig": sig}),
+               inputs=sig,
                show_progress="hidden", concurrency_limit=None)

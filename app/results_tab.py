@@ -20,7 +20,7 @@ import pandas as pd
 
 from app import common as C, experiment
 from app import runs_figures as F
-from app.run_detail import PANELS, cmc_and_scatter, config_text, get_run, panels
+from app.run_detail import HEAVY, PANELS, cmc_and_scatter, config_text, get_run, heavy, panels
 from app.runs_tables import RUN_HEADERS, default_run, run_choices, runs_table
 from core.studio import runs
 
@@ -154,14 +154,15 @@ def _load_sig(sig: str) -> dict:
     return out if isinstance(out, dict) else {}
 
 
-def select(studio, run_id, method, fmt, compare, sig) -> dict[str, Any]:
+def select(studio, run_id, method, fmt, compare, sig, deep=False) -> dict[str, Any]:
     """The user picked a run: render its panels now, and record them so the next tick skips them."""
     rid = C.as_int(run_id)
     old = _load_sig(sig)
     new = signature(studio, rid, _ids(compare), method or "pca", fmt or "JSON")
     # Only this run's panels are rendered here: the table and curves keep their old fingerprints.
     parts = {**{k: old.get(k, "") for k in ("choices", "table", "curves")}, "detail": new["detail"]}
-    return {"progress": _progress(studio, rid), **panels(studio, rid, method, fmt), "sig": json.dumps(parts)}
+    return {"progress": _progress(studio, rid), **panels(studio, rid, method, fmt, bool(deep)),
+            "sig": json.dumps(parts)}
 
 
 def scatter_only(studio, run_id, method):
@@ -169,7 +170,7 @@ def scatter_only(studio, run_id, method):
     return cmc_and_scatter(studio, run, method)[1] if run else F.empty_figure("no run selected", 460)
 
 
-def refresh(studio, current, sig, compare=None, method="pca", fmt="JSON") -> dict[str, Any]:
+def refresh(studio, current, sig, compare=None, method="pca", fmt="JSON", deep=False) -> dict[str, Any]:
     """Tick: the run dropdown, progress, the run's PANELS, table, empty note, compare dropdown,
     the CURVES and sig; parts whose fingerprint is unchanged are skipped."""
     choices = run_choices(studio)
@@ -194,7 +195,7 @@ def refresh(studio, current, sig, compare=None, method="pca", fmt="JSON") -> dic
         out.update(C.skips("run", "empty", "compare"))
     out["table"] = runs_table(studio) if new["table"] != old.get("table") else gr.skip()
     if new["detail"] != old.get("detail"):
-        out.update(panels(studio, rid, method or "pca", fmt or "JSON"))
+        out.update(panels(studio, rid, method or "pca", fmt or "JSON", bool(deep)))
     else:
         out.update(C.skips(*PANELS))
     if new["curves"] != old.get("curves"):
@@ -205,7 +206,7 @@ def refresh(studio, current, sig, compare=None, method="pca", fmt="JSON") -> dic
     return out
 
 
-def select_row(studio, table, method, fmt, compare, sig, evt: gr.SelectData) -> dict[str, Any]:
+def select_row(studio, table, method, fmt, compare, sig, deep, evt: gr.SelectData) -> dict[str, Any]:
     """A click on the runs table selects that row's run."""
     rid = None
     row = getattr(evt, "row_value", None)
@@ -217,7 +218,7 @@ def select_row(studio, table, method, fmt, compare, sig, evt: gr.SelectData) -> 
             rid = C.as_int(table.iloc[r]["id"])
     if rid is None:
         return C.skips("run", "progress", *PANELS, "sig")
-    return {"run": gr.update(value=rid), **select(studio, rid, method, fmt, compare, sig)}
+    return {"run": gr.update(value=rid), **select(studio, rid, method, fmt, compare, sig, deep)}
 
 
 # -- layout ---------------------------------------------------------------------------------------------
@@ -254,13 +255,16 @@ def build(studio, timer: gr.Timer) -> dict:
         per_cond = gr.Dataframe(label="Headline (%)", interactive=False, elem_id="results-cond")
         per_view = gr.Dataframe(label="Rank-1 per probe view (%)", interactive=False, elem_id="results-view")
     chart = gr.Plot(label="Rank-1 per view", elem_id="results-chart")
-    heat = gr.Plot(label="Rank-1 per probe × gallery view", elem_id="results-heatmap")
-    with gr.Row():
-        cmc = gr.Plot(label="CMC", elem_id="results-cmc")
-        with gr.Column():
-            method = gr.Radio(studio.projection_methods(), value="pca", label="Projection", elem_id="results-projection",
-                              info="t-SNE is offered when scikit-learn is installed")
-            scatter = gr.Plot(label="Test embeddings", elem_id="results-scatter")
+    # The heavy figures are drawn when this section opens, so the page itself opens at once.
+    deep = gr.State(False)
+    with gr.Accordion("Per-view heatmap, CMC and embedding map", open=False, elem_id="results-deep") as deep_box:
+        heat = gr.Plot(label="Rank-1 per probe × gallery view", elem_id="results-heatmap")
+        with gr.Row():
+            cmc = gr.Plot(label="CMC", elem_id="results-cmc")
+            with gr.Column():
+                method = gr.Radio(studio.projection_methods(), value="pca", label="Projection",
+                                  elem_id="results-projection", info="t-SNE is offered when scikit-learn is installed")
+                scatter = gr.Plot(label="Test embeddings", elem_id="results-scatter")
     with gr.Accordion("Config", open=False):
         fmt = gr.Radio(["JSON", "YAML"], value="JSON", label="Format", elem_id="results-config-format")
         config = gr.Code(language="json", label="Run config", interactive=False, max_lines=30,
@@ -293,15 +297,19 @@ def build(studio, timer: gr.Timer) -> dict:
     assert tuple(detail) == PANELS
     plots = dict(zip(CURVES, (loss_plot, lr_plot, acc_plot, other_plot)))
     picked = {"progress": progress, **detail, "sig": sig}
-    sel_inputs = [method, fmt, compare, sig]
+    sel_inputs = [method, fmt, compare, sig, deep]
     run.input(**C.wire(lambda r, *a: select(studio, r, *a), picked), inputs=[run, *sel_inputs])
 
-    def on_row(t, m, f, c, s, evt: gr.SelectData):
-        return select_row(studio, t, m, f, c, s, evt)
+    def on_row(t, m, f, c, s, d, evt: gr.SelectData):
+        return select_row(studio, t, m, f, c, s, d, evt)
 
     table.select(**C.wire(on_row, {"run": run, **picked}), inputs=[table, *sel_inputs])
     compare.input(**C.wire(lambda c: curves(studio, c), plots), inputs=compare)
     method.input(lambda r, m: scatter_only(studio, r, m), inputs=[run, method], outputs=scatter)
+    shown = dict(zip(HEAVY, (heat, cmc, scatter)))
+    deep_box.expand(**C.wire(lambda r, m: {"deep": True, **heavy(studio, r, m)}, {"deep": deep, **shown}),
+                    inputs=[run, method])
+    deep_box.collapse(lambda: False, outputs=deep)
     fmt.input(lambda r, f: config_text(get_run(studio, r), f), inputs=[run, fmt], outputs=config)
     eval_btn.click(lambda r: evaluate(studio, r), inputs=run, outputs=msg)
     export_btn.click(**C.wire(lambda r: export_opengait(studio, r), {"export_msg": export_msg, "exported": exported}),
@@ -309,7 +317,7 @@ def build(studio, timer: gr.Timer) -> dict:
 
     ticked = {"run": run, "progress": progress, **detail, "table": table, "empty": empty, "compare": compare,
               **plots, "sig": sig}
-    tick = dict(**C.wire(lambda r, s, c, m, f: refresh(studio, r, s, c, m, f), ticked),
-                inputs=[run, sig, compare, method, fmt], show_progress="hidden")
+    tick = dict(**C.wire(lambda r, s, c, m, f, d: refresh(studio, r, s, c, m, f, d), ticked),
+                inputs=[run, sig, compare, method, fmt, deep], show_progress="hidden")
     timer.tick(**tick, concurrency_limit=None)
     return {"load": tick}

@@ -25,6 +25,7 @@ from core.studio import StudioError, protocols as P, runs
 SHOW = ("summary", "per_cond", "per_view", "chart")
 DETAILS = ("heat", "cmc", "scatter", "config", "ckpt", "exported", "eval_btn")
 PANELS = SHOW + DETAILS
+HEAVY = ("heat", "cmc", "scatter")   # drawn when their section is open (app.results_tab)
 MAX_CMC_RANK = 100           # CCVID / GREW rank sequences; the curve's tail past this says little
 
 
@@ -34,7 +35,8 @@ def get_run(studio, run_id) -> dict | None:
 
 def not_evaluated_text(studio, run: dict) -> str:
     if studio.is_training(run):
-        return f"run {run['name']} is still training (step {run['step']}); results appear when it finishes"
+        # No step: this text is redrawn only when the run's results change, so a step would go stale.
+        return f"run {run['name']} is still training; results appear when it finishes"
     return f"run {run['name']} has not been evaluated yet: press Evaluate"
 
 
@@ -50,7 +52,11 @@ def show(studio, run_id) -> dict[str, Any]:
     res = runs.results(run)
     evs = runs.evaluations(res)
     cfg = run.get("config") or {}
-    head = (f"### Run #{run['id']} `{run['name']}` · {run['state']} · step {run['step']}/{cfg.get('iterations', '?')}"
+    # A training run's step is in the progress bar and the table, which follow every tick; this
+    # header is redrawn on results and checkpoints only, so it names the step only once it is final.
+    step = ("training (step in the progress bar above)" if studio.is_training(run)
+            else f"step {run['step']}/{cfg.get('iterations', '?')}")
+    head = (f"### Run #{run['id']} `{run['name']}` · {run['state']} · {step}"
             f"\n\nModel `{run['model']}` · preset `{cfg.get('preset', '') or '—'}` · dataset "
             f"`{dataset_name(studio, run)}` · folder `{run['dir']}`")
     if not evs:
@@ -144,6 +150,9 @@ def cmc_and_scatter(studio, run: dict, method: str = "pca") -> tuple:
             loaded["a"] = studio.saved_embeddings(path)
         return loaded["a"]
 
+    stored = studio.stored_report(path)
+    if stored is not None and (method or "pca") == "pca":
+        return _stored_cmc(stored, res), _stored_scatter(stored["pca"])
     ctx = (res.get("protocol"), res.get("metric"), res.get("step"))
     try:
         cmc = _cached(key + ("cmc",) + ctx, lambda: _cmc_figure(arrays(), res))
@@ -154,12 +163,38 @@ def cmc_and_scatter(studio, run: dict, method: str = "pca") -> tuple:
     return cmc, scatter
 
 
+def _stale(made_at: Any, res: dict) -> str:
+    if isinstance(made_at, int) and res.get("step") not in (None, made_at):
+        return f" (embeddings of step {made_at}; results of step {res.get('step')})"
+    return ""
+
+
+def _stored_cmc(stored: dict, res: dict):
+    """The CMC figure from the curves stored when the evaluation finished."""
+    if stored.get("cmc_error"):
+        return F.empty_figure(f"no CMC: {stored['cmc_error']}", 340, "CMC")
+    return F.cmc_figure(stored["cmc"], f"CMC · {stored['protocol']} · {stored.get('metric') or 'default metric'}"
+                        + _stale(stored.get("step"), res))
+
+
+def _stored_scatter(pca: dict):
+    """The PCA map from the projection stored when the evaluation finished."""
+    hover = [f"id {i} · {s} · view {v} · {r}" for i, s, v, r in zip(*(pca[k] for k in ("labels", "seqs", "views",
+                                                                                       "roles")))]
+    return _map_figure(pca["xy"], "pca", pca.get("explained"), pca["labels"], pca["conditions"], hover)
+
+
+def _map_figure(xy, method: str, explained, labels, conditions, hover):
+    title = f"{method.upper()} of {len(xy)} test sequences"
+    if explained:
+        title += f" · axes explain {explained[0] * 100:.1f}% / {explained[1] * 100:.1f}% of the variance"
+    return F.scatter_figure(xy, labels, conditions, hover, title)
+
+
 def _cmc_figure(arrays: dict[str, Any], res: dict):
     protocol = str(arrays.get("protocol") or P.protocol_of(res) or P.DEFAULT_PROTOCOL)
     metric = str(arrays.get("metric") or res.get("metric") or "") or None
-    stale = ""
-    if isinstance(arrays.get("step"), int) and res.get("step") not in (None, arrays["step"]):
-        stale = f" (embeddings of step {arrays['step']}; results of step {res.get('step')})"
+    stale = _stale(arrays.get("step"), res)
     try:
         curves_ = P.cmc_curves(arrays, protocol, metric=metric, max_rank=MAX_CMC_RANK)
     except (ValueError, StudioError) as exc:
@@ -175,10 +210,7 @@ def _scatter_figure(studio, arrays: dict[str, Any], method: str):
         return F.empty_figure(f"no projection: {exc}", 460, "Embeddings")
     cols = [arrays.get(k) if arrays.get(k) is not None else [""] * n for k in ("labels", "seqs", "views", "roles")]
     hover = [f"id {i} · {s} · view {v} · {r}" for i, s, v, r in zip(*cols)]
-    title = f"{proj.method.upper()} of {n} test sequences"
-    if proj.explained:
-        title += f" · axes explain {proj.explained[0] * 100:.1f}% / {proj.explained[1] * 100:.1f}% of the variance"
-    return F.scatter_figure(proj.xy, cols[0], studio.sequence_conditions(arrays), hover, title)
+    return _map_figure(proj.xy, proj.method, proj.explained, cols[0], studio.sequence_conditions(arrays), hover)
 
 
 def heatmap(studio, run: dict):
@@ -205,19 +237,28 @@ def _path_text(p: Path | None) -> str | None:
     return str(p) if p else None
 
 
-def details(studio, run_id, method: str = "pca", fmt: str = "JSON") -> dict[str, Any]:
-    """Heatmap, CMC, scatter, config, checkpoint file, OpenGait file and Evaluate button of one run."""
+def heavy(studio, run_id, method: str = "pca") -> dict[str, Any]:
+    """The heatmap, CMC and embedding map of one run (``HEAVY``)."""
     run = get_run(studio, run_id)
     if run is None:
         empty = F.empty_figure("no run selected", 300)
-        return dict(zip(DETAILS, (empty, empty, empty, config_text(None), None, None, gr.update(interactive=False))))
+        return dict(zip(HEAVY, (empty, empty, empty)))
     cmc, scatter = cmc_and_scatter(studio, run, method or "pca")
+    return dict(zip(HEAVY, (heatmap(studio, run), cmc, scatter)))
+
+
+def details(studio, run_id, method: str = "pca", fmt: str = "JSON", with_heavy: bool = True) -> dict[str, Any]:
+    """Config, checkpoint file, OpenGait file and Evaluate button of one run, and the ``HEAVY``
+    figures when ``with_heavy`` (else they are left as they are, to be drawn when shown)."""
+    run = get_run(studio, run_id)
+    figs = heavy(studio, run_id, method) if with_heavy else {k: gr.skip() for k in HEAVY}
+    if run is None:
+        return {**figs, **dict(zip(DETAILS[3:], (config_text(None), None, None, gr.update(interactive=False))))}
     ok, _ = studio.can_evaluate(run)
-    return dict(zip(DETAILS, (heatmap(studio, run), cmc, scatter, config_text(run, fmt),
-                              _path_text(runs.checkpoint_file(run)), _path_text(runs.export_file(run)),
-                              gr.update(interactive=ok))))
+    return {**figs, **dict(zip(DETAILS[3:], (config_text(run, fmt), _path_text(runs.checkpoint_file(run)),
+                                             _path_text(runs.export_file(run)), gr.update(interactive=ok))))}
 
 
-def panels(studio, run_id, method: str = "pca", fmt: str = "JSON") -> dict[str, Any]:
-    """Every panel of one run (``PANELS``)."""
-    return {**show(studio, run_id), **details(studio, run_id, method, fmt)}
+def panels(studio, run_id, method: str = "pca", fmt: str = "JSON", with_heavy: bool = True) -> dict[str, Any]:
+    """Every panel of one run (``PANELS``); the ``HEAVY`` ones only ``with_heavy``."""
+    return {**show(studio, run_id), **details(studio, run_id, method, fmt, with_heavy)}

@@ -114,7 +114,9 @@ def curves_figures(series: Sequence[tuple[str, dict[str, list[tuple[int, float]]
             fig.update_yaxes(type="log", exponentformat="e")
         elif fam in ("lr", "accuracy"):
             fig.update_yaxes(rangemode="tozero")
+        # showlegend: plotly hides the legend of a one-trace figure, which left "Other logged values" unnamed.
         fig.update_layout(height=height, title=FAMILY_TITLES[fam], legend={"orientation": "h", "y": -0.25},
+                          showlegend=True,
                           **LAYOUT)
         figs[fam] = fig
     return figs

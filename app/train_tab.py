@@ -97,6 +97,34 @@ def finished_text(results: dict) -> str:
     return (f"{quantity.capitalize()} " if quantity else "") + (" · ".join(nums) or "no numbers")
 
 
+def preset_note(preset: str | None) -> str:
+    """What the chosen preset is, in a line of its own (a dropdown's info text is cut to one line)."""
+    p = preset or D["preset"]
+    what = ("a small model that trains in minutes on 2 CPU cores" if p.startswith("demo-cpu")
+            else "the published recipe for its dataset, sized for a GPU")
+    return f"**Preset `{p}`**: {what} · {Studio.preset_iterations(p)} iterations by default"
+
+
+def step_lines(metrics: dict[str, list], n: int = 5) -> list[str]:
+    """The last ``n`` logged steps, one line each with every metric logged at that step (the job log
+    itself holds only start, checkpoint and stop lines)."""
+    by_step: dict[int, dict[str, float]] = {}
+    for name, pts in metrics.items():
+        for step, value in pts[-n:]:
+            by_step.setdefault(int(step), {})[name] = value
+    lines = []
+    for step in sorted(by_step)[-n:]:
+        vals = " · ".join(f"{k} {v:.4g}" for k, v in sorted(by_step[step].items(), key=lambda kv: (kv[0] != "loss", kv[0])))
+        lines.append(f"step {step}: {vals}")
+    return lines
+
+
+def log_text(studio, job: dict, metrics: dict) -> str:
+    tail = studio.job_log_tail(job["id"], 12).rstrip("\n")
+    steps = step_lines(metrics)
+    return tail + ("\n-- latest steps --\n" + "\n".join(steps) if steps else "")
+
+
 def refresh(studio, metric_sig) -> dict[str, Any]:
     """Tick: run info, progress, plot, log tail, the three buttons and the metric signature."""
     job = shown_job(studio)
@@ -111,7 +139,7 @@ def refresh(studio, metric_sig) -> dict[str, Any]:
     sig = json.dumps([job.get("run_id"), {k: (len(v), v[-1][0]) for k, v in metrics.items()}])
     return {"info": run_md(studio, job), "progress": C.job_progress_html(job, "training"),
             "plot": gr.skip() if sig == metric_sig else C.metrics_figure(metrics),
-            "logs": studio.job_log_tail(job["id"], 15), **buttons, "metric_sig": sig}
+            "logs": log_text(studio, job, metrics), **buttons, "metric_sig": sig}
 
 
 def build(studio, timer: gr.Timer) -> dict:
@@ -119,11 +147,11 @@ def build(studio, timer: gr.Timer) -> dict:
     with gr.Row():
         dataset = gr.Dropdown(label="Converted dataset", choices=C.dataset_choices(studio, "converted"), scale=3,
                               elem_id="train-dataset")
-        preset = gr.Dropdown(PRESETS, value=D["preset"], label="Preset", scale=2, elem_id="train-preset",
-                             info="demo-cpu: small GaitBase for 2 CPU cores · casia-b-gaitbase: the paper's")
+        preset = gr.Dropdown(PRESETS, value=D["preset"], label="Preset", scale=2, elem_id="train-preset")
         # No minimum: a validation error on 0 would block every event that reads this box.
         iterations = gr.Number(value=0, label="Iterations (0 = preset default)", precision=0, scale=2,
                                info=f"demo-cpu default: {Studio.preset_iterations('demo-cpu')}", elem_id="train-iterations")
+    note = gr.Markdown(preset_note(D["preset"]), elem_id="train-preset-note")
     with gr.Row():
         start_btn = gr.Button("Start training", variant="primary", elem_id="train-start")
         stop_btn = gr.Button("Stop (saves a checkpoint)", variant="stop", interactive=False, elem_id="train-stop")
@@ -134,27 +162,30 @@ def build(studio, timer: gr.Timer) -> dict:
     info = gr.Markdown(elem_id="train-info")
     progress = gr.HTML(elem_id="train-progress")
     plot = gr.Plot(label="Loss and accuracy vs step", elem_id="train-plot")
-    logs = gr.Textbox(label="Log (tail)", lines=10, max_lines=10, interactive=False, elem_id="train-log")
+    logs = gr.Textbox(label="Log (tail) and the latest steps", lines=12, max_lines=18, interactive=False, elem_id="train-log")
 
     opts = [dataset, preset, iterations]
     for comp in opts:
         comp.change(lambda *a: cli_command(studio, *a), inputs=opts, outputs=cli, show_progress="hidden")
-    preset.change(lambda p: gr.update(info=f"{p} default: {Studio.preset_iterations(p)}"), inputs=preset,
-                  outputs=iterations, show_progress="hidden")
+    preset.change(lambda p: (gr.update(info=f"{p} default: {Studio.preset_iterations(p)}"), preset_note(p)),
+                  inputs=preset, outputs=[iterations, note], show_progress="hidden")
     start_btn.click(lambda *a: start(studio, *a), inputs=opts, outputs=msg)
     stop_btn.click(lambda: stop(studio), outputs=msg)
     resume_btn.click(lambda: resume(studio), outputs=msg)
 
     sig = gr.State("")
 
-    def refresh_datasets(current, s):
+    def refresh_datasets(current, s, p, n):
         conv = C.dataset_choices(studio, "converted")
         new = json.dumps(conv)
         if new == s:
-            return gr.skip(), gr.skip()
-        return gr.update(choices=conv, value=C.keep_value(C.as_int(current), conv)), new
+            return gr.skip(), gr.skip(), gr.skip()
+        value = C.keep_value(C.as_int(current), conv)
+        # The command follows the value set here: after a reload no .change of the user's sets it.
+        return gr.update(choices=conv, value=value), new, cli_command(studio, value, p, n)
 
-    ds_tick = dict(fn=refresh_datasets, inputs=[dataset, sig], outputs=[dataset, sig], show_progress="hidden")
+    ds_tick = dict(fn=refresh_datasets, inputs=[dataset, sig, preset, iterations], outputs=[dataset, sig, cli],
+                   show_progress="hidden")
     tick = dict(**C.wire(lambda s: refresh(studio, s),
                          dict(info=info, progress=progress, plot=plot, logs=logs, start_btn=start_btn,
                               stop_btn=stop_btn, resume_btn=resume_btn, metric_sig=metric_sig)),

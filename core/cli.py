@@ -271,6 +271,36 @@ def _opengait_check(args, dataset: str | None) -> dict:
     return {k: v for k, v in rep.items() if k != "summary"}
 
 
+def cmd_experiment(args, studio) -> dict:
+    """The augmentation experiment run here, run by run; prints each seed's row and the summary."""
+    from core.options import ExperimentOptions, from_args
+
+    o = from_args(ExperimentOptions, args)
+    if not o.dataset:
+        raise StudioError("experiment needs --dataset DIR (a converted dataset with merged variants)")
+    overrides = {"iterations": o.iterations} if o.iterations else {}
+    run_ids = studio.plan_experiment(_dataset_id(studio, str(Path(o.dataset).resolve())), preset=o.preset,
+                                     name=o.name, seeds=o.seeds, **overrides)
+    base = studio.run(run_ids[0])["name"].split("--seed")[0]
+    for rid in run_ids:
+        run_job_here(studio, "train", {"run_id": rid}, run_id=rid, quiet=args.json)
+        if not args.json:
+            print(f"{studio.run(rid)['name']}: {results_line_of(studio.run(rid))}", flush=True)
+    rows = [r for r in studio.experiment_rows() if r["experiment"] == base]
+    summary = [s for s in studio.experiment_summary() if s["experiment"] == base]
+    if not args.json:
+        for s in summary:
+            print("  ".join(f"{k} {v}" for k, v in s.items()))
+    return {"experiment": base, "runs": run_ids, "seeds": rows, "summary": summary}
+
+
+def results_line_of(run: dict) -> str:
+    from core.evaluate.protocols import protocol_of
+
+    res = run.get("results") or {}
+    return results_line(protocol_of(res) or "casia-b", res)
+
+
 def cmd_eval(args, studio) -> dict:
     if args.embeddings:
         from core.evaluate.protocols import evaluate_npz
@@ -325,8 +355,8 @@ def protocol_names() -> list[str]:
 
 def build_parser() -> argparse.ArgumentParser:
     """The verbs with a job schema get their options from :mod:`core.options`; the others are here."""
-    from core.options import AugmentJob, ConvertJob, DemoOptions, ImportOptions, ScanOptions, TrainOverrides, \
-        add_arguments
+    from core.options import AugmentJob, ConvertJob, DemoOptions, ExperimentOptions, ImportOptions, ScanOptions, \
+        TrainOverrides, add_arguments
 
     ap = argparse.ArgumentParser(prog="python -m core", description="HybridGait Studio, headless.")
     ap.add_argument("--workspace", default="workspace", help="workspace folder holding the catalog (default ./workspace)")
@@ -387,6 +417,10 @@ def build_parser() -> argparse.ArgumentParser:
     add_arguments(p, TrainOverrides)
     p.add_argument("--resume", default=None, metavar="RUN", help="run name or id to continue")
     p.set_defaults(fn=cmd_train)
+
+    p = verb("experiment", "the augmentation experiment: train with and without the merged variants, per seed")
+    add_arguments(p, ExperimentOptions)
+    p.set_defaults(fn=cmd_experiment)
 
     p = verb("eval", "evaluate a run, a checkpoint or an embeddings file")
     p.add_argument("target", nargs="?", help="run name/id or checkpoint path")

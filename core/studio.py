@@ -25,7 +25,7 @@ from typing import Any
 
 import numpy as np
 
-from core import locks, options, roots, runs
+from core import experiment, locks, options, roots, runs
 from core.augment.options import FALLBACKS
 from core.catalog import iso_epoch
 from core.errors import InputError, StudioError
@@ -128,7 +128,8 @@ class Studio:
         report = self._scan(resolved, format=format, pattern=pattern, decode_sample=decode_sample, progress=progress)
         ds_id = self.catalog.add_dataset(slug(resolved.name), "raw", report.format, resolved,
                                          info={"summary": report.summary(),
-                                               "scan": {"format": report.format, "pattern": pattern}})
+                                               "scan": {"format": report.format, "pattern": pattern,
+                                                        "chosen": format is not None}})
         return {"dataset_id": ds_id, "name": self.catalog.dataset(ds_id)["name"], "report": report}
 
     def scan_args(self, source: str | Path) -> dict[str, Any]:
@@ -144,7 +145,9 @@ class Studio:
 
         if format is None and pattern is None:
             remembered = self.scan_args(source)
-            format, pattern = remembered.get("format"), remembered.get("pattern")
+            pattern = remembered.get("pattern")
+            # A detected format is detected again (so the report says "detected", not "chosen").
+            format = remembered.get("format") if remembered.get("chosen") else None
         return scan(source, format=format, pattern=pattern, decode_sample=decode_sample, progress=progress)
 
     def sample_frames(self, report, per_condition: int = 1) -> list[tuple[np.ndarray, str]]:
@@ -319,8 +322,9 @@ class Studio:
         return runner.submit(self.ws, "merge", {"dataset_id": dataset_id})
 
     # -- training and results -------------------------------------------------------------------
-    def start_training(self, dataset_id: int, *, preset: str = "demo-cpu", name: str | None = None,
-                       **overrides: Any) -> tuple[int, int]:
+    def create_run(self, dataset_id: int, *, preset: str = "demo-cpu", name: str | None = None,
+                   **overrides: Any) -> int:
+        """A training run's catalog record and folder (not started): the preset with ``overrides``."""
         from core.train.config import preset as make_preset
 
         ds = self.catalog.dataset(dataset_id)
@@ -330,55 +334,48 @@ class Studio:
         run_name = self.ws.unique_name(name or f"{cfg.model}-{ds['name']}", taken)
         run_dir = self.ws.runs_dir / run_name
         run_dir.mkdir(parents=True, exist_ok=True)
-        run_id = self.catalog.create_run(run_name, cfg.model, cfg_dict, run_dir, dataset_id)
+        return self.catalog.create_run(run_name, cfg.model, cfg_dict, run_dir, dataset_id)
+
+    def start_training(self, dataset_id: int, *, preset: str = "demo-cpu", name: str | None = None,
+                       **overrides: Any) -> tuple[int, int]:
+        run_id = self.create_run(dataset_id, preset=preset, name=name, **overrides)
         job_id = runner.submit(self.ws, "train", {"run_id": run_id}, run_id=run_id)
         return job_id, run_id
 
-    WITH, WITHOUT = "--with-variants", "--without-variants"   # run-name suffixes pairing an experiment
-
-    def start_experiment(self, dataset_id: int, *, preset: str = "demo-cpu", name: str | None = None,
-                         **overrides: Any) -> list[int]:
-        """The augmentation experiment: the same model, config and seed trained twice on one dataset,
-        with and without its merged clothing variants. Returns the two run ids."""
+    def plan_experiment(self, dataset_id: int, *, preset: str = "demo-cpu", name: str | None = None,
+                        seeds: int = 3, **overrides: Any) -> list[int]:
+        """The augmentation experiment's runs (created, not started): per seed 0..seeds-1 the same
+        model and config trained with and without the dataset's merged clothing variants."""
         ds = self.catalog.dataset(dataset_id)
         if ds is None:
             raise InputError(None, f"no dataset #{dataset_id} in this workspace")
+        if int(seeds) < 1:
+            raise InputError(None, f"seeds: {seeds} is not a number of seeds (1 or more)")
         if not any(s.origin for s in self.catalog.sequences(dataset_id, "train")):
             raise InputError(ds["path"], "has no merged variants yet: accept some in step 3 and merge them first")
         taken = {r["name"] for r in self.catalog.runs()}
-        bases = {n[: -len(sfx)] for n in taken for sfx in (self.WITH, self.WITHOUT) if n.endswith(sfx)}
-        base = self.ws.unique_name(name or f"{preset}-{ds['name']}", bases | taken)
-        runs = []
-        for suffix, use in ((self.WITH, True), (self.WITHOUT, False)):
-            runs.append(self.start_training(dataset_id, preset=preset, name=base + suffix, use_variants=use,
-                                            **overrides)[1])
-        return runs
+        base = self.ws.unique_name(name or f"{preset}-{ds['name']}", experiment.bases(taken) | taken)
+        return [self.create_run(dataset_id, preset=preset, name=experiment.run_name(base, seed, suffix),
+                                use_variants=use, **{**overrides, "seed": seed})
+                for seed in range(int(seeds)) for _, suffix, use in experiment.ARMS]
+
+    def start_experiment(self, dataset_id: int, *, preset: str = "demo-cpu", name: str | None = None,
+                         seeds: int = 3, **overrides: Any) -> list[int]:
+        """``plan_experiment``, each run queued as a training job (they take the device in turn).
+        Returns the run ids, seed by seed, with before without."""
+        run_ids = self.plan_experiment(dataset_id, preset=preset, name=name, seeds=seeds, **overrides)
+        for rid in run_ids:
+            runner.submit(self.ws, "train", {"run_id": rid}, run_id=rid)
+        return run_ids
 
     def experiment_rows(self) -> list[dict[str, Any]]:
-        """Finished or running with/without pairs, side by side, with the differences of each
-        headline number of the dataset's protocol (CASIA-B: NM, BG, CL)."""
-        by_name = {r["name"]: r for r in self.catalog.runs()}
-        rows = []
-        for name, with_run in sorted(by_name.items()):
-            if not name.endswith(self.WITH):
-                continue
-            base = name[: -len(self.WITH)]
-            without = by_name.get(base + self.WITHOUT)
-            if without is None:
-                continue
-            row: dict[str, Any] = {"experiment": base, "state": f"{with_run.get('state')} / {without.get('state')}"}
-            a, b = with_run.get("results") or {}, without.get("results") or {}
-            ds = (with_run.get("config") or {}).get("dataset")
-            proto = protocols.get(protocols.protocol_of(a) or protocols.protocol_of(b)
-                                  or (protocols.protocol_for(ds) if ds else protocols.DEFAULT_PROTOCOL))
-            ha, hb = proto.headline(a), proto.headline(b)
-            for c in ha:
-                x, y = ha[c], hb[c]
-                row[f"{c} with"] = None if x is None else round(x, 2)
-                row[f"{c} without"] = None if y is None else round(y, 2)
-                row[f"{c} Δ"] = None if x is None or y is None else round(x - y, 2)
-            rows.append(row)
-        return rows
+        """Per experiment and seed, both arms side by side with the differences of each headline
+        number of the dataset's protocol (CASIA-B: NM, BG, CL)."""
+        return experiment.seed_rows(self.catalog.runs())
+
+    def experiment_summary(self) -> list[dict[str, Any]]:
+        """Per experiment, mean ± spread over its seeds of each with / without / Δ column."""
+        return experiment.summary(self.experiment_rows())
 
     def start_eval(self, run_id: int, *, protocol: str | None = None) -> int:
         """Evaluate a run's latest checkpoint again, as a background job (results land on the run).
@@ -480,6 +477,14 @@ class Studio:
         from core.evaluate.report import load_saved_embeddings
 
         return load_saved_embeddings(path)
+
+    @staticmethod
+    def stored_report(path: str | Path) -> dict[str, Any] | None:
+        """The CMC curves and PCA map stored when the evaluation that wrote the embeddings file
+        ``path`` finished (None when missing or made from another version of that file)."""
+        from core.evaluate.stored import read_report
+
+        return read_report(path)
 
     @staticmethod
     def project_2d(embeddings: Any, method: str = "pca"):

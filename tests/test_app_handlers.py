@@ -433,3 +433,44 @@ def test_preset_trains_and_evaluates_under_its_protocol(studio, tmp_path):
     out = run_detail.show(studio, run["id"])
     assert list(out["per_cond"]["condition"]) == ["NM"] and list(out["per_view"].columns) == ["condition", "000",
                                                                                                 "090", "mean"]
+
+
+# -- issue 15: texts that stay true --------------------------------------------------------------------
+
+def test_a_detected_format_is_still_detected_when_shown_again(studio, raw, tmp_path):
+    studio.open_dataset(raw)
+    again = Studio(studio.ws.root)                   # an app restart: the catalog remembers the folder
+    ds_id = again.catalog.dataset_by_path(Path(raw).resolve())["id"]
+    summary = dataset_tab.show_dataset(again, ds_id)["summary"]
+    assert "detected casia-b-silhouette" in summary and "chosen by the user" not in summary
+    chosen = tmp_path / "chosen"
+    make_casia_b_silhouettes(chosen, ids=(1, 2), views=("090",), frames=4)
+    studio.open_dataset(chosen, format="casia-b-silhouette")
+    cid = again.catalog.dataset_by_path(chosen.resolve())["id"]
+    assert "chosen by the user" in dataset_tab.show_dataset(again, cid)["summary"]
+
+
+def test_a_demo_job_message_goes_when_the_job_is_over(studio):
+    job = studio.catalog.create_job("demo", {}, slot="cpu")
+    msg = C.ok_md(f"generating the synthetic demo set (job #{job}); it appears below when done")
+    studio.catalog.update_job(job, state="running")
+    assert _is_skip(dataset_tab.refresh(studio, None, "", msg)["msg"])
+    studio.catalog.update_job(job, state="succeeded")
+    assert dataset_tab.refresh(studio, None, "", msg)["msg"] == ""
+    assert _is_skip(dataset_tab.refresh(studio, None, "", C.error_md("bad size"))["msg"])   # not a job's message
+
+
+def test_the_log_tail_ends_with_the_latest_steps():
+    metrics = {"loss": [(s, 2.0 / s) for s in range(1, 9)], "lr": [(s, 1e-3) for s in range(1, 9)],
+               "acc": [(8, 0.5)]}
+    lines = train_tab.step_lines(metrics, n=3)
+    assert lines == ["step 6: loss 0.3333 · lr 0.001", "step 7: loss 0.2857 · lr 0.001",
+                     "step 8: loss 0.25 · acc 0.5 · lr 0.001"]
+
+
+def test_converted_text_counts_dropped_frames_as_the_manifest_lists_them():
+    job = {"state": "succeeded", "result": {"out": "/o", "sequences": 3, "frames": 30, "dropped_frames": 4,
+                                            "dropped_sequences": 2, "dropped_reasons": {"empty frame": 4},
+                                            "failed": 0, "skipped_done": 0, "train_ids": 1, "test_ids": 2}}
+    txt = convert_tab.result_md(job)
+    assert "4 empty/unreadable frames dropped in 2 sequences: 4 × empty frame" in txt and "manifest.json" in txt

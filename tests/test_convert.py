@@ -100,6 +100,9 @@ def test_conversion_layout_manifest_packed(tmp_path):
     out = tmp_path / "out"
     assert res["sequences"] == 4 * 10 * 2 and res["failed"] == 0
     assert res["dropped_frames"] == 80  # the empty first frame of every sequence
+    assert res["dropped_sequences"] == 80 and sum(res["dropped_reasons"].values()) == 80
+    listed = json.loads((tmp_path / "out" / "manifest.json").read_text())["sequences"]
+    assert sum(len(r["dropped"]) for r in listed) == res["dropped_frames"]   # the text counts what the manifest lists
     assert (out / "train/001/nm-01-090/00000.png").is_file()
     assert (out / "train/001/001_nm-01-090_gei.png").is_file()
     assert (out / "test/gallery/003/nm-04-144").is_dir() and (out / "test/probe/004/cl-02-090").is_dir()

@@ -50,7 +50,7 @@ LAYERS: list[tuple[str, set[str]]] = [
     ("dlcr_io", {"dlcr_io"}),
     ("options", {"options"}),
     ("jobs", {"jobs"}),
-    ("studio", {"studio", "runs"}),
+    ("studio", {"studio", "runs", "experiment"}),
     ("cli", {"cli", "__main__"}),
 ]
 

@@ -34,6 +34,8 @@ EXAMPLES = {
     "import": {"source": "/dlcr out", "kind": "dlcr-strips", "dataset": "conv", "keep": 4, "k": 8,
                "masks": "/dlcr/masks", "texts": "/dlcr/texts"},
     "train": {"dataset": "/data/conv", "preset": "casia-b-gaitbase", "iterations": 20, "name": "run-1"},
+    "experiment": {"dataset": "/data/conv", "preset": "casia-b-gaitbase", "iterations": 20, "seeds": 5,
+                   "name": "exp-1"},
 }
 
 

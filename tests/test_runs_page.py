@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import copy
 import json
+import os
 import sys
 from dataclasses import asdict
 from pathlib import Path
@@ -191,6 +192,33 @@ def test_heatmap_cmc_and_scatter_of_the_trained_run(world):
     assert list(per_view.columns) == ["condition", *VIEWS, "mean"]
 
 
+def test_the_evaluation_stores_what_the_page_draws(world):
+    """eval/report.json holds the CMC and PCA map computed at the evaluation's end; the figures
+    drawn from it equal those computed from the embeddings, and a changed embeddings file is
+    recomputed from rather than shown with a stale report."""
+    studio, run = world["studio"], _run(world)
+    emb = Path(run["results"]["embeddings_file"])
+    stored = studio.stored_report(emb)
+    assert stored is not None and stored["step"] == ITERS and list(stored["cmc"]) == ["NM", "BG", "CL"]
+    cmc, scatter = RD.cmc_and_scatter(studio, run, "pca")
+    report_file = emb.with_name("report.json")
+    kept = report_file.read_bytes()
+    report_file.unlink()
+    RD._CACHE.clear()
+    try:
+        cmc2, scatter2 = RD.cmc_and_scatter(studio, run, "pca")
+    finally:
+        report_file.write_bytes(kept)
+    assert [list(t.y) for t in cmc.data] == [list(t.y) for t in cmc2.data]
+    assert cmc.layout.title.text == cmc2.layout.title.text
+    for a, b in zip(scatter.data, scatter2.data):
+        assert a.name == b.name
+        np.testing.assert_allclose(np.asarray(a.x, float), np.asarray(b.x, float), atol=1e-4)
+    assert scatter.layout.title.text == scatter2.layout.title.text
+    os.utime(emb, ns=(emb.stat().st_atime_ns, emb.stat().st_mtime_ns + 1))   # another version of the file
+    assert studio.stored_report(emb) is None
+
+
 def test_refined_results_get_their_own_rows(world):
     studio, run = world["studio"], _run(world)
     res = copy.deepcopy(run["results"])
@@ -241,7 +269,11 @@ def test_refresh_renders_only_what_changed(world):
     assert run_dd["value"] == world["trained"]           # the newest run with results
     assert len(table) == 2 and empty["visible"] is False
     assert set(compare["value"]) == {world["trained"], world["sketch"]}
-    assert not any(_is_skip(p) for p in (*panels, *plots))
+    # The heatmap, CMC and map wait for their section to open; everything else is drawn.
+    assert all(_is_skip(out[k]) for k in RD.HEAVY)
+    assert not any(_is_skip(p) for k, p in zip(RD.PANELS, panels) if k not in RD.HEAVY)
+    assert not any(_is_skip(p) for p in plots)
+    assert not any(_is_skip(R.refresh(studio, None, "", deep=True)[k]) for k in RD.HEAVY)
 
     again = R.refresh(studio, run_dd["value"], sig, compare["value"])
     # nothing changed: nothing re-rendered
@@ -272,7 +304,7 @@ def test_refresh_renders_only_what_changed(world):
     class Evt:
         row_value = [world["trained"], "trained"]
         index = [0, 1]
-    row = R.select_row(studio, None, "pca", "JSON", compare["value"], after["sig"], Evt())
+    row = R.select_row(studio, None, "pca", "JSON", compare["value"], after["sig"], False, Evt())
     assert row["run"]["value"] == world["trained"] and "`trained`" in row["summary"]
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+from collections import Counter
 from concurrent.futures import FIRST_COMPLETED, wait
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -390,7 +391,11 @@ def finalize(plan: ConversionPlan, records: dict, params: dict, skipped: int,
     write_json(out / "partition.json", {"TRAIN_SET": train_ids, "TEST_SET": test_ids})
     # Drawing pose heatmaps takes minutes on a big set: say so rather than sit at 100%.
     build_packed(out, progress=progress)
-    dropped = [f"{d['file']}: {d['reason']}" for _, r in sorted(records.items()) for d in r.get("dropped", [])]
+    dropped = [d for _, r in sorted(records.items()) for d in r.get("dropped", [])]
+    reasons = Counter(d.get("reason", "?") for d in dropped)
     return {"out": str(out), "sequences": len(ok), "failed": len(failed), "skipped_done": skipped,
-            "frames": sum(r["frames"] for r in ok), "dropped_frames": len(dropped), "dropped": dropped[:50],
+            "frames": sum(r["frames"] for r in ok), "dropped_frames": len(dropped),
+            "dropped": [f"{d['file']}: {d['reason']}" for d in dropped[:50]],
+            "dropped_sequences": sum(bool(r.get("dropped")) for r in records.values()),
+            "dropped_reasons": dict(reasons.most_common(5)),
             "failures": [r["error"] for r in failed][:20], "train_ids": len(train_ids), "test_ids": len(test_ids)}

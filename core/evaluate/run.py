@@ -137,6 +137,10 @@ def evaluate_run(run_dir_or_checkpoint: str | Path, dataset_root: str | Path, pr
     if target is not None:
         res["embeddings_file"] = str(save_embeddings(target, emb, protocol=protocol, metric=res.get("metric", ""),
                                                      step=res["step"]))
+        # The Runs page's CMC and embedding map, computed now so opening the page computes nothing.
+        from core.evaluate.stored import write_report
+
+        write_report(res["embeddings_file"], res)
     return res
 
 

@@ -21,13 +21,14 @@ from core.schema import Options, choices_of, is_list, meta, split_list, unwrap
 from core.convert.options import ConvertJob, ConvertOptions, ScanOptions
 from core.demo.options import DemoOptions
 from core.dlcr_io.options import ImportOptions
-from core.train.options import TrainOverrides
+from core.train.options import ExperimentOptions, TrainOverrides
 
 # CLI verb -> the schema of its options (``scan`` reads a source but queues no job).
 SCHEMAS: dict[str, type[Options]] = {"demo": DemoOptions, "scan": ScanOptions, "convert": ConvertJob,
-                                     "augment": AugmentJob, "import": ImportOptions, "train": TrainOverrides}
+                                     "augment": AugmentJob, "import": ImportOptions, "train": TrainOverrides,
+                                     "experiment": ExperimentOptions}
 
-__all__ = ["SCHEMAS", "AugmentJob", "ChainOptions", "ConvertJob", "ConvertOptions", "DemoOptions", "ImportOptions",
+__all__ = ["SCHEMAS", "AugmentJob", "ExperimentOptions", "ChainOptions", "ConvertJob", "ConvertOptions", "DemoOptions", "ImportOptions",
            "Options", "ScanOptions", "TrainOverrides", "add_arguments", "cli_command", "defaults", "field_help",
            "choices", "from_args", "implied", "schema", "suggest", "unknown_keys"]
 
