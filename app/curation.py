@@ -185,7 +185,7 @@ def details(studio, variant_id, note: str = "", error: str = "") -> dict[str, An
         return {"compare": None, "gif": None, "desc": NO_SELECTION, "state": state_html(None)}
     folder = Path(v["path"])
     compare = folder / "compare.jpg"
-    gif = folder / "variant.gif"
+    gif = studio.variant_preview(v)
     history = studio.decisions(v["id"])
     recipe = v.get("recipe") or {}
     lines = [f"### Variant #{v['id']} · identity {v['sid']} · from `{v['source_seq']}`",
@@ -207,7 +207,7 @@ def details(studio, variant_id, note: str = "", error: str = "") -> dict[str, An
         lines.append("decisions: " + ", ".join(
             f"{h['decision']} ({h['who']}, {h['at']}{', bulk #%d' % h['batch_id'] if h.get('batch_id') else ''})"
             for h in history[-5:]))
-    return {"compare": str(compare) if compare.is_file() else None, "gif": str(gif) if gif.is_file() else None,
+    return {"compare": str(compare) if compare.is_file() else None, "gif": str(gif) if gif else None,
             "desc": "\n\n".join(lines), "state": state_html(v, note, error)}
 
 
@@ -246,8 +246,9 @@ def _after_decision(studio, msg: str, fp, selected=None) -> dict[str, Any]:
 
 def decide_one(studio, variant_id, decision, *fp) -> dict[str, Any]:
     """Persist one hand decision now. The page already shows it (assets/hotkeys.js), so the reply
-    confirms it in the badge and re-sends the gallery only when the view must change: a status
-    filter the variant may have left, or a write that failed (the thumbnail is put right)."""
+    is kept small: the badge confirmed (or the error and the stored state), the history, counts; the
+    gallery only when the view must change: a status filter the variant may have left, or a write
+    that failed (its thumbnail is put right)."""
     vid = C.as_int(variant_id)
     if vid is None:
         return {"msg": C.error_md("select a variant first (click it, or use the arrow keys)"),
@@ -258,11 +259,12 @@ def decide_one(studio, variant_id, decision, *fp) -> dict[str, Any]:
     except Exception as exc:  # noqa: BLE001 - a failed write must show on the page, not only in a log
         error = f"not saved: {C.error_text(exc)}"
     msg = C.error_md(f"variant #{vid}: {error}") if error else C.ok_md(f"variant #{vid} → {decision}")
-    out = {**_after_decision(studio, msg, fp, selected=vid),
-           **details(studio, vid, note="" if error else "saved", error=error)}
-    if not error and split_args(fp)[1].get("status") in (None, "", "all"):
-        out.update(C.skips("gallery"))
-    return out
+    shown = details(studio, vid, note="" if error else "saved", error=error)
+    out = {"msg": msg, "counts": counts_html(studio, fp[0]), "v_sig": variant_sig(studio, fp[0]),
+           "state": shown["state"], "desc": shown["desc"], **C.skips("compare", "gif")}
+    if error or split_args(fp)[1].get("status") not in (None, "", "all"):
+        return {**out, **gallery_view(studio, *fp, selected=vid)}
+    return {**out, **C.skips(*VIEW)}
 
 
 # -- bulk actions: count, ask once, apply as one batch, undo as one -------------------------------
@@ -482,24 +484,26 @@ def build(studio, dataset: gr.Dropdown, msg: gr.HTML) -> dict[str, Any]:
         smax = gr.Slider(0, 1, value=1, step=0.01, label="Score to", scale=2, elem_id="filter-score-max")
     info = gr.Markdown(elem_id="page-info")
     with gr.Row(equal_height=True):
-        acc_all = gr.Button("Accept all matching…", size="sm", elem_id="accept-shown")
-        rej_all = gr.Button("Reject all matching…", size="sm", elem_id="reject-shown")
+        acc_all = gr.Button("✓ Accept all matching…", elem_id="accept-shown", elem_classes=["hg-bulk", "hg-bulk-acc"])
+        rej_all = gr.Button("✗ Reject all matching…", elem_id="reject-shown", elem_classes=["hg-bulk", "hg-bulk-rej"])
         threshold = gr.Slider(0, 1, value=0.8, step=0.01, label="Score threshold", scale=2,
                               elem_id="bulk-threshold")
-        acc_above = gr.Button("Accept matching ≥ threshold…", size="sm", elem_id="accept-above")
-        rej_below = gr.Button("Reject matching < threshold…", size="sm", elem_id="reject-below")
+        acc_above = gr.Button("✓ Accept matching ≥ threshold…", elem_id="accept-above",
+                              elem_classes=["hg-bulk", "hg-bulk-acc"])
+        rej_below = gr.Button("✗ Reject matching < threshold…", elem_id="reject-below",
+                              elem_classes=["hg-bulk", "hg-bulk-rej"])
     with gr.Group(visible=False, elem_id="bulk-confirm", elem_classes=["hg-confirm"]) as confirm_box:
         confirm_md = gr.Markdown(elem_id="bulk-confirm-text")
         with gr.Row():
             include_hand = gr.Checkbox(False, label="including hand decisions", elem_id="bulk-include-hand", scale=2)
-            confirm_btn = gr.Button("Confirm", variant="primary", size="sm", elem_id="bulk-confirm-yes", scale=1)
-            cancel_btn = gr.Button("Cancel", size="sm", elem_id="bulk-confirm-no", scale=1)
+            confirm_btn = gr.Button("Confirm", variant="primary", elem_id="bulk-confirm-yes", scale=1)
+            cancel_btn = gr.Button("Cancel", elem_id="bulk-confirm-no", scale=1)
     with gr.Accordion("Decision log (bulk actions; undo one as a whole)", open=False, elem_id="decision-log"):
         log = gr.HTML(elem_id="decision-log-html")
         with gr.Row():
             undo_pick = gr.Dropdown([], label="Bulk action to undo", scale=3, elem_id="undo-pick")
-            undo_btn_bulk = gr.Button("Undo this bulk action", size="sm", interactive=False, scale=1,
-                                      elem_id="undo-bulk")
+            undo_btn_bulk = gr.Button("↶ Undo this bulk action", interactive=False, scale=1, elem_id="undo-bulk",
+                                      elem_classes=["hg-bulk"])
     with gr.Tabs(elem_id="review-tabs"):
         with gr.Tab("One by one", id="one", elem_id="review-one"):
             with gr.Row():
@@ -546,8 +550,10 @@ def build(studio, dataset: gr.Dropdown, msg: gr.HTML) -> dict[str, Any]:
     grouped = {"groups": groups, "gpage": gpage}
 
     # Explicit parameters: Gradio finds the event argument by annotation and counts the rest.
-    def on_select(*args, evt: gr.SelectData):
-        return select(studio, *args, evt=evt)
+    def on_select(ds_id, status_, sid_, kind_, method_, source_, condition_, text_, smin_, smax_, sort_, page_,
+                  evt: gr.SelectData):
+        return select(studio, ds_id, status_, sid_, kind_, method_, source_, condition_, text_, smin_, smax_, sort_,
+                      page_, evt=evt)
 
     gallery.select(**C.wire(on_select, {"selected": selected, **detail}), inputs=filters)
     for delta, btn in ((1, next_one), (-1, prev_one)):

@@ -61,4 +61,17 @@
     const el = keys[e.key] && button(keys[e.key]);
     if (el) { e.preventDefault(); el.click(); }
   });
+
+  // The tabs refresh when the catalog changed, not on a timer (see app/common.py, Poll): a cheap
+  // question every POLL_MS, and the hidden refresh button clicked only when the answer is new.
+  let seen = null;
+  setInterval(async () => {
+    if (document.hidden) return;
+    try {
+      const answer = await (await fetch('hg/changes', {cache: 'no-store'})).text();
+      // The first answer only sets the mark: the page's load has just filled every tab.
+      if (seen !== null && answer !== seen) button('hg-poll')?.click();
+      seen = answer;
+    } catch (err) { /* the server is restarting: ask again next time */ }
+  }, POLL_MS);
 }

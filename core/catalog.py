@@ -212,6 +212,24 @@ class Catalog:
             conn.execute("ROLLBACK")
             raise
 
+    # What the app's pages show from polling: jobs, datasets, runs and their metrics, how many variants.
+    # Not decisions: the event making one answers with what changed, and a page refreshed by each
+    # decision kept the reviewer's browser busy.
+    _SHOWN = ("SELECT (SELECT COUNT(*) || '.' || COALESCE(MAX(id), 0) || '.' || COALESCE(SUM(progress), 0) || '.'"
+              " || COALESCE(group_concat(state || cancel_requested || COALESCE(message, '')), '') FROM jobs),"
+              " (SELECT COUNT(*) || '.' || COALESCE(MAX(id), 0) FROM datasets),"
+              " (SELECT COUNT(*) || '.' || COALESCE(SUM(step), 0) || '.' || COALESCE(group_concat(state), '') || '.'"
+              " || COALESCE(SUM(length(results)), 0) FROM runs),"
+              " (SELECT COUNT(*) FROM metrics),"
+              " (SELECT COUNT(*) || '.' || COALESCE(MAX(id), 0) || '.' || COUNT(merged_seq) FROM variants)")
+
+    def shown_version(self) -> str:
+        """A short text that changes whenever what the pages poll for does (see ``_SHOWN``)."""
+        import hashlib
+
+        row = self._conn().execute(self._SHOWN).fetchone()
+        return hashlib.sha1("|".join(map(str, row)).encode()).hexdigest()[:16]
+
     def close(self) -> None:
         conn = getattr(self._local, "conn", None)
         if conn is not None:

@@ -68,6 +68,11 @@ class Studio:
         except OSError:
             return []
 
+    def catalog_version(self) -> str:
+        """Changes whenever what the app's pages poll for changes: jobs, datasets, runs, variants
+        added or merged (by this process or a job worker); not curation decisions."""
+        return self.catalog.shown_version()
+
     # -- start-up ---------------------------------------------------------------------------
     def recover(self, **kw) -> list[int]:
         """Find jobs whose worker is gone; returns the ids marked interrupted (resumable)."""
@@ -265,7 +270,7 @@ class Studio:
         each group is a source sequence ('sid', 'source_seq', counts per status, 'by_hand') with its
         first ``per_group`` matching variants, each given a playable 'preview', and the original's
         ('original', 'original_shows'). Previews are made on first request and cached."""
-        from core.augment.previews import original_preview, variant_preview
+        from core.augment.previews import original_preview
         from core.layout import read_manifest
 
         _, total = self.catalog.variant_groups(dataset_id, limit=0, **filters)
@@ -284,8 +289,14 @@ class Studio:
             g["original"], g["original_shows"] = original_preview(cache, ds["path"], records.get((g["sid"], g["source_seq"])),
                                                                   manifest.get("parameters"))
             for v in g["variants"]:
-                v["preview"] = variant_preview(cache, v)
+                v["preview"] = self.variant_preview(v)
         return groups, page, pages, total
+
+    def variant_preview(self, variant: dict) -> Path | None:
+        """The variant walking (its job's animation, else one made now and cached); None without frames."""
+        from core.augment.previews import variant_preview
+
+        return variant_preview(self.ws.root / "cache" / "previews", variant)
 
     def plan_bulk(self, dataset_id: int, decision: str, **filters: Any) -> dict[str, int]:
         """What a bulk decision over ``filters`` would change, before it is made (see Catalog.plan_bulk)."""
