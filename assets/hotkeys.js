@@ -10,6 +10,25 @@
   // A decision shows the moment it is made: the badge and the selected thumbnail change here, before
   // the server has written it; the server's reply then replaces the badge ("saved", or the error and
   // the stored state when the write failed). A reply that never comes is said too.
+  const markThumb = (decision) => {
+    const thumb = document.querySelector('#variant-gallery .thumbnail-item.selected');
+    if (!thumb) return;
+    // Only real changes are written: the observer below sees this function's own writes.
+    if (!thumb.classList.contains('hg-t-' + decision)) {
+      thumb.classList.remove('hg-t-accepted', 'hg-t-rejected', 'hg-t-pending');
+      thumb.classList.add('hg-t-' + decision);
+    }
+    const cap = thumb.querySelector('.caption-label');
+    const text = cap ? cap.textContent.trim() : '';
+    if (Object.values(mark).includes(text[0]) && text[0] !== mark[decision]) cap.textContent = mark[decision] + text.slice(1);
+  };
+  // The server's badge is the truth: when it arrives (a failed write included), the selected
+  // thumbnail follows it, since a gallery re-sent unchanged is not drawn again.
+  new MutationObserver(() => {
+    const b = document.querySelector('#variant-state .hg-vstate');
+    const note = b && b.querySelector('.hg-vstate-note');
+    if (b && b.dataset.vid && b.dataset.status && !(note && note.textContent === 'saving…')) markThumb(b.dataset.status);
+  }).observe(document.body, {childList: true, subtree: true, characterData: false});
   const showAtOnce = (decision) => {
     const badge = document.querySelector('#variant-state .hg-vstate');
     if (!badge || !badge.dataset.vid || badge.dataset.merged === '1') return;
@@ -19,14 +38,7 @@
     const note = badge.querySelector('.hg-vstate-note');
     if (note) note.textContent = 'saving…';
     badge.querySelector('.hg-vstate-error')?.remove();
-    const thumb = document.querySelector('#variant-gallery .thumbnail-item.selected');
-    if (thumb) {
-      thumb.classList.remove('hg-t-accepted', 'hg-t-rejected', 'hg-t-pending');
-      thumb.classList.add('hg-t-' + decision);
-      const cap = thumb.querySelector('.caption-label');
-      const text = cap ? cap.textContent.trim() : '';
-      if (Object.values(mark).includes(text[0])) cap.textContent = mark[decision] + text.slice(1);
-    }
+    markThumb(decision);
     const vid = badge.dataset.vid;
     setTimeout(() => {
       const now = document.querySelector('#variant-state .hg-vstate');

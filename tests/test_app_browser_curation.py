@@ -146,6 +146,9 @@ def test_curation_at_ten_thousand_variants(curation_app):
             page.keyboard.press("r")
             expect(page.locator("#variant-state")).to_contain_text("already merged", timeout=30_000)
             expect(page.locator("#variant-state .hg-vstate")).to_have_attribute("data-status", "pending")
+            # the thumbnail follows the server's answer back, not the optimistic reject
+            expect(page.locator("#variant-gallery button.thumbnail-item.selected .caption-label")).to_contain_text(
+                "•", timeout=30_000)
             assert _status(ws, gone)[0] == "pending"
             _shot(page, "15a-4-failed-write")
 
