@@ -71,7 +71,13 @@
     if (!tab || tab.offsetParent === null) return;   // only on the Augment & Curate step
     if (e.key === '?') { document.querySelector('#hotkeys-help')?.scrollIntoView({block: 'center'}); return; }
     const el = keys[e.key] && button(keys[e.key]);
-    if (el) { e.preventDefault(); el.click(); }
+    if (!el) return;
+    e.preventDefault();
+    const decision = decisionOf[keys[e.key]];
+    if (!decision) { el.click(); return; }
+    // Drawn first, sent next: Gradio's own handling of the click would otherwise delay the frame.
+    showAtOnce(decision);
+    requestAnimationFrame(() => setTimeout(() => el.click(), 0));
   });
 
   // The tabs refresh when the catalog changed, not on a timer (see app/common.py, Poll): a cheap
