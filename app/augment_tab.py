@@ -87,8 +87,11 @@ def jobs_html(studio, ds_id) -> str:
     return "".join(parts)
 
 
-def refresh(studio, ds_id, status, sid, text, smin, smax, sort, page, ds_sig, v_sig) -> dict[str, Any]:
-    """Tick: datasets list, job progress, counts; the gallery only when the variants changed."""
+def refresh(studio, *args) -> dict[str, Any]:
+    """Tick (``ds_id, *curation.FILTERS values, page, ds_sig, v_sig``): datasets list, job progress,
+    counts; the gallery, filter choices and decision log only when the variants changed."""
+    *fp, ds_sig, v_sig = args
+    ds_id, f, page = curation.split_args(fp)
     conv = C.dataset_choices(studio, "converted")
     new_ds_sig = json.dumps(conv)
     out: dict[str, Any] = {"dataset": gr.skip()}
@@ -99,13 +102,15 @@ def refresh(studio, ds_id, status, sid, text, smin, smax, sort, page, ds_sig, v_
     out["progress"] = jobs_html(studio, ds_id)
     out["stop_btn"] = gr.update(interactive=bool(studio.active_job("augment")))
     new_v_sig = curation.variant_sig(studio, ds_id)
+    choices = ("sid", "kind", "source_seq", "condition")
     if new_v_sig == v_sig and new_ds_sig == ds_sig:
-        return {**out, **C.skips("counts", "sid", *curation.VIEW, "ds_sig", "v_sig")}
-    sids = curation.sid_choices(studio, ds_id)
-    sid = sid if sid in sids else "all"
-    return {**out, "counts": curation.counts_html(studio, ds_id), "sid": gr.update(choices=sids, value=sid),
-            **curation.gallery_view(studio, ds_id, status, sid, text, smin, smax, sort, page),
-            "ds_sig": new_ds_sig, "v_sig": new_v_sig}
+        return {**out, **C.skips("counts", *choices, *curation.VIEW, "ds_sig", "v_sig", "log", "undo_pick",
+                                 "undo_bulk")}
+    updates = curation.choice_updates(studio, ds_id, f)
+    f = {**f, **{k: updates[k]["value"] for k in choices}}
+    return {**out, "counts": curation.counts_html(studio, ds_id), **updates,
+            **curation.gallery_view(studio, ds_id, *(f[k] for k in curation.FILTERS), page),
+            **curation.log_view(studio, ds_id), "ds_sig": new_ds_sig, "v_sig": new_v_sig}
 
 
 def casia_b_sequence_types() -> list[str]:
@@ -161,8 +166,9 @@ def build(studio, timer: gr.Timer) -> dict:
     stop_btn.click(lambda: stop(studio), outputs=msg)
     merge_btn.click(**C.wire(lambda d: merge(studio, d), sent), inputs=dataset)
 
-    ticked = {"dataset": dataset, "progress": progress, "counts": bench["counts"], "sid": bench["sid"],
-              **{k: bench[k] for k in curation.VIEW}, "stop_btn": stop_btn, "ds_sig": ds_sig, "v_sig": bench["v_sig"]}
+    ticked = {"dataset": dataset, "progress": progress, "stop_btn": stop_btn, "ds_sig": ds_sig,
+              **{k: bench[k] for k in ("counts", "sid", "kind", "source_seq", "condition", *curation.VIEW, "v_sig",
+                                       "log", "undo_pick", "undo_bulk")}}
     tick = dict(**C.wire(lambda *a: refresh(studio, *a), ticked), inputs=bench["filters"] + [ds_sig, bench["v_sig"]],
                 show_progress="hidden")
     timer.tick(**tick, concurrency_limit=None)

@@ -71,6 +71,70 @@ def wire(handler: Callable[..., dict[str, Any]], outputs: dict[str, Any]) -> dic
     return {"fn": run, "outputs": list(outputs.values())}
 
 
+def _fingerprint(value: Any) -> str:
+    """A value's identity as sent to the page: equal values, equal strings (arrays by their bytes)."""
+    import hashlib
+    import json
+
+    def plain(v):
+        if isinstance(v, np.ndarray):
+            return ["ndarray", v.shape, str(v.dtype), hashlib.sha1(np.ascontiguousarray(v).tobytes()).hexdigest()]
+        if isinstance(v, dict):
+            return {str(k): plain(x) for k, x in v.items()}
+        if isinstance(v, (list, tuple)):
+            return [plain(x) for x in v]
+        if hasattr(v, "to_json"):           # plotly figures, pandas frames
+            return v.to_json()
+        return v if isinstance(v, (str, int, float, bool, type(None))) else repr(v)
+
+    return json.dumps(plain(value), default=repr)
+
+
+class Poll:
+    """What the tabs poll the catalog with, in place of a ``gr.Timer``: a hidden button the page's
+    script (assets/hotkeys.js) clicks when ``/hg/changes`` says what the pages show changed in the
+    catalog (``Catalog.shown_version``), and every ``main.FALLBACK_SECONDS`` anyway. Each tab's tick answers only the outputs that differ from
+    what it last sent to that page.
+
+    Why: a timer fired every tab's tick every two seconds, changed or not, and the page's handling of
+    each event (about a second of a busy 2-core machine's browser per tick event) kept the browser
+    busy most of the time; a key press in the curation workbench waited behind it. The same events
+    now run only when there is something new to show."""
+
+    ELEM_ID = "hg-poll"
+    SESSIONS = 64       # pages remembered per tick; the oldest is forgotten first
+
+    def __init__(self):
+        self.button = gr.Button("refresh", elem_id=self.ELEM_ID, elem_classes=["hg-hidden"])
+
+    def tick(self, fn: Callable[..., Any], outputs: list, **kwargs: Any):
+        sent: dict[str, dict[int, str]] = {}      # page -> output -> mark of what was sent
+
+        def run(request: gr.Request, *args):
+            out = fn(*args)
+            page = getattr(request, "session_hash", None)
+            if not isinstance(out, dict) or page is None:
+                return out
+            last = sent.pop(page, {})
+            marks, result = dict(last), {}
+            for comp, value in out.items():
+                if isinstance(value, dict) and value.get("__type__") == "update" and len(value) == 1:
+                    result[comp] = value       # already a skip
+                    continue
+                mark = _fingerprint(value)
+                result[comp] = gr.skip() if last.get(comp._id) == mark else value
+                marks[comp._id] = mark
+            sent[page] = marks
+            while len(sent) > self.SESSIONS:
+                try:
+                    sent.pop(next(iter(sent)))
+                except (StopIteration, KeyError, RuntimeError):   # another page's tick got there first
+                    break
+            return result
+
+        return self.button.click(fn=run, outputs=outputs, **kwargs)
+
+
 # -- jobs ---------------------------------------------------------------------------------------
 
 def stop_active(studio, kind: str, what: str, kept: str) -> str:

@@ -9,7 +9,8 @@ import gradio as gr
 from app import assets, augment_tab, common as C, convert_tab, dataset_tab, results_tab, train_tab
 from core.studio import roots
 
-POLL_SECONDS = 2.0
+POLL_SECONDS = 2.0       # how often the page asks /hg/changes whether the catalog changed
+FALLBACK_SECONDS = 60    # and refreshes anyway (what changes outside the catalog: files, clocks)
 
 
 def jobs_panel(studio) -> dict:
@@ -21,7 +22,7 @@ def build_app(studio, data_roots: list[Path] | None = None) -> gr.Blocks:
     """``data_roots``: folders the dataset browser may list (default: the current directory)."""
     with gr.Blocks(title="HybridGait Studio") as demo:
         gr.Markdown(f"# HybridGait Studio\nLocal gait-recognition workbench · workspace `{studio.ws.root}`")
-        timer = gr.Timer(POLL_SECONDS)
+        timer = C.Poll()
         loads = []
         with gr.Tabs(elem_id="steps"):
             with gr.Tab("1 · Dataset", id="dataset", elem_id="tab-dataset"):
@@ -71,6 +72,21 @@ class HostGuard:
         await self.app(scope, receive, send)
 
 
+def changes_route(studio):
+    """``GET /hg/changes``: a short text that changes whenever the catalog does (and every
+    FALLBACK_SECONDS), so the page refreshes its tabs only then (see common.Poll)."""
+    import time
+
+    from starlette.responses import PlainTextResponse
+    from starlette.routing import Route
+
+    def changes(_request):
+        return PlainTextResponse(f"{studio.catalog_version()}:{int(time.time() // FALLBACK_SECONDS)}",
+                                 headers={"Cache-Control": "no-store"})
+
+    return Route("/hg/changes", changes)
+
+
 def launch(studio, *, host: str = "127.0.0.1", port: int = 7860, quiet: bool = False,
            data_roots: list[Path] | None = None, **kwargs):
     """Serve the app; only the workspace root is exposed as files (thumbnails, previews), and only to
@@ -83,6 +99,7 @@ def launch(studio, *, host: str = "127.0.0.1", port: int = 7860, quiet: bool = F
     # Given to FastAPI's constructor, so the guard is in place before the server answers anything.
     app_kwargs = dict(kwargs.pop("app_kwargs", None) or {})
     app_kwargs["middleware"] = [*app_kwargs.get("middleware", []), Middleware(HostGuard, host=host, port=port)]
+    app_kwargs["routes"] = [*app_kwargs.get("routes", []), changes_route(studio)]
     return demo.launch(server_name=host, server_port=port, allowed_paths=[root], css=assets.text(assets.THEME_CSS),
-                       js=assets.text(assets.HOTKEYS_JS), favicon_path=str(assets.LOGO), theme=gr.themes.Soft(),
+                       js=assets.text(assets.HOTKEYS_JS).replace("POLL_MS", str(int(POLL_SECONDS * 1000))), favicon_path=str(assets.LOGO), theme=gr.themes.Soft(),
                        quiet=quiet, footer_links=[], app_kwargs=app_kwargs, **kwargs)

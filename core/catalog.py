@@ -111,6 +111,27 @@ MIGRATIONS: list[str] = [
     """
     CREATE INDEX idx_datasets_path ON datasets(path, id);
     """,
+    # 5 -> 6: curation a reviewer can trust. Each decision remembers what it replaced and the bulk
+    # action (batch) it belonged to, so a bulk action is undone as one; a variant knows whether its
+    # status was set by hand, so bulk actions can leave it alone. An older catalog cannot tell its
+    # hand decisions from bulk ones: every decided variant counts as decided by hand (the safe side).
+    """
+    CREATE TABLE decision_batches(
+        id INTEGER PRIMARY KEY,
+        dataset_id INTEGER NOT NULL REFERENCES datasets(id) ON DELETE CASCADE,
+        decision TEXT NOT NULL, label TEXT NOT NULL DEFAULT '',
+        who TEXT NOT NULL, at TEXT NOT NULL, changed INTEGER NOT NULL DEFAULT 0,
+        undoes INTEGER REFERENCES decision_batches(id), undone_by INTEGER REFERENCES decision_batches(id)
+    );
+    ALTER TABLE decisions ADD COLUMN batch_id INTEGER REFERENCES decision_batches(id);
+    ALTER TABLE decisions ADD COLUMN previous TEXT;
+    ALTER TABLE decisions ADD COLUMN previous_by_hand INTEGER;
+    ALTER TABLE variants ADD COLUMN by_hand INTEGER NOT NULL DEFAULT 0;
+    UPDATE variants SET by_hand = 1 WHERE status != 'pending';
+    CREATE INDEX idx_decisions_variant ON decisions(variant_id, id);
+    CREATE INDEX idx_decisions_batch ON decisions(batch_id);
+    CREATE INDEX idx_variants_source ON variants(dataset_id, sid, source_seq);
+    """,
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)
@@ -190,6 +211,24 @@ class Catalog:
         except BaseException:
             conn.execute("ROLLBACK")
             raise
+
+    # What the app's pages show from polling: jobs, datasets, runs and their metrics, how many variants.
+    # Not decisions: the event making one answers with what changed, and a page refreshed by each
+    # decision kept the reviewer's browser busy.
+    _SHOWN = ("SELECT (SELECT COUNT(*) || '.' || COALESCE(MAX(id), 0) || '.' || COALESCE(SUM(progress), 0) || '.'"
+              " || COALESCE(group_concat(state || cancel_requested || COALESCE(message, '')), '') FROM jobs),"
+              " (SELECT COUNT(*) || '.' || COALESCE(MAX(id), 0) FROM datasets),"
+              " (SELECT COUNT(*) || '.' || COALESCE(SUM(step), 0) || '.' || COALESCE(group_concat(state), '') || '.'"
+              " || COALESCE(SUM(length(results)), 0) FROM runs),"
+              " (SELECT COUNT(*) FROM metrics),"
+              " (SELECT COUNT(*) || '.' || COALESCE(MAX(id), 0) || '.' || COUNT(merged_seq) FROM variants)")
+
+    def shown_version(self) -> str:
+        """A short text that changes whenever what the pages poll for does (see ``_SHOWN``)."""
+        import hashlib
+
+        row = self._conn().execute(self._SHOWN).fetchone()
+        return hashlib.sha1("|".join(map(str, row)).encode()).hexdigest()[:16]
 
     def close(self) -> None:
         conn = getattr(self._local, "conn", None)
@@ -394,49 +433,107 @@ class Catalog:
 
     SORTS = {"identity": "sid, source_seq, name", "score ↓": "score IS NULL, score DESC, id",
              "score ↑": "score IS NULL, score ASC, id", "newest": "id DESC"}
+    FILTERS = ("status", "sid", "text", "score_min", "score_max", "kind", "method", "source_seq", "condition")
+    # How a variant was made, from its ``method``: the chain's model-free edits write 'model-free'
+    # (core.augment.generators), DLCR imports 'dlcr-import' (core.dlcr_io.import_variants), and every
+    # model-backed stage its own name ('sd-inpaint', ...). tests/test_catalog.py holds these in step.
+    METHODS = {"model-free": "method = 'model-free'", "imported": "method = 'dlcr-import'",
+               "model": "method NOT IN ('model-free', 'dlcr-import')"}
+    # What a user means by a variant's words: its prompt, description and name, never the rest of the
+    # recipe (a model-free recipe names every garment, so searching it for 'coat' matched them all).
+    _TEXT = ("(instr(lower(description), ?) > 0 OR instr(lower(name), ?) > 0"
+             " OR instr(lower(coalesce(json_extract(recipe, '$.prompt'), '')), ?) > 0)")
 
-    @staticmethod
-    def _variant_filter(dataset_id: int, status: str | None, sid: str | None, text: str | None,
-                        score_min: float | None, score_max: float | None) -> tuple[str, list[Any]]:
+    @classmethod
+    def _variant_filter(cls, dataset_id: int, filters: dict[str, Any]) -> tuple[str, list[Any]]:
+        unknown = set(filters) - set(cls.FILTERS)
+        if unknown:
+            raise ValueError(f"unknown variant filter(s) {sorted(unknown)}; use {list(cls.FILTERS)}")
+        f = {k: v for k, v in filters.items() if v not in (None, "")}
         where, args = ["dataset_id=?"], [dataset_id]
-        for col, val in (("status", status), ("sid", sid)):
-            if val:
+        for col in ("status", "sid", "source_seq"):
+            if col in f:
                 where.append(f"{col}=?")
-                args.append(val)
-        if text:   # prompt / description / name, case-insensitive
-            where.append("(instr(lower(description), ?) > 0 OR instr(lower(name), ?) > 0 OR instr(lower(recipe), ?) > 0)")
-            args += [text.lower()] * 3
-        if score_min is not None:
+                args.append(f[col])
+        if "text" in f:
+            where.append(cls._TEXT)
+            args += [str(f["text"]).lower()] * 3
+        if "kind" in f:
+            where.append("json_extract(recipe, '$.kind') = ?")
+            args.append(f["kind"])
+        if "method" in f:
+            if f["method"] not in cls.METHODS:
+                raise ValueError(f"unknown method class {f['method']!r}; use one of {list(cls.METHODS)}")
+            where.append(cls.METHODS[f["method"]])
+        if "condition" in f:   # the source sequence's condition, as the dataset records it
+            where.append("EXISTS (SELECT 1 FROM sequences s WHERE s.dataset_id=variants.dataset_id"
+                         " AND s.sid=variants.sid AND s.seq=variants.source_seq AND s.condition=?)")
+            args.append(f["condition"])
+        if "score_min" in f:
             where.append("score >= ?")
-            args.append(float(score_min))
-        if score_max is not None:
+            args.append(float(f["score_min"]))
+        if "score_max" in f:
             where.append("score <= ?")
-            args.append(float(score_max))
+            args.append(float(f["score_max"]))
         return " AND ".join(where), args
 
-    def query_variants(self, dataset_id: int, *, status: str | None = None, sid: str | None = None,
-                       text: str | None = None, score_min: float | None = None, score_max: float | None = None,
-                       sort: str = "identity", offset: int = 0, limit: int | None = None) -> tuple[list[dict], int]:
-        """One page of variants matching the filters, and how many match in all (SQL does the work,
-        so 10,000 variants page as fast as 10)."""
+    def query_variants(self, dataset_id: int, *, sort: str = "identity", offset: int = 0, limit: int | None = None,
+                       **filters: Any) -> tuple[list[dict], int]:
+        """One page of variants matching ``filters`` (``FILTERS``), and how many match in all (SQL
+        does the work, so 10,000 variants page as fast as 10)."""
         if sort not in self.SORTS:
             raise ValueError(f"unknown sort {sort!r}; use one of {list(self.SORTS)}")
-        where, args = self._variant_filter(dataset_id, status, sid, text, score_min, score_max)
+        where, args = self._variant_filter(dataset_id, filters)
         conn = self._conn()
         total = conn.execute(f"SELECT COUNT(*) FROM variants WHERE {where}", args).fetchone()[0]
+        if limit == 0:
+            return [], int(total)
         q = f"SELECT * FROM variants WHERE {where} ORDER BY {self.SORTS[sort]}"
         if limit is not None:
             q += f" LIMIT {int(limit)} OFFSET {int(offset)}"
         return [_row(r) for r in conn.execute(q, args)], int(total)
 
     def variant_ids(self, dataset_id: int, **filters: Any) -> list[int]:
-        where, args = self._variant_filter(dataset_id, filters.get("status"), filters.get("sid"), filters.get("text"),
-                                           filters.get("score_min"), filters.get("score_max"))
+        where, args = self._variant_filter(dataset_id, filters)
         return [r[0] for r in self._conn().execute(f"SELECT id FROM variants WHERE {where}", args)]
 
+    def variant_groups(self, dataset_id: int, *, offset: int = 0, limit: int = 6, per_group: int = 8,
+                       **filters: Any) -> tuple[list[dict], int]:
+        """One page of source sequences having variants that match ``filters``: each
+        {'sid', 'source_seq', 'count', 'pending', 'accepted', 'rejected', 'by_hand', 'variants': first
+        ``per_group`` rows}, and how many such sequences there are."""
+        where, args = self._variant_filter(dataset_id, filters)
+        conn = self._conn()
+        total = conn.execute(f"SELECT COUNT(*) FROM (SELECT 1 FROM variants WHERE {where} GROUP BY sid, source_seq)",
+                             args).fetchone()[0]
+        groups = [dict(r) for r in conn.execute(
+            f"SELECT sid, source_seq, COUNT(*) AS count, SUM(status='pending') AS pending,"
+            f" SUM(status='accepted') AS accepted, SUM(status='rejected') AS rejected, SUM(by_hand) AS by_hand"
+            f" FROM variants WHERE {where} GROUP BY sid, source_seq ORDER BY sid, source_seq"
+            f" LIMIT {int(limit)} OFFSET {int(offset)}", args)]
+        for g in groups:
+            g["variants"] = [_row(r) for r in conn.execute(
+                f"SELECT * FROM variants WHERE {where} AND sid=? AND source_seq=? ORDER BY name LIMIT {int(per_group)}",
+                [*args, g["sid"], g["source_seq"]])]
+        return groups, int(total)
+
+    def variant_choices(self, dataset_id: int) -> dict[str, list[str]]:
+        """The values each meaning filter can take in this dataset: sid, kind, source_seq, condition."""
+        conn = self._conn()
+
+        def col(q: str) -> list[str]:
+            return [str(r[0]) for r in conn.execute(q, (dataset_id,)) if r[0] not in (None, "")]
+
+        return {"sid": col("SELECT DISTINCT sid FROM variants WHERE dataset_id=? ORDER BY sid"),
+                "kind": col("SELECT DISTINCT json_extract(recipe, '$.kind') AS k FROM variants WHERE dataset_id=?"
+                            " ORDER BY k"),
+                "source_seq": col("SELECT DISTINCT source_seq FROM variants WHERE dataset_id=? ORDER BY source_seq"),
+                "condition": col("SELECT DISTINCT s.condition FROM sequences s JOIN variants v ON"
+                                 " v.dataset_id=s.dataset_id AND v.sid=s.sid AND v.source_seq=s.seq"
+                                 " WHERE s.dataset_id=? ORDER BY s.condition")}
+
     def variant_sids(self, dataset_id: int) -> list[str]:
-        return [r[0] for r in self._conn().execute("SELECT DISTINCT sid FROM variants WHERE dataset_id=? ORDER BY sid",
-                                                   (dataset_id,))]
+        return self.variant_choices(dataset_id)["sid"]
 
     def variant_counts(self, dataset_id: int) -> dict[str, int]:
         counts = {"pending": 0, "accepted": 0, "rejected": 0}
@@ -447,22 +544,99 @@ class Catalog:
             "SELECT COUNT(*) FROM variants WHERE dataset_id=? AND merged_seq IS NOT NULL", (dataset_id,)).fetchone()[0]
         return counts
 
-    def decide(self, variant_ids: Iterable[int], decision: str, who: str = "user") -> int:
-        """Record accept / reject / undo (back to pending) at once; returns how many variants changed."""
+    @staticmethod
+    def _check_decision(decision: str) -> None:
         if decision not in ("accepted", "rejected", "pending"):
             raise ValueError(f"unknown decision {decision!r}")
+
+    def decide(self, variant_ids: Iterable[int], decision: str, who: str = "user") -> int:
+        """Record accept / reject / undo (back to pending) by hand, at once; returns how many variants
+        changed. A hand accept or reject marks the variant as decided by hand; an undo clears that."""
+        self._check_decision(decision)
         ids = list(variant_ids)
         at = now_iso()
+        hand = int(decision != "pending")
         with self.tx() as c:
             n = 0
             for vid in ids:
-                changed = c.execute("UPDATE variants SET status=? WHERE id=? AND merged_seq IS NULL",
-                                    (decision, vid)).rowcount
-                if changed:   # a merged variant's decision is final; nothing to record
-                    c.execute("INSERT INTO decisions(variant_id, decision, who, at) VALUES(?,?,?,?)",
-                              (vid, decision, who, at))
-                n += changed
+                row = c.execute("SELECT status, by_hand FROM variants WHERE id=? AND merged_seq IS NULL",
+                                (vid,)).fetchone()
+                if row is None:   # a merged variant's decision is final; nothing to record
+                    continue
+                c.execute("UPDATE variants SET status=?, by_hand=? WHERE id=?", (decision, hand, vid))
+                c.execute("INSERT INTO decisions(variant_id, decision, who, at, previous, previous_by_hand)"
+                          " VALUES(?,?,?,?,?,?)", (vid, decision, who, at, row[0], row[1]))
+                n += 1
             return n
+
+    def _bulk_where(self, dataset_id: int, decision: str, filters: dict[str, Any]) -> tuple[str, list[Any]]:
+        where, args = self._variant_filter(dataset_id, filters)
+        return f"{where} AND merged_seq IS NULL AND status != ?", [*args, decision]
+
+    def plan_bulk(self, dataset_id: int, decision: str, **filters: Any) -> dict[str, int]:
+        """What a bulk ``decision`` over ``filters`` would do, before it is done: {'matching': variants
+        matching, 'change': those whose status would change, 'by_hand': of those, how many were decided
+        by hand, 'merged': matching variants already merged (never changed)}."""
+        self._check_decision(decision)
+        where, args = self._variant_filter(dataset_id, filters)
+        r = self._conn().execute(
+            f"SELECT COUNT(*), COALESCE(SUM(merged_seq IS NULL AND status != ?), 0),"
+            f" COALESCE(SUM(merged_seq IS NULL AND status != ? AND by_hand = 1), 0),"
+            f" COALESCE(SUM(merged_seq IS NOT NULL), 0) FROM variants WHERE {where}",
+            [decision, decision, *args]).fetchone()
+        return {"matching": r[0], "change": r[1], "by_hand": r[2], "merged": r[3]}
+
+    def decide_bulk(self, dataset_id: int, decision: str, *, who: str = "user", label: str = "",
+                    include_hand: bool = False, **filters: Any) -> tuple[int, int]:
+        """Apply ``decision`` to every variant matching ``filters`` as one batch, leaving merged
+        variants and (unless ``include_hand``) hand decisions alone. Returns (batch id, changed)."""
+        self._check_decision(decision)
+        where, args = self._bulk_where(dataset_id, decision, filters)
+        if not include_hand:
+            where += " AND by_hand = 0"
+        with self.tx() as c:
+            batch = int(c.execute("INSERT INTO decision_batches(dataset_id, decision, label, who, at) VALUES(?,?,?,?,?)",
+                                  (dataset_id, decision, label, who, now_iso())).lastrowid)
+            c.execute(f"INSERT INTO decisions(variant_id, decision, who, at, batch_id, previous, previous_by_hand)"
+                      f" SELECT id, ?, ?, ?, ?, status, by_hand FROM variants WHERE {where}",
+                      [decision, who, now_iso(), batch, *args])
+            n = c.execute("UPDATE variants SET status=?, by_hand=0 WHERE id IN"
+                          " (SELECT variant_id FROM decisions WHERE batch_id=?)", (decision, batch)).rowcount
+            c.execute("UPDATE decision_batches SET changed=? WHERE id=?", (n, batch))
+        return batch, n
+
+    def undo_batch(self, batch_id: int, *, who: str = "user") -> dict[str, int]:
+        """Put back what batch ``batch_id`` changed, as a batch of its own: each variant returns to its
+        status (and hand flag) from before, unless it was decided again since or merged (those are
+        kept). Returns {'batch': the undoing batch, 'restored', 'kept'}."""
+        with self.tx() as c:
+            b = c.execute("SELECT * FROM decision_batches WHERE id=?", (batch_id,)).fetchone()
+            if b is None:
+                raise ValueError(f"no bulk action #{batch_id} in the decision log")
+            if b["undone_by"] is not None:
+                raise ValueError(f"bulk action #{batch_id} was already undone (by #{b['undone_by']})")
+            undo = int(c.execute("INSERT INTO decision_batches(dataset_id, decision, label, who, at, undoes)"
+                                 " VALUES(?,?,?,?,?,?)", (b["dataset_id"], "undo", f"undo #{batch_id}", who,
+                                                          now_iso(), batch_id)).lastrowid)
+            # Only a variant whose latest decision is still this batch's goes back.
+            c.execute("INSERT INTO decisions(variant_id, decision, who, at, batch_id, previous, previous_by_hand)"
+                      " SELECT d.variant_id, d.previous, ?, ?, ?, d.decision, 0 FROM decisions d"
+                      " JOIN variants v ON v.id = d.variant_id"
+                      " WHERE d.batch_id=? AND v.merged_seq IS NULL AND NOT EXISTS"
+                      " (SELECT 1 FROM decisions d2 WHERE d2.variant_id=d.variant_id AND d2.id > d.id)",
+                      (who, now_iso(), undo, batch_id))
+            restored = c.execute(
+                "UPDATE variants SET status=(SELECT d.previous FROM decisions d WHERE d.batch_id=? AND d.variant_id=variants.id),"
+                " by_hand=(SELECT d.previous_by_hand FROM decisions d WHERE d.batch_id=? AND d.variant_id=variants.id)"
+                " WHERE id IN (SELECT variant_id FROM decisions WHERE batch_id=?)", (batch_id, batch_id, undo)).rowcount
+            c.execute("UPDATE decision_batches SET changed=? WHERE id=?", (restored, undo))
+            c.execute("UPDATE decision_batches SET undone_by=? WHERE id=?", (undo, batch_id))
+        return {"batch": undo, "restored": restored, "kept": int(b["changed"]) - restored}
+
+    def decision_log(self, dataset_id: int, limit: int = 20) -> list[dict]:
+        """The dataset's bulk actions, newest first."""
+        return [dict(r) for r in self._conn().execute(
+            "SELECT * FROM decision_batches WHERE dataset_id=? ORDER BY id DESC LIMIT ?", (dataset_id, limit))]
 
     def decisions(self, variant_id: int) -> list[dict]:
         return [dict(r) for r in self._conn().execute(

@@ -27,7 +27,7 @@ import numpy as np
 
 from core import experiment, locks, options, roots, runs
 from core.augment.options import FALLBACKS
-from core.catalog import iso_epoch
+from core.catalog import Catalog, iso_epoch
 from core.errors import InputError, StudioError
 from core.evaluate import protocols
 from core.imaging import as_rgb, upscale_nearest
@@ -67,6 +67,11 @@ class Studio:
             return sorted(os.listdir(folder))
         except OSError:
             return []
+
+    def catalog_version(self) -> str:
+        """Changes whenever what the app's pages poll for changes: jobs, datasets, runs, variants
+        added or merged (by this process or a job worker); not curation decisions."""
+        return self.catalog.shown_version()
 
     # -- start-up ---------------------------------------------------------------------------
     def recover(self, **kw) -> list[int]:
@@ -274,6 +279,68 @@ class Studio:
 
     def variant_sids(self, dataset_id: int) -> list[str]:
         return self.catalog.variant_sids(dataset_id)
+
+    def variant_choices(self, dataset_id: int) -> dict[str, list[str]]:
+        """The values of each meaning filter in this dataset ('sid', 'kind', 'source_seq', 'condition');
+        the method classes are ``Studio.VARIANT_METHODS``."""
+        return self.catalog.variant_choices(dataset_id)
+
+    VARIANT_METHODS = tuple(Catalog.METHODS)
+
+    def variant_groups(self, dataset_id: int, *, page: int, page_size: int, per_group: int = 8,
+                       **filters: Any) -> tuple[list[dict], int, int, int]:
+        """(groups of ``page``, the page shown, pages, sequences matching) for the review by sequence:
+        each group is a source sequence ('sid', 'source_seq', counts per status, 'by_hand') with its
+        first ``per_group`` matching variants, each given a playable 'preview', and the original's
+        ('original', 'original_shows'). Previews are made on first request and cached."""
+        from core.augment.previews import original_preview
+        from core.layout import read_manifest
+
+        _, total = self.catalog.variant_groups(dataset_id, limit=0, **filters)
+        pages = max(1, -(-total // page_size))
+        page = min(max(1, page), pages)
+        groups, _ = self.catalog.variant_groups(dataset_id, offset=(page - 1) * page_size, limit=page_size,
+                                                per_group=per_group, **filters)
+        ds = self.catalog.dataset(dataset_id)
+        try:
+            manifest = read_manifest(ds["path"])
+        except (InputError, OSError):
+            manifest = {"sequences": []}
+        records = {(r["sid"], r["seq"]): r for r in manifest.get("sequences", [])}
+        cache = self.ws.root / "cache" / "previews"
+        for g in groups:
+            g["original"], g["original_shows"] = original_preview(cache, ds["path"], records.get((g["sid"], g["source_seq"])),
+                                                                  manifest.get("parameters"))
+            for v in g["variants"]:
+                v["preview"] = self.variant_preview(v)
+        return groups, page, pages, total
+
+    def variant_preview(self, variant: dict) -> Path | None:
+        """The variant walking (its job's animation, else one made now and cached); None without frames."""
+        from core.augment.previews import variant_preview
+
+        return variant_preview(self.ws.root / "cache" / "previews", variant)
+
+    def plan_bulk(self, dataset_id: int, decision: str, **filters: Any) -> dict[str, int]:
+        """What a bulk decision over ``filters`` would change, before it is made (see Catalog.plan_bulk)."""
+        return self.catalog.plan_bulk(dataset_id, decision, **filters)
+
+    def decide_bulk(self, dataset_id: int, decision: str, *, label: str = "", include_hand: bool = False,
+                    who: str | None = None, **filters: Any) -> tuple[int, int]:
+        """One bulk decision, recorded as one undoable batch; (batch id, variants changed)."""
+        return self.catalog.decide_bulk(dataset_id, decision, who=who or _login(), label=label,
+                                        include_hand=include_hand, **filters)
+
+    def undo_batch(self, batch_id: int, who: str | None = None) -> dict[str, int]:
+        """Undo one bulk action as one (see Catalog.undo_batch); InputError when it cannot be."""
+        try:
+            return self.catalog.undo_batch(batch_id, who=who or _login())
+        except ValueError as exc:
+            raise InputError(None, str(exc)) from None
+
+    def decision_log(self, dataset_id: int, limit: int = 20) -> list[dict]:
+        """The dataset's bulk actions, newest first."""
+        return self.catalog.decision_log(dataset_id, limit)
 
     def variant_counts(self, dataset_id: int) -> dict[str, int]:
         """{'pending', 'accepted', 'rejected', 'merged': n}."""

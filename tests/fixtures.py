@@ -76,3 +76,71 @@ def make_tree(root: Path, triples, frames: int = 8, *, name=lambda t: f"frame_{t
             else:
                 cv2.imwrite(str(d / name(t)), img)
     return root
+
+
+# -- a curation workspace of many variants, made cheaply -------------------------------------------
+
+CURATION_SEQS = ("nm-01-090", "nm-02-090", "bg-01-090", "cl-01-090")
+# (kind, method, description, prompt) of the few variant folders every row shares.
+CURATION_KINDS = (("recolour", "model-free", "recolour: upper red, lower navy", None),
+                  ("retexture", "model-free", "retexture: fine stripes, upper white", None),
+                  ("coat", "model-free", "long loose coat, brown", None),
+                  ("dlcr-inpaint", "sd-inpaint", "a green parka over dark trousers", "a person wearing a green parka"),
+                  ("dlcr-strip", "dlcr-import", "imported DLCR strip", None))
+
+
+def _small(frame: np.ndarray, size=(44, 64)) -> np.ndarray:
+    return cv2.resize(frame, size, interpolation=cv2.INTER_AREA)
+
+
+def make_curation_workspace(workspace: Path, n_variants: int = 10_000, ids: int = 10) -> int:
+    """A workspace whose converted dataset (silhouettes only, ``ids`` training identities ×
+    CURATION_SEQS) has ``n_variants`` pending variants spread over its sequences, as a review of
+    thousands meets them. Rows share a handful of tiny variant folders, so 10,000 take a second or
+    two; every model-free recipe names a coat colour, as the chain's do. Returns the dataset id."""
+    import json
+
+    from core.catalog import Catalog, now_iso
+
+    workspace = Path(workspace)
+    root = workspace / "datasets" / "curation-grew"
+    records = []
+    for i in range(1, ids + 1):
+        for seq in CURATION_SEQS:
+            d = root / "train" / f"{i:03d}" / seq
+            d.mkdir(parents=True, exist_ok=True)
+            for t in range(8):
+                cv2.imwrite(str(d / f"{t:05d}.png"), _small(walker_frame(t, i, 90)))
+            records.append({"sid": f"{i:03d}", "seq": seq, "split": "train", "condition": seq[:2], "seq_type": seq[:5],
+                            "view": "090", "frames": 8, "media": "silhouette", "status": "ok"})
+    (root / "manifest.json").write_text(json.dumps({"sequences": records, "parameters": {}}))
+    cat = Catalog(workspace / "catalog.sqlite")
+    ds = cat.add_dataset("curation-grew", "converted", "grew-layout", root)
+    from core.records import Sequence
+
+    cat.replace_sequences(ds, [Sequence.from_dict(r) for r in records])
+    folders = []
+    for k, (kind, method, desc, prompt) in enumerate(CURATION_KINDS):
+        f = workspace / "variants" / "shared" / kind
+        (f / "frames").mkdir(parents=True, exist_ok=True)
+        colour = np.zeros((64, 44, 3), np.uint8)
+        colour[:] = ((60 * k) % 255, 120, 255 - 40 * k)
+        cv2.imwrite(str(f / "thumb.jpg"), colour)
+        cv2.imwrite(str(f / "compare.jpg"), np.concatenate([colour] * 4, axis=1))
+        for t in range(8):
+            cv2.imwrite(str(f / "frames" / f"{t:05d}.png"), _small(walker_frame(t, 3 + k, 90)))
+        recipe = {"kind": kind, "colours": {"upper": [200, 30, 30], "lower": [20, 20, 90], "coat": [90, 60, 20]},
+                  **({"prompt": prompt} if prompt else {})}
+        folders.append((str(f), kind, method, desc, json.dumps(recipe)))
+    at = now_iso()
+    rows = []
+    for n in range(n_variants):
+        rec = records[n % len(records)]
+        path, kind, method, desc, recipe = folders[(n // len(records)) % len(folders)]
+        rows.append((ds, rec["sid"], rec["seq"], f"{rec['seq']}__v{n:05d}-{kind}", method, recipe, desc, n,
+                     round((n * 37 % 100) / 100, 2), path, str(Path(path) / "thumb.jpg"), at))
+    with cat.tx() as c:
+        c.executemany("INSERT INTO variants(dataset_id, sid, source_seq, name, method, recipe, description, seed, score,"
+                      " path, thumb, created) VALUES(?,?,?,?,?,?,?,?,?,?,?,?)", rows)
+    cat.close()
+    return ds

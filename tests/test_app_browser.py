@@ -2,19 +2,15 @@
 
 from __future__ import annotations
 
-import json
 import os
 import re
 import shutil
-import signal
-import socket
-import subprocess
-import sys
 import time
-import urllib.request
 from pathlib import Path
 
 import pytest
+
+from tests.app_server import serve_app
 
 # Debian's package installs /usr/bin/chromium; others name it chromium-browser.
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
@@ -34,54 +30,11 @@ else:
 expect = sync_api.expect
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _kill_group(pid: int | None) -> None:
-    if not pid:
-        return
-    try:
-        os.killpg(pid, signal.SIGKILL)
-    except (ProcessLookupError, PermissionError):
-        pass
-
-
 @pytest.fixture()
 def app_url(tmp_path):
     ws = tmp_path / "ws"
-    port = _free_port()
-    env = dict(os.environ, HYBRIDGAIT_DEMO_ARGS=json.dumps(DEMO_ARGS), PYTHONUNBUFFERED="1")
-    log = open(tmp_path / "app.log", "w")
-    proc = subprocess.Popen([sys.executable, str(ROOT / "launch.py"), "--workspace", str(ws), "--port", str(port)],
-                            cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
-    url = f"http://127.0.0.1:{port}/"
-    try:
-        deadline = time.monotonic() + 90
-        while True:
-            if proc.poll() is not None:
-                raise RuntimeError("app exited:\n" + (tmp_path / "app.log").read_text())
-            try:
-                urllib.request.urlopen(url, timeout=2)
-                break
-            except OSError:
-                if time.monotonic() > deadline:
-                    raise TimeoutError("app did not answer:\n" + (tmp_path / "app.log").read_text())
-                time.sleep(0.5)
+    with serve_app(ws, tmp_path / "app.log", DEMO_ARGS) as url:
         yield url, ws
-    finally:
-        _kill_group(proc.pid)
-        proc.wait(timeout=10)
-        log.close()
-        # Job workers run in their own sessions so they outlive the app; end them by catalog pid.
-        db = ws / "catalog.sqlite"
-        if db.exists():
-            import sqlite3
-            with sqlite3.connect(db) as conn:
-                for (pid,) in conn.execute("SELECT pid FROM jobs WHERE pid IS NOT NULL AND state IN ('queued','running')"):
-                    _kill_group(pid)
 
 
 def _shot(page, name: str) -> None:

@@ -149,8 +149,9 @@ def _fake_variants(studio, tmp_path, n=5) -> int:
             cv2.imwrite(str(folder / name), img)
         sid = "001" if i < 3 else "002"
         kind = "coat" if i % 2 else "recolour"
+        # like a real model-free recipe, every one names a coat colour whatever its kind
         studio.catalog.add_variant(ds_id, sid, "nm-01-090", f"nm-01-090__aug-mf{i}-{kind}", "model-free",
-                                   {"kind": kind}, f"{kind} number {i}", i, str(folder), str(folder / "thumb.jpg"),
+                                   {"kind": kind, "colours": {"upper": [1, 2, 3], "coat": [4, 5, 6]}}, f"{kind} number {i}", i, str(folder), str(folder / "thumb.jpg"),
                                    None, score=round(0.1 + 0.2 * i, 2))      # 0.1, 0.3, 0.5, 0.7, 0.9
     return ds_id
 
@@ -160,23 +161,30 @@ class _Sel:
         self.index = index
 
 
-ALL = ("all", "all", "", 0.0, 1.0, "identity")     # status, identity, text, score from/to, sort
+def F(**kw) -> tuple:
+    """The filter widgets' values in curation.FILTERS order: everything shown unless ``kw`` says otherwise."""
+    f = {"status": "all", "sid": "all", "kind": "all", "method": "all", "source_seq": "all", "condition": "all",
+         "text": "", "smin": 0.0, "smax": 1.0, "sort": "identity", **kw}
+    return tuple(f[k] for k in curation.FILTERS)
+
+
+ALL = F()
 
 
 def test_gallery_filters_select_and_decide(studio, tmp_path):
     ds_id = _fake_variants(studio, tmp_path)
     view = curation.gallery_view(studio, ds_id, *ALL, 1)
     gallery, page, info = view["gallery"], view["page"], view["info"]
-    assert len(_update(gallery)["value"]) == 5 and page == 1 and "5 variant" in info
-    gallery = curation.gallery_view(studio, ds_id, "all", "002", "", 0, 1, "identity", 1)["gallery"]
+    assert len(_update(gallery)["value"]) == 5 and page == 1 and "**5** variant" in info
+    gallery = curation.gallery_view(studio, ds_id, *F(sid="002"), 1)["gallery"]
     assert len(gallery["value"]) == 2
-    gallery = curation.gallery_view(studio, ds_id, "all", "all", "COAT", 0, 1, "identity", 1)["gallery"]
+    gallery = curation.gallery_view(studio, ds_id, *F(text="COAT"), 1)["gallery"]
     assert len(gallery["value"]) == 2
-    gallery = curation.gallery_view(studio, ds_id, "all", "all", "", 0.4, 0.8, "score ↓", 1)["gallery"]
+    gallery = curation.gallery_view(studio, ds_id, *F(smin=0.4, smax=0.8, sort="score ↓"), 1)["gallery"]
     assert [c for _, c in gallery["value"]] == [c for _, c in gallery["value"]] and len(gallery["value"]) == 2
     assert "0.70" in gallery["value"][0][1] and "0.50" in gallery["value"][1][1]
 
-    out = curation.select(studio, ds_id, "all", "001", "", 0, 1, "identity", 1, evt=_Sel(1))
+    out = curation.select(studio, ds_id, *F(sid="001"), 1, evt=_Sel(1))
     vid, compare, gif, desc = (out[k] for k in ("selected", "compare", "gif", "desc"))
     rows = studio.variants(ds_id, sid="001")
     assert vid == rows[1]["id"] and compare.endswith("compare.jpg") and gif is None and f"#{vid}" in desc
@@ -185,31 +193,90 @@ def test_gallery_filters_select_and_decide(studio, tmp_path):
     assert "rejected" in out["msg"] and "rejected <b>1</b>" in out["counts"]
     out = curation.decide_one(studio, vid, "pending", ds_id, *ALL, 1)
     assert "rejected <b>0</b>" in out["counts"]
-    out = curation.decide_one(studio, vid, "accepted", ds_id, "pending", "all", "", 0, 1, "identity", 1)
+    out = curation.decide_one(studio, vid, "accepted", ds_id, *F(status="pending"), 1)
     assert studio.catalog.variant(vid)["status"] == "accepted"
     assert len(out["gallery"]["value"]) == 4  # the pending filter no longer shows it
 
-    out = curation.decide_shown(studio, "rejected", ds_id, "pending", "002", "", 0, 1, "identity", 1)
-    assert "2 variant(s)" in out["msg"]
+    fp = (ds_id, *F(status="pending", sid="002"), 1)
+    asked = curation.ask_bulk(studio, "reject-all", 0.8, *fp)
+    assert asked["confirm_box"]["visible"] is True and "Reject 2 variant(s)" in asked["confirm_md"]
+    assert studio.catalog.variant_counts(ds_id)["rejected"] == 0          # asking changes nothing
+    out = curation.confirm_bulk(studio, asked["pending"], False, None, *fp)
+    assert "2 variant(s) → rejected" in out["msg"] and out["confirm_box"]["visible"] is False
     assert studio.catalog.variant_counts(ds_id) == {"pending": 2, "accepted": 1, "rejected": 2, "merged": 0}
     assert [d["decision"] for d in studio.catalog.decisions(vid)] == ["rejected", "pending", "accepted"]
 
     assert "select a variant" in curation.decide_one(studio, None, "accepted", ds_id, *ALL, 1)["msg"]
 
 
+def _bulk(studio, action, threshold, *fp, include_hand=False) -> dict:
+    asked = curation.ask_bulk(studio, action, threshold, *fp)
+    return curation.confirm_bulk(studio, asked["pending"], include_hand, None, *fp)
+
+
 def test_bulk_threshold_decisions_cover_every_page(studio, tmp_path, monkeypatch):
     ds_id = _fake_variants(studio, tmp_path)
     monkeypatch.setattr(curation, "PAGE_SIZE", 2)
-    out = curation.decide_threshold(studio, "accepted", 0.5, ds_id, *ALL, 1)
-    assert "3 variant(s) with score ≥ 0.50" in out["msg"]
-    out = curation.decide_threshold(studio, "rejected", 0.5, ds_id, *ALL, 1)
-    assert "2 variant(s) with score &lt; 0.50" in out["msg"]
+    out = _bulk(studio, "accept-above", 0.5, ds_id, *ALL, 1)
+    assert "3 variant(s) → accepted" in out["msg"]
+    out = _bulk(studio, "reject-below", 0.5, ds_id, *ALL, 1)
+    assert "2 variant(s) → rejected" in out["msg"]
     status = {v["score"]: v["status"] for v in studio.variants(ds_id)}
     assert status == {0.1: "rejected", 0.3: "rejected", 0.5: "accepted", 0.7: "accepted", 0.9: "accepted"}
     # the identity filter narrows a bulk decision too
-    out = curation.decide_threshold(studio, "rejected", 1.0, ds_id, "all", "002", "", 0, 1, "identity", 1)
+    out = _bulk(studio, "reject-below", 1.0, ds_id, *F(sid="002"), 1)
     assert "2 variant(s)" in out["msg"]
     assert studio.catalog.variant_counts(ds_id)["rejected"] == 4
+
+
+def test_bulk_reject_counts_keeps_hand_decisions_and_undoes_as_one(studio, tmp_path, monkeypatch):
+    ds_id = _fake_variants(studio, tmp_path, n=5)
+    monkeypatch.setattr(curation, "PAGE_SIZE", 2)                      # the bulk action spans pages
+    ids = [v["id"] for v in studio.variants(ds_id)]
+    curation.decide_one(studio, ids[1], "accepted", ds_id, *ALL, 1)    # a coat variant, accepted by hand
+    # the search means the words: every recipe names a coat colour, only two variants are coats
+    fp = (ds_id, *F(text="coat"), 1)
+    assert "**2** variant(s) match" in curation.gallery_view(studio, *fp)["info"]
+    asked = curation.ask_bulk(studio, "reject-all", 0.8, *fp)
+    assert "Reject 1 variant(s)?" in asked["confirm_md"] and "1 of the 2 were decided by hand" in asked["confirm_md"]
+    out = curation.confirm_bulk(studio, asked["pending"], False, ids[1], *fp)
+    assert "1 variant(s) → rejected" in out["msg"] and "1 hand decision(s) kept" in out["msg"]
+    assert [studio.variant(i)["status"] for i in ids] == ["pending", "accepted", "pending", "rejected", "pending"]
+    assert "accepted" in out["state"] and "decided by hand" in out["state"]   # the panel agrees
+    assert "undone" not in out["log"] and "#" in out["log"]
+    batch = out["undo_pick"]["value"]
+    # ticked: the hand decision goes too
+    out = _bulk(studio, "reject-all", 0.8, *fp, include_hand=True)
+    assert "1 variant(s) → rejected" in out["msg"] and studio.variant(ids[1])["status"] == "rejected"
+    later = out["undo_pick"]["value"]
+    out = curation.undo_bulk(studio, later, None, *fp)
+    assert "1 variant(s) restored" in out["msg"] and studio.variant(ids[1])["status"] == "accepted"
+    out = curation.undo_bulk(studio, batch, None, *fp)
+    assert "1 variant(s) restored" in out["msg"]
+    assert [studio.variant(i)["status"] for i in ids] == ["pending", "accepted", "pending", "pending", "pending"]
+    assert out["undo_pick"]["choices"] == [] and out["undo_bulk"]["interactive"] is False
+    assert "nothing to accept" in curation.ask_bulk(studio, "accept-all", 0.8, ds_id, *F(sid="nobody"), 1)["msg"]
+
+
+def test_review_by_sequence_plays_and_decides_a_group(studio, tmp_path):
+    ds_id = _fake_variants(studio, tmp_path, n=5)
+    for i, v in enumerate(studio.variants(ds_id)):    # variant silhouettes to play
+        (Path(v["path"]) / "frames").mkdir()
+        for t in range(4):
+            cv2.imwrite(str(Path(v["path"]) / "frames" / f"{t:05d}.png"), np.full((32, 22), 60 * t, np.uint8))
+    out = curation.groups_view(studio, ds_id, *ALL, 1)
+    html = out["groups"]
+    assert html.count('class="hg-group"') == 2 and "001 · nm-01-090" in html and "002 · nm-01-090" in html
+    previews = sorted((studio.ws.root / "cache" / "previews").glob("*.gif"))
+    assert len(previews) == 5 and all(p.stat().st_size > 0 for p in previews)
+    assert html.count("gradio_api/file=") == 5 and "original (not in the dataset)" in html
+    assert 'data-act="accepted|001|nm-01-090"' in html and ">Accept 3<" in html
+    curation.decide_one(studio, studio.variants(ds_id, sid="001")[0]["id"], "rejected", ds_id, *ALL, 1)
+    out = curation.group_action(studio, "accepted|001|nm-01-090", None, 1, ds_id, *ALL, 1)
+    assert "2 variant(s) → accepted" in out["msg"] and "1 hand decision(s) kept" in out["msg"]
+    assert [v["status"] for v in studio.variants(ds_id, sid="001")] == ["rejected", "accepted", "accepted"]
+    assert ">Accept 0<" in out["groups"] and "disabled" in out["groups"]
+    assert "unknown group action" in curation.group_action(studio, "x|y", None, 1, ds_id, *ALL, 1)["msg"]
 
 
 def test_paging_and_arrow_keys(studio, tmp_path, monkeypatch):
