@@ -16,6 +16,7 @@ from typing import Any, Callable, Iterable
 import gradio as gr
 import numpy as np
 
+from app.runs_figures import PLOT_TEMPLATE
 from core.studio import StudioError, as_rgb, iso_epoch, protocols as P, runs, upscale_nearest
 
 log = logging.getLogger("hybridgait.app")
@@ -320,7 +321,7 @@ def metrics_figure(metrics: dict[str, list[tuple[int, float]]], title: str = "")
     fig.update_xaxes(title_text="step")
     fig.update_yaxes(title_text="%", range=[0, 102], row=1, col=2)
     fig.update_layout(height=340, margin={"l": 40, "r": 10, "t": 40, "b": 40}, title=title or None,
-                      legend={"orientation": "h", "y": -0.25}, template="plotly_white")
+                      legend={"orientation": "h", "y": -0.25}, template=PLOT_TEMPLATE)
     if not metrics:
         fig.add_annotation(text="waiting for the first logged step…", showarrow=False, x=0.5, y=0.5,
                            xref="paper", yref="paper")
@@ -348,7 +349,7 @@ def results_figure(results: dict):
         fig.add_annotation(text=f"chance {results['chance']:.1f}%", x=1, xref="paper", xanchor="left",
                            y=results["chance"], yref="y", showarrow=False, font={"size": 11, "color": "#6b7280"})
     fig.update_layout(barmode="group", height=360, yaxis={"title": "rank-1 %", "range": [0, 110]},
-                      margin={"l": 40, "r": 90, "t": 50, "b": 40}, template="plotly_white",
+                      margin={"l": 40, "r": 90, "t": 50, "b": 40}, template=PLOT_TEMPLATE,
                       legend={"orientation": "h", "y": 1.12, "x": 1, "xanchor": "right"})
     return fig
 
