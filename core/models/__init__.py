@@ -6,5 +6,8 @@ from core.models import gaitset as _gaitset  # noqa: F401  (registers "gaitset")
 from core.models import gaitgl as _gaitgl  # noqa: F401  (registers "gaitgl")
 from core.models import deepgaitv2 as _deepgaitv2  # noqa: F401  (registers "deepgaitv2")
 from core.models import skeletongait as _skeletongait  # noqa: F401  (registers "skeletongait++")
+from core.models import plain as _plain  # noqa: F401  (registers "gaitbase-plain")
+from core.models import gaitpart as _gaitpart  # noqa: F401  (registers "gaitpart")
+from core.models import gln as _gln  # noqa: F401  (registers "gln")
 
 __all__ = ["build_model", "list_models", "register_model"]

@@ -231,6 +231,9 @@ def _demo_cpu(model: str, model_args: dict[str, Any], name: str, **extra: Any) -
     return make
 
 
+_GLN_DEMO = {"channels": [8, 16, 32], "lateral_dim": 32, "embed_dim": 32, "hidden_dim": 32, "bins": [8, 4, 2, 1]}
+
+
 # Presets name their model; building one whose model is not registered raises ConfigError
 # ("model: unknown model ..."), so a preset never silently trains something else.
 PRESETS: dict[str, Callable[[], TrainConfig]] = {
@@ -251,6 +254,21 @@ PRESETS: dict[str, Callable[[], TrainConfig]] = {
     # thread and 3.5-6 s with two on a busy 2-core machine (OpenMP workers spinning on each other).
     "demo-cpu-skeletongait++": _demo_cpu("skeletongait++", {"channels": [8, 16, 32, 64], "layers": [1, 1, 1, 1],
                                                             "parts": 8}, "demo-cpu-skeletongait++", threads=1),
+    # OpenGait's Baseline on its Plain backbone (gaitbase_hid.yaml), narrowed for the CPU.
+    "demo-cpu-gaitbase-plain": _demo_cpu("gaitbase-plain", {"layers": ["BC-16", "M", "BC-32", "M", "BC-64", "BC-64"],
+                                                            "bins": [8, 4, 2, 1], "embed_dim": 64},
+                                         "demo-cpu-gaitbase-plain"),
+    # GaitPart: no classifier (triplet only, as OpenGait) and frames in order for its temporal templates;
+    # its focal convs need the 8 rows left after two pools of the 32-row frames.
+    "demo-cpu-gaitpart": _demo_cpu("gaitpart", {"layers": ["BC-16", "BC-16", "M", "FC-32-2", "FC-32-2", "M",
+                                                           "FC-64-3", "FC-64-3"], "parts": 8, "embed_dim": 64},
+                                   "demo-cpu-gaitpart", sampling=SamplingConfig(type="fixed_ordered", frames=10),
+                                   loss=LossConfig(ce_weight=0.0)),
+    # GLN's two phases: the lateral network on the triplet loss, then (gln_phase2.yaml) the compact
+    # block with its classifier at CE weight 0.1, scale 16.
+    "demo-cpu-gln": _demo_cpu("gln", dict(_GLN_DEMO), "demo-cpu-gln", loss=LossConfig(ce_weight=0.0)),
+    "demo-cpu-gln-phase2": _demo_cpu("gln", {**_GLN_DEMO, "lateral_pretraining": False}, "demo-cpu-gln-phase2",
+                                     loss=LossConfig(ce_weight=0.1)),
     "casia-b-gaitbase": _casia_b_gaitbase,
     "ccvid-gaitbase": _ccvid_gaitbase,
     "grew-gaitbase": _grew_gaitbase,

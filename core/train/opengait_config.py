@@ -66,7 +66,14 @@ class _Importer:
 
     def model(self, d: dict[str, Any]) -> None:
         from core.models.registry import model_arg_names
+        from core.train.opengait_families import translate_model
 
+        family = translate_model(d)
+        if family is not None:
+            self.out["model"], args, ignored = family
+            self.ignored += ignored
+            self.out["model_args"] = _drop_defaults(self.out["model"], args)
+            return
         theirs = d.get("model")
         if theirs not in MODEL_NAMES:
             raise ConfigError(f"model_cfg.model: OpenGait model {theirs!r} has no counterpart here; "

@@ -1,0 +1,110 @@
+"""The families added for issue 13 (Baseline on Plain, GaitPart, GLN) against facts that
+OpenGait's own classes produced (tests/opengait_ref): the importer's model_args build a network
+whose keys map onto OpenGait's one-to-one both ways, with the same shapes and parameter count,
+and, for the same key-seeded weights, the same embedding."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from core.errors import ConfigError
+from core.models import build_model
+from core.models.opengait_keys import export_opengait_state_dict, import_opengait_state_dict
+from core.train.opengait_config import import_opengait
+from core.train.opengait_families import translate_model
+from tests.opengait_ref.weights import fill, load, names
+
+FAMILIES = {"Baseline", "GaitPart", "GLN"}
+REFS = [n for n in names() if load(n)[0]["model_class"] in FAMILIES and "model_cfg" in load(n)[0]]
+
+
+def _ours(facts):
+    name, args, _ = translate_model(facts["model_cfg"])
+    classes = facts["model_cfg"].get("class_num") or facts["model_cfg"].get("SeparateBNNecks", {}).get("class_num") or 0
+    torch.manual_seed(0)
+    return name, build_model(name, num_classes=classes, **args).eval()
+
+
+def test_every_family_has_references():
+    assert {load(n)[0]["model_class"] for n in REFS} == FAMILIES
+    assert any(not load(n)[0]["model_cfg"].get("Lateral_pretraining", True) for n in REFS)   # GLN phase 2
+    assert any(load(n)[0]["model_cfg"].get("Lateral_pretraining") for n in REFS)             # and phase 1
+
+
+@pytest.mark.parametrize("ref", REFS)
+def test_keys_shapes_and_parameter_count_match_opengait(ref):
+    facts, _ = load(ref)
+    name, model = _ours(facts)
+    assert sum(p.numel() for p in model.parameters()) == facts["params"]
+    theirs = export_opengait_state_dict(name, model.state_dict())
+    assert {k: list(v.shape) for k, v in theirs.items()} == facts["keys"]
+    back = import_opengait_state_dict(name, {k: torch.zeros(s) for k, s in facts["keys"].items()})
+    assert set(back) == set(model.state_dict())
+
+
+@pytest.mark.parametrize("ref", [r for r in REFS if load(r)[1] is not None])
+def test_embedding_matches_opengait_for_the_same_weights(ref):
+    facts, arrays = load(ref)
+    name, model = _ours(facts)
+    theirs = {k: torch.from_numpy(v) for k, v in fill(export_opengait_state_dict(name, model.state_dict())).items()}
+    model.load_state_dict(import_opengait_state_dict(name, theirs), strict=True)
+    x = torch.from_numpy(arrays["sils"]).float() / 255.0
+    with torch.no_grad():
+        emb = model(x)["embeddings"]
+    ref_emb = torch.from_numpy(arrays["embeddings"])
+    diff = (emb - ref_emb).abs().max().item()
+    assert diff <= 1e-5 and diff <= 1e-4 * ref_emb.abs().max().item(), diff
+
+
+def test_padding_does_not_change_gaitpart_embeddings():
+    torch.manual_seed(0)
+    model = build_model("gaitpart", layers=["BC-8", "M", "FC-16-2"], parts=4, embed_dim=8).eval()
+    x = torch.rand(2, 7, 32, 22)
+    lengths = torch.tensor([7, 5])
+    with torch.no_grad():
+        padded = model(x, lengths)["embeddings"]
+        alone = model(x[1:, :5])["embeddings"]
+    assert torch.allclose(padded[1], alone[0], atol=1e-6)
+
+
+def test_gln_phases_differ_only_by_the_compact_block():
+    p1 = build_model("gln", num_classes=5, channels=[4, 8, 8], lateral_dim=8, embed_dim=8, hidden_dim=8)
+    p2 = build_model("gln", num_classes=5, channels=[4, 8, 8], lateral_dim=8, embed_dim=8, hidden_dim=8,
+                     lateral_pretraining=False)
+    extra = set(p2.state_dict()) - set(p1.state_dict())
+    assert extra and all(k.split(".")[0] in {"encoder_bn", "reduce_fc", "reduce_bn", "reduce_cls"} for k in extra)
+    out = p2(torch.rand(2, 4, 32, 22))
+    assert out["logits"].shape == (2, 5, 1) and p1(torch.rand(2, 4, 32, 22))["logits"] is None
+
+
+def test_importer_dispatches_to_the_families():
+    res = import_opengait({"model_cfg": load("gaitpart__gaitpart_GREW")[0]["model_cfg"]})
+    assert res.config.model == "gaitpart" and res.config.model_args["layers"][-1] == "FC-256-3"
+    # CASIA-B's GaitPart is the model's default: nothing to spell out.
+    assert import_opengait({"model_cfg": load("gaitpart__gaitpart")[0]["model_cfg"]}).config.model_args == {}
+    plain = import_opengait({"model_cfg": load("gaitbase__gaitbase_hid")[0]["model_cfg"]})
+    assert plain.config.model == "gaitbase-plain"
+    assert ("model_cfg.SeparateBNNecks.class_num", "the number of classes comes from the dataset") in plain.ignored
+
+
+@pytest.mark.parametrize("edit, message", [
+    (lambda c: c.update(extra_key=1), "model_cfg.extra_key"),
+    (lambda c: c["SeparateFCs"].update(in_channels=64), "model_cfg.SeparateFCs.in_channels"),
+    (lambda c: c.update(bin_num=[16, 8]), "model_cfg.bin_num"),
+    (lambda c: c["backbone_cfg"].update(layers_cfg=["BC-32", "XX-3"]), "layers_cfg[1]"),
+    (lambda c: c["backbone_cfg"].update(type="ResNet9"), "model_cfg.backbone_cfg.type"),
+])
+def test_gaitpart_settings_that_cannot_be_honoured_are_refused(edit, message):
+    import copy
+
+    cfg = copy.deepcopy(load("gaitpart__gaitpart")[0]["model_cfg"])
+    edit(cfg)
+    with pytest.raises(ConfigError, match=message.replace("[", r"\[").replace("]", r"\]")):
+        translate_model(cfg)
+
+
+def test_gln_refuses_a_pyramid_opengait_would_not_pool():
+    cfg = dict(load("gln__gln_phase2")[0]["model_cfg"], bin_num=[8, 4, 2, 1])
+    with pytest.raises(ConfigError, match="model_cfg.bin_num"):
+        translate_model(cfg)
