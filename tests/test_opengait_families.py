@@ -1,21 +1,23 @@
-"""The families added for issue 13 (Baseline on Plain, GaitPart, GLN) against facts that
+"""The families added for issue 13 (Baseline on Plain, GaitPart, GLN, GaitGraph2) against facts that
 OpenGait's own classes produced (tests/opengait_ref): the importer's model_args build a network
 whose keys map onto OpenGait's one-to-one both ways, with the same shapes and parameter count,
 and, for the same key-seeded weights, the same embedding."""
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 import torch
 
 from core.errors import ConfigError
 from core.models import build_model
+from core.pose.sequence import normalize_empty
 from core.models.opengait_keys import export_opengait_state_dict, import_opengait_state_dict
 from core.train.opengait_config import import_opengait
 from core.train.opengait_families import translate_model
 from tests.opengait_ref.weights import fill, load, names
 
-FAMILIES = {"Baseline", "GaitPart", "GLN"}
+FAMILIES = {"Baseline", "GaitPart", "GLN", "GaitGraph2"}
 REFS = [n for n in names() if load(n)[0]["model_class"] in FAMILIES and "model_cfg" in load(n)[0]]
 
 
@@ -47,9 +49,12 @@ def test_keys_shapes_and_parameter_count_match_opengait(ref):
 def test_embedding_matches_opengait_for_the_same_weights(ref):
     facts, arrays = load(ref)
     name, model = _ours(facts)
-    theirs = {k: torch.from_numpy(v) for k, v in fill(export_opengait_state_dict(name, model.state_dict())).items()}
+    exported = export_opengait_state_dict(name, model.state_dict())
+    theirs = {k: torch.from_numpy(v) for k, v in fill(exported).items()}
+    # ResGCN's adjacency buffers are the skeleton's constants, on both sides.
+    theirs.update({k: v for k, v in exported.items() if k.endswith(".A")})
     model.load_state_dict(import_opengait_state_dict(name, theirs), strict=True)
-    x = torch.from_numpy(arrays["sils"]).float() / 255.0
+    x = torch.from_numpy(arrays["keypoints"]) if "keypoints" in arrays else torch.from_numpy(arrays["sils"]).float() / 255.0
     with torch.no_grad():
         emb = model(x)["embeddings"]
     ref_emb = torch.from_numpy(arrays["embeddings"])
@@ -108,3 +113,23 @@ def test_gln_refuses_a_pyramid_opengait_would_not_pool():
     cfg = dict(load("gln__gln_phase2")[0]["model_cfg"], bin_num=[8, 4, 2, 1])
     with pytest.raises(ConfigError, match="model_cfg.bin_num"):
         translate_model(cfg)
+
+
+@pytest.mark.parametrize("ref", ["gaitgraph2__gaitgraph2", "gaitgraph2__gaitgraph2_OUMVLP"])
+def test_empty_joints_are_filled_as_opengait_fills_them(ref):
+    _, arrays = load(ref)
+    assert (arrays["empty_raw"][..., 0] == 0).sum() == 3
+    assert np.allclose(normalize_empty(arrays["empty_raw"]), arrays["empty_normalized"], atol=1e-5)
+
+
+def test_gaitgraph2_padding_and_test_time_views():
+    torch.manual_seed(0)
+    model = build_model("gaitgraph2", branch=[5, 8, 8], main=[8, 16, 16], embed_dim=4, reduction=2).eval()
+    kp = torch.rand(2, 12, 17, 3) * 60 + 1
+    with torch.no_grad():
+        padded = model(kp, torch.tensor([12, 9]))["embeddings"]
+        alone = model(kp[1:, :9])["embeddings"]
+    assert padded.shape == (2, 12, 1)          # the sequence, reversed, left-right swapped
+    assert torch.allclose(padded[1], alone[0], atol=1e-5)
+    model.train()
+    assert model(kp)["embeddings"].shape == (2, 4, 1)

@@ -269,6 +269,16 @@ PRESETS: dict[str, Callable[[], TrainConfig]] = {
     "demo-cpu-gln": _demo_cpu("gln", dict(_GLN_DEMO), "demo-cpu-gln", loss=LossConfig(ce_weight=0.0)),
     "demo-cpu-gln-phase2": _demo_cpu("gln", {**_GLN_DEMO, "lateral_pretraining": False}, "demo-cpu-gln-phase2",
                                      loss=LossConfig(ce_weight=0.1)),
+    # GaitGraph2 reads the 2-D keypoints beside the frames (a dataset converted with --pose, as for
+    # SkeletonGait++). OpenGait trains it with a supervised contrastive loss, which this trainer
+    # does not have: the triplet loss stands in. AdamW at OpenGait's rate, cosine decay instead of
+    # its one-cycle; cosine distance, as its evaluator.
+    "demo-cpu-gaitgraph2": _demo_cpu("gaitgraph2", {"branch": [5, 32, 16], "main": [16, 64, 128], "embed_dim": 64,
+                                                    "reduction": 4}, "demo-cpu-gaitgraph2",
+                                     sampling=SamplingConfig(type="fixed_ordered", frames=30),
+                                     optimizer=OptimizerConfig(name="adamw", lr=0.005, weight_decay=1e-5),
+                                     scheduler=SchedulerConfig(name="cosine"), loss=LossConfig(ce_weight=0.0),
+                                     eval_metric="cos"),
     "casia-b-gaitbase": _casia_b_gaitbase,
     "ccvid-gaitbase": _ccvid_gaitbase,
     "grew-gaitbase": _grew_gaitbase,

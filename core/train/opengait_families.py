@@ -1,5 +1,5 @@
 """OpenGait ``model_cfg`` -> (our model name, model_args) for the families whose networks are
-fixed by a handful of keys: Baseline on the Plain backbone, GaitPart and GLN.
+fixed by a handful of keys: Baseline on the Plain backbone, GaitPart, GLN and GaitGraph2.
 
 Exact or refuse: every key either sets the network exactly as OpenGait builds it, is checked
 against what the other keys imply (OpenGait would crash or build something else otherwise), or
@@ -123,6 +123,26 @@ def _gln(c: _Cfg) -> tuple[str, dict[str, Any]]:
                    "embed_dim": embed, "hidden_dim": hidden, "dropout": dropout, "lateral_pretraining": pretrain}
 
 
+def _gaitgraph2(c: _Cfg) -> tuple[str, dict[str, Any]]:
+    from core.models.resgcn import SKELETONS
+
+    fmt = c.get("joint_format", kind=str)
+    c.need("joint_format", fmt in SKELETONS, f"{fmt!r}: one of {sorted(SKELETONS)}")
+    c.need("input_num", c.get("input_num", kind=int) == 3, "GaitGraph2 has 3 input streams")
+    block = c.get("block", kind=str)
+    c.need("block", block in ("Basic", "Bottleneck", "initial"), f"{block!r}: Basic, Bottleneck or initial")
+    branch = [int(v) for v in c.get("input_branch", kind=list)]
+    main = [int(v) for v in c.get("main_stream", kind=list)]
+    c.need("input_branch", len(branch) >= 2 and branch[0] == 5, f"{branch}: the streams have 5 channels")
+    c.need("main_stream", len(main) >= 2 and main[0] == branch[-1],
+           f"{main}: its first width must be the branches' last ({branch[-1]})")
+    # OpenGait's final linear layer takes 256 features whatever the main stream ends with.
+    c.need("main_stream", main[-1] == 256, f"{main}: OpenGait's ResGCN head expects 256 final channels")
+    return "gaitgraph2", {"joint_format": fmt, "branch": branch, "main": main,
+                          "embed_dim": c.get("num_class", kind=int), "reduction": c.get("reduction", kind=int),
+                          "block": block, "tta": c.get("tta", False, bool)}
+
+
 def translate_model(model_cfg: dict[str, Any]) -> tuple[str, dict[str, Any], list[tuple[str, str]]] | None:
     """(our model name, model_args, ignored keys with reasons) for a family handled here, else None."""
     theirs = model_cfg.get("model")
@@ -133,6 +153,8 @@ def translate_model(model_cfg: dict[str, Any]) -> tuple[str, dict[str, Any], lis
         make, family = _gaitpart, "GaitPart"
     elif theirs == "GLN":
         make, family = _gln, "GLN"
+    elif theirs == "GaitGraph2":
+        make, family = _gaitgraph2, "GaitGraph2"
     else:
         return None
     c = _Cfg(model_cfg, family)
