@@ -1,5 +1,5 @@
 """The families added for issue 13 train and evaluate through the ordinary trainer on a tiny demo
-set; GaitGraph2 on the keypoints the converter wrote beside the frames."""
+set; GaitGraph2 and GaitTR on the keypoints the converter wrote beside the frames."""
 
 import re
 import shutil
@@ -50,11 +50,14 @@ def cfg_for(name, dataset, **over):
     return preset(name, dataset=str(dataset), **{"iterations": 2, "log_every": 1, **over})
 
 
+POSE = {"demo-cpu-gaitgraph2", "demo-cpu-gaittr"}
+
+
 @pytest.mark.parametrize("name", ["demo-cpu-gaitbase-plain", "demo-cpu-gaitpart", "demo-cpu-gln",
-                                  "demo-cpu-gln-phase2", "demo-cpu-gaitgraph2"])
+                                  "demo-cpu-gln-phase2", "demo-cpu-gaitgraph2", "demo-cpu-gaittr"])
 def test_preset_trains_and_reports_its_protocol(demo, tmp_path, name):
     events = []
-    cfg = cfg_for(name, demo["posed"], eval_every=2, **({"sampling": {"frames": 6}} if "gaitgraph2" in name else {}))
+    cfg = cfg_for(name, demo["posed"], eval_every=2, **({"sampling": {"frames": 6}} if name in POSE else {}))
     res = train(cfg, tmp_path / "run", report=events.append, evaluator=periodic_evaluator(cfg))
     assert res.step == 2 and np.isfinite(res.metrics["loss"])
     ev = [e for e in events if e["type"] == "eval"]
@@ -102,3 +105,15 @@ def test_gaitgraph2_evaluates_a_run(demo, tmp_path):
     train(cfg, tmp_path / "run")
     out = evaluate_run(tmp_path / "run", demo["posed"], save_embeddings_to=False)
     assert all(0 <= out[c] <= 100 for c in ("NM", "BG", "CL")) and out["num_test_ids"] == 2
+
+
+def test_gaittr_keeps_undetected_joints_gaitgraph2_fills_them(demo, tmp_path):
+    from core.train.keypoints import dataset_keypoints
+
+    ds = PackedDataset(demo["posed"])
+    rows = ds.indices("train")
+    raw, filled = dataset_keypoints(ds, rows, fill_empty=False), dataset_keypoints(ds, rows)
+    e = ds.entries[rows[0]]
+    assert np.array_equal(raw[e.start:e.start + e.length], np.stack(
+        [read_pose(p).keypoints for p in pose_files(ds.root, e.sequence)]))
+    assert np.array_equal(filled[e.start:e.start + e.length], _keypoints(ds, e))

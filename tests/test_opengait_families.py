@@ -17,7 +17,7 @@ from core.train.opengait_config import import_opengait
 from core.train.opengait_families import translate_model
 from tests.opengait_ref.weights import fill, load, names
 
-FAMILIES = {"Baseline", "GaitPart", "GLN", "GaitGraph2"}
+FAMILIES = {"Baseline", "GaitPart", "GLN", "GaitGraph2", "GaitTR"}
 REFS = [n for n in names() if load(n)[0]["model_class"] in FAMILIES and "model_cfg" in load(n)[0]]
 
 

@@ -47,10 +47,10 @@ def extract_embeddings(model: nn.Module, dataset: PackedDataset, indices: Iterab
         dataset.require_heatmaps(channels, type(model).__name__)
     rows = [int(i) for i in indices if dataset.entries[int(i)].length > 0]
     keypoints = None
-    if getattr(model, "input_kind", "") == "pose":     # skeleton-only models (GaitGraph2)
+    if getattr(model, "input_kind", "") == "pose":     # skeleton-only models (GaitGraph2, GaitTR)
         from core.train.keypoints import dataset_keypoints
 
-        keypoints = dataset_keypoints(dataset, rows, type(model).__name__)
+        keypoints = dataset_keypoints(dataset, rows, type(model).__name__, getattr(model, "fill_empty_joints", True))
     model.eval()
     out: dict[int, np.ndarray] = {}
     # max_frames bounds memory; frames with heatmaps weigh 1 + C silhouettes.

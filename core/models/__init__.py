@@ -10,5 +10,6 @@ from core.models import plain as _plain  # noqa: F401  (registers "gaitbase-plai
 from core.models import gaitpart as _gaitpart  # noqa: F401  (registers "gaitpart")
 from core.models import gln as _gln  # noqa: F401  (registers "gln")
 from core.models import gaitgraph2 as _gaitgraph2  # noqa: F401  (registers "gaitgraph2")
+from core.models import gaittr as _gaittr  # noqa: F401  (registers "gaittr")
 
 __all__ = ["build_model", "list_models", "register_model"]

@@ -13,7 +13,8 @@ specific rules precede general ones; the same order serves both directions.
 OpenGait class -> our registry name: Baseline (GaitBase) -> 'gaitbase', GaitSet -> 'gaitset',
 GaitGL -> 'gaitgl', DeepGaitV2 -> 'deepgaitv2', SkeletonGaitPP -> 'skeletongait++', Baseline with
 the Plain backbone -> 'gaitbase-plain' (recognised from the keys when named Baseline), GaitPart ->
-'gaitpart', GLN -> 'gln', GaitGraph2 -> 'gaitgraph2'.
+'gaitpart', GLN -> 'gln', GaitGraph2 -> 'gaitgraph2', GaitTR
+-> 'gaittr' (same names on both sides).
 """
 
 from __future__ import annotations
@@ -32,7 +33,7 @@ from core.errors import InputError
 _FIELD = re.compile(r"\{(\*|[a-z]\w*)([+-]\d+)?\}")
 _ALIASES = {"baseline": "gaitbase", "gaitbase": "gaitbase", "gaitset": "gaitset", "gaitgl": "gaitgl",
             "deepgaitv2": "deepgaitv2", "skeletongait++": "skeletongait++", "skeletongaitpp": "skeletongait++",
-            "gaitbase-plain": "gaitbase-plain", "gaitpart": "gaitpart", "gln": "gln", "gaitgraph2": "gaitgraph2"}
+            "gaitbase-plain": "gaitbase-plain", "gaitpart": "gaitpart", "gln": "gln", "gaitgraph2": "gaitgraph2", "gaittr": "gaittr"}
 
 
 @dataclass(frozen=True)
@@ -185,7 +186,8 @@ def key_rules(model_name: str, state_dict: Mapping[str, Tensor], ours: bool) -> 
     if name == "deepgaitv2":
         return _deepgaitv2(_deepgaitv2_mode(state_dict, ours))
     return {"gaitbase": _gaitbase, "gaitset": _gaitset, "gaitgl": _gaitgl, "skeletongait++": _skeletongait,
-            "gaitbase-plain": _gaitbase_plain, "gaitpart": _gaitpart, "gln": _gln, "gaitgraph2": _gaitgraph2}[name]()
+            "gaitbase-plain": _gaitbase_plain, "gaitpart": _gaitpart, "gln": _gln, "gaitgraph2": _gaitgraph2,
+            "gaittr": lambda: _rules(("{*}", "{*}"))}[name]()
 
 
 def _unwrap(state_dict: Mapping[str, Any]) -> dict[str, Tensor]:

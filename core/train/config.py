@@ -279,6 +279,13 @@ PRESETS: dict[str, Callable[[], TrainConfig]] = {
                                      optimizer=OptimizerConfig(name="adamw", lr=0.005, weight_decay=1e-5),
                                      scheduler=SchedulerConfig(name="cosine"), loss=LossConfig(ce_weight=0.0),
                                      eval_metric="cos"),
+    # GaitTR on the same keypoints, as gaittr_*.yaml: triplet loss (margin 0.3) alone, Adam at 1e-3
+    # (cosine decay instead of its one-cycle), euclidean distance.
+    "demo-cpu-gaittr": _demo_cpu("gaittr", {"channels": [10, 32, 32, 64], "embed_dim": 64}, "demo-cpu-gaittr",
+                                 sampling=SamplingConfig(type="fixed_ordered", frames=30),
+                                 optimizer=OptimizerConfig(name="adam", lr=1e-3, weight_decay=2e-5),
+                                 scheduler=SchedulerConfig(name="cosine"),
+                                 loss=LossConfig(ce_weight=0.0, triplet_margin=0.3)),
     "casia-b-gaitbase": _casia_b_gaitbase,
     "ccvid-gaitbase": _ccvid_gaitbase,
     "grew-gaitbase": _grew_gaitbase,

@@ -1,6 +1,6 @@
 """The 2-D keypoints of a converted dataset, row for row with its packed frames, for skeleton-only
 models (GaitGraph2): the ``<frame>_2d_pose.txt`` file the converter writes beside every aligned
-frame, empty joints filled in (core.pose.sequence.normalize_empty).
+frame, empty joints filled in (core.pose.sequence.normalize_empty) unless the model says otherwise.
 
 Read once per dataset object (per sequence asked for) and kept in memory: 204 bytes a frame.
 """
@@ -18,10 +18,12 @@ from core.pose.posefile import NUM_KEYPOINTS, read_pose
 from core.pose.sequence import normalize_empty
 
 
-def dataset_keypoints(dataset: PackedDataset, rows: Iterable[int], model: str = "") -> np.ndarray:
+def dataset_keypoints(dataset: PackedDataset, rows: Iterable[int], model: str = "",
+                      fill_empty: bool = True) -> np.ndarray:
     """(N_frames, 17, 3) float32 aligned with ``dataset.array``, filled for the sequences ``rows``
-    (others stay zero); ConfigError naming the dataset when one of them has no pose files."""
-    cache = dataset.__dict__.setdefault("_keypoints", {})
+    (others stay zero); ConfigError naming the dataset when one of them has no pose files.
+    ``fill_empty=False`` leaves undetected joints at zero (GaitTR's input)."""
+    cache = dataset.__dict__.setdefault("_keypoints", {}).setdefault(bool(fill_empty), {})
     if "array" not in cache:
         cache["array"], cache["rows"] = np.zeros((dataset.array.shape[0], NUM_KEYPOINTS, 3), np.float32), set()
     out, done = cache["array"], cache["rows"]
@@ -35,6 +37,7 @@ def dataset_keypoints(dataset: PackedDataset, rows: Iterable[int], model: str = 
                               f"convert the dataset again with a pose option (--pose groundtruth on the demo set, "
                               f"given, or transformers:MODEL)")
         if e.length:
-            out[e.start:e.start + e.length] = normalize_empty(np.stack([read_pose(f).keypoints for f in files]))
+            kp = np.stack([read_pose(f).keypoints for f in files])
+            out[e.start:e.start + e.length] = normalize_empty(kp) if fill_empty else kp
         done.add(r)
     return out

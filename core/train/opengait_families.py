@@ -1,5 +1,5 @@
 """OpenGait ``model_cfg`` -> (our model name, model_args) for the families whose networks are
-fixed by a handful of keys: Baseline on the Plain backbone, GaitPart, GLN and GaitGraph2.
+fixed by a handful of keys: Baseline on the Plain backbone, GaitPart, GLN, GaitGraph2 and GaitTR.
 
 Exact or refuse: every key either sets the network exactly as OpenGait builds it, is checked
 against what the other keys imply (OpenGait would crash or build something else otherwise), or
@@ -143,6 +143,18 @@ def _gaitgraph2(c: _Cfg) -> tuple[str, dict[str, Any]]:
                           "block": block, "tta": c.get("tta", False, bool)}
 
 
+def _gaittr(c: _Cfg) -> tuple[str, dict[str, Any]]:
+    from core.models.resgcn import SKELETONS
+
+    fmt = c.get("joint_format", kind=str)
+    c.need("joint_format", fmt in SKELETONS, f"{fmt!r}: one of {sorted(SKELETONS)}")
+    chans = [int(v) for v in c.get("in_channels", kind=list)]
+    c.need("in_channels", len(chans) >= 2 and chans[0] == 10, f"{chans}: GaitTR's input has 10 channels")
+    c.need("in_channels", all(int(0.25 * v) % 8 == 0 and v % 8 == 0 for v in chans[1:]),
+           f"{chans}: each block's attention splits its channels (and a quarter of them) over 8 heads")
+    return "gaittr", {"joint_format": fmt, "channels": chans, "embed_dim": c.get("num_class", kind=int)}
+
+
 def translate_model(model_cfg: dict[str, Any]) -> tuple[str, dict[str, Any], list[tuple[str, str]]] | None:
     """(our model name, model_args, ignored keys with reasons) for a family handled here, else None."""
     theirs = model_cfg.get("model")
@@ -155,6 +167,8 @@ def translate_model(model_cfg: dict[str, Any]) -> tuple[str, dict[str, Any], lis
         make, family = _gln, "GLN"
     elif theirs == "GaitGraph2":
         make, family = _gaitgraph2, "GaitGraph2"
+    elif theirs == "GaitTR":
+        make, family = _gaittr, "GaitTR"
     else:
         return None
     c = _Cfg(model_cfg, family)

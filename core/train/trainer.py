@@ -131,7 +131,7 @@ class Trainer:
         self.heatmap_channels = int(getattr(model, "heatmap_channels", 0) or 0)
         if self.heatmap_channels:
             self.dataset.require_heatmaps(self.heatmap_channels, cfg.model)
-        # Skeleton-only models (GaitGraph2) take the frames' 2-D keypoints instead of the silhouettes.
+        # Skeleton-only models (GaitGraph2, GaitTR) take the frames' 2-D keypoints instead of the silhouettes.
         keypoints = None
         if getattr(model, "input_kind", "") == "pose":
             from core.train.keypoints import dataset_keypoints
@@ -139,7 +139,8 @@ class Trainer:
             if any(step.type != "cut" for step in cfg.augment):
                 raise ConfigError(f"augment: model {cfg.model!r} reads keypoints; the image augmentations "
                                   f"{[s.type for s in cfg.augment if s.type != 'cut']} do not apply to them")
-            keypoints = dataset_keypoints(self.dataset, self.sampler.rows, cfg.model)
+            keypoints = dataset_keypoints(self.dataset, self.sampler.rows, cfg.model,
+                                          getattr(model, "fill_empty_joints", True))
         if self.device.type == "cuda" and cfg.channels_last:
             _channels_last(model)
         if self.dist and self.device.type == "cuda" and cfg.sync_bn:
