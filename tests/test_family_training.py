@@ -54,7 +54,7 @@ POSE = {"demo-cpu-gaitgraph2", "demo-cpu-gaittr"}
 
 
 @pytest.mark.parametrize("name", ["demo-cpu-gaitbase-plain", "demo-cpu-gaitpart", "demo-cpu-gln",
-                                  "demo-cpu-gln-phase2", "demo-cpu-gaitgraph2", "demo-cpu-gaittr"])
+                                  "demo-cpu-gln-phase2", "demo-cpu-gaitgraph2", "demo-cpu-gaittr", "demo-cpu-swingait"])
 def test_preset_trains_and_reports_its_protocol(demo, tmp_path, name):
     events = []
     cfg = cfg_for(name, demo["posed"], eval_every=2, **({"sampling": {"frames": 6}} if name in POSE else {}))

@@ -1,4 +1,4 @@
-"""The families added for issue 13 (Baseline on Plain, GaitPart, GLN, GaitGraph2) against facts that
+"""The families added for issue 13 (Baseline on Plain, GaitPart, GLN, GaitGraph2, GaitTR, SwinGait) against facts that
 OpenGait's own classes produced (tests/opengait_ref): the importer's model_args build a network
 whose keys map onto OpenGait's one-to-one both ways, with the same shapes and parameter count,
 and, for the same key-seeded weights, the same embedding."""
@@ -17,15 +17,18 @@ from core.train.opengait_config import import_opengait
 from core.train.opengait_families import translate_model
 from tests.opengait_ref.weights import fill, load, names
 
-FAMILIES = {"Baseline", "GaitPart", "GLN", "GaitGraph2", "GaitTR"}
+FAMILIES = {"Baseline", "GaitPart", "GLN", "GaitGraph2", "GaitTR", "SwinGait"}
+# Constant buffers (a skeleton's adjacency, a window's relative positions) keep their own values.
+CONSTANT = (".A", "relative_position_index")
 REFS = [n for n in names() if load(n)[0]["model_class"] in FAMILIES and "model_cfg" in load(n)[0]]
 
 
-def _ours(facts):
+def _ours(facts, device="cpu"):
     name, args, _ = translate_model(facts["model_cfg"])
     classes = facts["model_cfg"].get("class_num") or facts["model_cfg"].get("SeparateBNNecks", {}).get("class_num") or 0
     torch.manual_seed(0)
-    return name, build_model(name, num_classes=classes, **args).eval()
+    with torch.device(device):
+        return name, build_model(name, num_classes=classes, **args).eval()
 
 
 def test_every_family_has_references():
@@ -37,7 +40,7 @@ def test_every_family_has_references():
 @pytest.mark.parametrize("ref", REFS)
 def test_keys_shapes_and_parameter_count_match_opengait(ref):
     facts, _ = load(ref)
-    name, model = _ours(facts)
+    name, model = _ours(facts, "meta")      # shapes only: no memory, no initialisation
     assert sum(p.numel() for p in model.parameters()) == facts["params"]
     theirs = export_opengait_state_dict(name, model.state_dict())
     assert {k: list(v.shape) for k, v in theirs.items()} == facts["keys"]
@@ -51,8 +54,7 @@ def test_embedding_matches_opengait_for_the_same_weights(ref):
     name, model = _ours(facts)
     exported = export_opengait_state_dict(name, model.state_dict())
     theirs = {k: torch.from_numpy(v) for k, v in fill(exported).items()}
-    # ResGCN's adjacency buffers are the skeleton's constants, on both sides.
-    theirs.update({k: v for k, v in exported.items() if k.endswith(".A")})
+    theirs.update({k: v for k, v in exported.items() if k.endswith(CONSTANT)})
     model.load_state_dict(import_opengait_state_dict(name, theirs), strict=True)
     x = torch.from_numpy(arrays["keypoints"]) if "keypoints" in arrays else torch.from_numpy(arrays["sils"]).float() / 255.0
     with torch.no_grad():

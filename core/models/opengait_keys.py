@@ -14,7 +14,7 @@ OpenGait class -> our registry name: Baseline (GaitBase) -> 'gaitbase', GaitSet 
 GaitGL -> 'gaitgl', DeepGaitV2 -> 'deepgaitv2', SkeletonGaitPP -> 'skeletongait++', Baseline with
 the Plain backbone -> 'gaitbase-plain' (recognised from the keys when named Baseline), GaitPart ->
 'gaitpart', GLN -> 'gln', GaitGraph2 -> 'gaitgraph2', GaitTR
--> 'gaittr' (same names on both sides).
+-> 'gaittr' (same names on both sides), SwinGait -> 'swingait'.
 """
 
 from __future__ import annotations
@@ -33,7 +33,8 @@ from core.errors import InputError
 _FIELD = re.compile(r"\{(\*|[a-z]\w*)([+-]\d+)?\}")
 _ALIASES = {"baseline": "gaitbase", "gaitbase": "gaitbase", "gaitset": "gaitset", "gaitgl": "gaitgl",
             "deepgaitv2": "deepgaitv2", "skeletongait++": "skeletongait++", "skeletongaitpp": "skeletongait++",
-            "gaitbase-plain": "gaitbase-plain", "gaitpart": "gaitpart", "gln": "gln", "gaitgraph2": "gaitgraph2", "gaittr": "gaittr"}
+            "gaitbase-plain": "gaitbase-plain", "gaitpart": "gaitpart", "gln": "gln", "gaitgraph2": "gaitgraph2", "gaittr": "gaittr",
+            "swingait": "swingait"}
 
 
 @dataclass(frozen=True)
@@ -158,6 +159,11 @@ def _gaitgraph2() -> list[Rule]:
     return _rules(("branches.{*}", "ResGCN.head.{*}"), ("main.{*}", "ResGCN.backbone.{*}"), ("fc.{*}", "ResGCN.fcn.{*}"))
 
 
+def _swingait() -> list[Rule]:
+    return _rules(("layer0.{*}", "layer0.forward_block.{*}"), ("layer1.{*}", "layer1.forward_block.{*}"),
+                  *_p3d_stage_pairs(), ("transformer.{*}", "transformer.{*}"), *_NECK)
+
+
 def _canonical(model_name: str) -> str:
     key = model_name.strip().lower()
     if key not in _ALIASES:
@@ -187,7 +193,7 @@ def key_rules(model_name: str, state_dict: Mapping[str, Tensor], ours: bool) -> 
         return _deepgaitv2(_deepgaitv2_mode(state_dict, ours))
     return {"gaitbase": _gaitbase, "gaitset": _gaitset, "gaitgl": _gaitgl, "skeletongait++": _skeletongait,
             "gaitbase-plain": _gaitbase_plain, "gaitpart": _gaitpart, "gln": _gln, "gaitgraph2": _gaitgraph2,
-            "gaittr": lambda: _rules(("{*}", "{*}"))}[name]()
+            "gaittr": lambda: _rules(("{*}", "{*}")), "swingait": _swingait}[name]()
 
 
 def _unwrap(state_dict: Mapping[str, Any]) -> dict[str, Tensor]:

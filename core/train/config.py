@@ -286,6 +286,11 @@ PRESETS: dict[str, Callable[[], TrainConfig]] = {
                                  optimizer=OptimizerConfig(name="adam", lr=1e-3, weight_decay=2e-5),
                                  scheduler=SchedulerConfig(name="cosine"),
                                  loss=LossConfig(ce_weight=0.0, triplet_margin=0.3)),
+    # SwinGait narrowed for the CPU: 8/16-wide CNN, a 32-wide transformer with 4/8 heads (OpenGait:
+    # 64/128, 256, 16/32), OpenGait's windows, grid and strips; frames in order for the 3-frame windows.
+    "demo-cpu-swingait": _demo_cpu("swingait", {"channels": [8, 16], "layers": [1, 1, 1, 1], "swin_dim": 32,
+                                                "embed_dim": 64, "heads": [4, 8]}, "demo-cpu-swingait",
+                                   sampling=SamplingConfig(type="fixed_ordered", frames=10), threads=1),
     "casia-b-gaitbase": _casia_b_gaitbase,
     "ccvid-gaitbase": _ccvid_gaitbase,
     "grew-gaitbase": _grew_gaitbase,

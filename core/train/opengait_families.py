@@ -1,5 +1,5 @@
 """OpenGait ``model_cfg`` -> (our model name, model_args) for the families whose networks are
-fixed by a handful of keys: Baseline on the Plain backbone, GaitPart, GLN, GaitGraph2 and GaitTR.
+fixed by a handful of keys: Baseline on the Plain backbone, GaitPart, GLN, GaitGraph2, GaitTR and SwinGait.
 
 Exact or refuse: every key either sets the network exactly as OpenGait builds it, is checked
 against what the other keys imply (OpenGait would crash or build something else otherwise), or
@@ -155,6 +155,26 @@ def _gaittr(c: _Cfg) -> tuple[str, dict[str, Any]]:
     return "gaittr", {"joint_format": fmt, "channels": chans, "embed_dim": c.get("num_class", kind=int)}
 
 
+def _swingait(c: _Cfg) -> tuple[str, dict[str, Any]]:
+    # OpenGait's SwinGait fixes the transformer (256 wide, heads 16/32, windows 3x3x5, a 30x20
+    # grid) and the FC widths (512 -> 256); only these keys vary.
+    mode = c.get("Backbone.mode", "p3d", str)
+    c.need("Backbone.mode", mode == "p3d", f"{mode!r}: SwinGait's third stage is pseudo-3-D whatever this says")
+    chans = [int(v) for v in c.get("Backbone.channels", kind=list)]
+    layers = [int(v) for v in c.get("Backbone.layers", kind=list)]
+    c.need("Backbone.channels", len(chans) == 2, f"{chans}: SwinGait takes two CNN widths")
+    c.need("Backbone.layers", len(layers) == 4 and min(layers) >= 1, f"{layers}: four block counts")
+    bins = c.get("bin_num", kind=list)
+    c.need("bin_num", len(bins) == 1 and 15 % int(bins[0]) == 0,
+           f"{bins}: one level of strips dividing the transformer's 15 rows")
+    c.classes("SeparateBNNecks.class_num")
+    for k, want in (("in_channels", 256), ("parts_num", int(bins[0]) + 1)):
+        got = c.get(f"SeparateBNNecks.{k}", kind=int)
+        c.need(f"SeparateBNNecks.{k}", got == want, f"{got}; OpenGait's SwinGait needs {want}")
+    return "swingait", {"channels": chans, "layers": layers, "strips": int(bins[0]),
+                        "in_channels": c.get("Backbone.in_channels", 1, int)}
+
+
 def translate_model(model_cfg: dict[str, Any]) -> tuple[str, dict[str, Any], list[tuple[str, str]]] | None:
     """(our model name, model_args, ignored keys with reasons) for a family handled here, else None."""
     theirs = model_cfg.get("model")
@@ -169,6 +189,8 @@ def translate_model(model_cfg: dict[str, Any]) -> tuple[str, dict[str, Any], lis
         make, family = _gaitgraph2, "GaitGraph2"
     elif theirs == "GaitTR":
         make, family = _gaittr, "GaitTR"
+    elif theirs == "SwinGait":
+        make, family = _swingait, "SwinGait"
     else:
         return None
     c = _Cfg(model_cfg, family)
