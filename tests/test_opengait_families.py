@@ -17,7 +17,7 @@ from core.train.opengait_config import import_opengait
 from core.train.opengait_families import translate_model
 from tests.opengait_ref.weights import fill, load, names
 
-FAMILIES = {"Baseline", "GaitPart", "GLN", "GaitGraph2", "GaitTR", "SwinGait"}
+FAMILIES = {"Baseline", "GaitPart", "GLN", "GaitGraph2", "GaitTR", "SwinGait", "ParsingGait"}
 # Constant buffers (a skeleton's adjacency, a window's relative positions) keep their own values.
 CONSTANT = (".A", "relative_position_index")
 REFS = [n for n in names() if load(n)[0]["model_class"] in FAMILIES and "model_cfg" in load(n)[0]]
@@ -56,7 +56,10 @@ def test_embedding_matches_opengait_for_the_same_weights(ref):
     theirs = {k: torch.from_numpy(v) for k, v in fill(exported).items()}
     theirs.update({k: v for k, v in exported.items() if k.endswith(CONSTANT)})
     model.load_state_dict(import_opengait_state_dict(name, theirs), strict=True)
-    x = torch.from_numpy(arrays["keypoints"]) if "keypoints" in arrays else torch.from_numpy(arrays["sils"]).float() / 255.0
+    if "keypoints" in arrays:
+        x = torch.from_numpy(arrays["keypoints"])
+    else:   # parsing maps carry class labels, fed as they are; silhouettes are scaled to [0, 1]
+        x = torch.from_numpy(arrays["sils"]).float() / (1.0 if facts["model_class"] == "ParsingGait" else 255.0)
     with torch.no_grad():
         emb = model(x)["embeddings"]
     ref_emb = torch.from_numpy(arrays["embeddings"])

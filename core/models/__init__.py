@@ -12,5 +12,6 @@ from core.models import gln as _gln  # noqa: F401  (registers "gln")
 from core.models import gaitgraph2 as _gaitgraph2  # noqa: F401  (registers "gaitgraph2")
 from core.models import gaittr as _gaittr  # noqa: F401  (registers "gaittr")
 from core.models import swingait as _swingait  # noqa: F401  (registers "swingait")
+from core.models import parsinggait as _parsinggait  # noqa: F401  (registers "parsinggait")
 
 __all__ = ["build_model", "list_models", "register_model"]

@@ -14,7 +14,7 @@ OpenGait class -> our registry name: Baseline (GaitBase) -> 'gaitbase', GaitSet 
 GaitGL -> 'gaitgl', DeepGaitV2 -> 'deepgaitv2', SkeletonGaitPP -> 'skeletongait++', Baseline with
 the Plain backbone -> 'gaitbase-plain' (recognised from the keys when named Baseline), GaitPart ->
 'gaitpart', GLN -> 'gln', GaitGraph2 -> 'gaitgraph2', GaitTR
--> 'gaittr' (same names on both sides), SwinGait -> 'swingait'.
+-> 'gaittr' (same names on both sides), SwinGait -> 'swingait', ParsingGait -> 'parsinggait'.
 """
 
 from __future__ import annotations
@@ -34,7 +34,7 @@ _FIELD = re.compile(r"\{(\*|[a-z]\w*)([+-]\d+)?\}")
 _ALIASES = {"baseline": "gaitbase", "gaitbase": "gaitbase", "gaitset": "gaitset", "gaitgl": "gaitgl",
             "deepgaitv2": "deepgaitv2", "skeletongait++": "skeletongait++", "skeletongaitpp": "skeletongait++",
             "gaitbase-plain": "gaitbase-plain", "gaitpart": "gaitpart", "gln": "gln", "gaitgraph2": "gaitgraph2", "gaittr": "gaittr",
-            "swingait": "swingait"}
+            "swingait": "swingait", "parsinggait": "parsinggait"}
 
 
 @dataclass(frozen=True)
@@ -193,7 +193,8 @@ def key_rules(model_name: str, state_dict: Mapping[str, Tensor], ours: bool) -> 
         return _deepgaitv2(_deepgaitv2_mode(state_dict, ours))
     return {"gaitbase": _gaitbase, "gaitset": _gaitset, "gaitgl": _gaitgl, "skeletongait++": _skeletongait,
             "gaitbase-plain": _gaitbase_plain, "gaitpart": _gaitpart, "gln": _gln, "gaitgraph2": _gaitgraph2,
-            "gaittr": lambda: _rules(("{*}", "{*}")), "swingait": _swingait}[name]()
+            "gaittr": lambda: _rules(("{*}", "{*}")), "swingait": _swingait,
+            "parsinggait": lambda: _gaitbase() + _rules(("{*}", "{*}"))}[name]()
 
 
 def _unwrap(state_dict: Mapping[str, Any]) -> dict[str, Tensor]:

@@ -1,5 +1,6 @@
 """OpenGait ``model_cfg`` -> (our model name, model_args) for the families whose networks are
-fixed by a handful of keys: Baseline on the Plain backbone, GaitPart, GLN, GaitGraph2, GaitTR and SwinGait.
+fixed by a handful of keys: Baseline on the Plain backbone, GaitPart, GLN, GaitGraph2, GaitTR, SwinGait and
+ParsingGait.
 
 Exact or refuse: every key either sets the network exactly as OpenGait builds it, is checked
 against what the other keys imply (OpenGait would crash or build something else otherwise), or
@@ -175,6 +176,37 @@ def _swingait(c: _Cfg) -> tuple[str, dict[str, Any]]:
                         "in_channels": c.get("Backbone.in_channels", 1, int)}
 
 
+def _parsinggait(c: _Cfg) -> tuple[str, dict[str, Any]]:
+    for key, want in (("type", "ResNet9"), ("block", "BasicBlock")):
+        got = c.get(f"backbone_cfg.{key}", kind=str)
+        c.need(f"backbone_cfg.{key}", got == want, f"{got!r}: ParsingGait here is built on {want}")
+    layers = c.get("backbone_cfg.layers", [1, 1, 1, 1], list)
+    c.need("backbone_cfg.layers", all(int(v) == 1 for v in layers), f"{layers}: one block per stage only")
+    c.need("backbone_cfg.maxpool", not c.get("backbone_cfg.maxpool", False, bool), "a stem max-pool is not supported")
+    chans = [int(v) for v in c.get("backbone_cfg.channels", kind=list)]
+    strides = [int(v) for v in c.get("backbone_cfg.strides", kind=list)]
+    c.need("backbone_cfg.strides", len(strides) == len(chans), f"{strides}: one stride per stage")
+    g = {k: c.get(f"gcn_cfg.{k}", False, bool) for k in ("only_fine_graph", "only_coarse_graph",
+                                                         "combine_fine_coarse_graph")}
+    # OpenGait tests the flags in this order and takes the first that is set.
+    graph = "fine" if g["only_fine_graph"] else "coarse" if g["only_coarse_graph"] else \
+        "both" if g["combine_fine_coarse_graph"] else ""
+    c.need("gcn_cfg", bool(graph), "one of only_fine_graph, only_coarse_graph, combine_fine_coarse_graph must be set")
+    for k, want in (("fine_parts", 11), ("coarse_parts", 5)):
+        got = c.get(f"gcn_cfg.{k}", want, int)
+        c.need(f"gcn_cfg.{k}", got == want, f"{got}: the parsing graphs have {want} parts")
+    bins = c.get("bin_num", kind=list)
+    c.need("bin_num", len(bins) == 1, f"{bins}: ParsingGait pools one level of strips")
+    extra = {"fine": 11, "coarse": 5, "both": 16}[graph]
+    embed = _fcs(c, chans[-1], int(bins[0]) + extra)
+    c.classes("SeparateBNNecks.class_num")
+    for k, want in (("in_channels", embed), ("parts_num", int(bins[0]) + extra)):
+        got = c.get(f"SeparateBNNecks.{k}", kind=int)
+        c.need(f"SeparateBNNecks.{k}", got == want, f"{got} but the embedding has {want}")
+    return "parsinggait", {"channels": chans, "strides": strides, "parts": int(bins[0]), "embed_dim": embed,
+                           "graph": graph, "in_channels": c.get("backbone_cfg.in_channel", 1, int)}
+
+
 def translate_model(model_cfg: dict[str, Any]) -> tuple[str, dict[str, Any], list[tuple[str, str]]] | None:
     """(our model name, model_args, ignored keys with reasons) for a family handled here, else None."""
     theirs = model_cfg.get("model")
@@ -191,6 +223,8 @@ def translate_model(model_cfg: dict[str, Any]) -> tuple[str, dict[str, Any], lis
         make, family = _gaittr, "GaitTR"
     elif theirs == "SwinGait":
         make, family = _swingait, "SwinGait"
+    elif theirs == "ParsingGait":
+        make, family = _parsinggait, "ParsingGait"
     else:
         return None
     c = _Cfg(model_cfg, family)
