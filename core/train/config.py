@@ -265,10 +265,11 @@ PRESETS: dict[str, Callable[[], TrainConfig]] = {
                                    "demo-cpu-gaitpart", sampling=SamplingConfig(type="fixed_ordered", frames=10),
                                    loss=LossConfig(ce_weight=0.0)),
     # GLN's two phases: the lateral network on the triplet loss, then (gln_phase2.yaml) the compact
-    # block with its classifier at CE weight 0.1, scale 16.
+    # block with its classifier at CE weight 0.1, scale 16, and a fifth of the first phase's rate as
+    # there (at 0.05 its unnormalised logits diverged by step 10 on the demo set).
     "demo-cpu-gln": _demo_cpu("gln", dict(_GLN_DEMO), "demo-cpu-gln", loss=LossConfig(ce_weight=0.0)),
     "demo-cpu-gln-phase2": _demo_cpu("gln", {**_GLN_DEMO, "lateral_pretraining": False}, "demo-cpu-gln-phase2",
-                                     loss=LossConfig(ce_weight=0.1)),
+                                     optimizer=OptimizerConfig(lr=0.01), loss=LossConfig(ce_weight=0.1)),
     # GaitGraph2 reads the 2-D keypoints beside the frames (a dataset converted with --pose, as for
     # SkeletonGait++). OpenGait trains it with a supervised contrastive loss, which this trainer
     # does not have: the triplet loss stands in. AdamW at OpenGait's rate, cosine decay instead of
