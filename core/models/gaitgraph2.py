@@ -20,7 +20,7 @@ import torch
 from torch import Tensor, nn
 
 from core.models import opengait_families
-from core.models.opengait_cfg import Keys, Translated
+from core.models.opengait_cfg import stands_for
 from core.models.registry import register_model
 from core.models.resgcn import SKELETONS, InputBranch, ResGCNModule, hop_adjacency
 from core.models.temporal import opengait_init, pool_by_length
@@ -46,13 +46,8 @@ def multi_input(kp: Tensor, center: int, parents: Seq[int]) -> Tensor:
 
 
 @register_model("gaitgraph2")
+@stands_for("GaitGraph2", opengait_families.gaitgraph2)
 class GaitGraph2(nn.Module):
-    OPENGAIT_CLASSES = ("GaitGraph2",)
-
-    @classmethod
-    def from_opengait(cls, m: Keys, data: Keys) -> Translated:
-        return opengait_families.gaitgraph2(m)
-
     input_kind = "pose"   # the trainer feeds keypoint sequences, not silhouettes
 
     def __init__(self, num_classes: int = 0, joint_format: str = "coco", branch: Seq[int] = (5, 64, 32),

@@ -17,7 +17,7 @@ from core.models.heads import SeparateFCs
 from core.models.plain import Plain
 from core.models.pooling import horizontal_pyramid_pool
 from core.models import opengait_families
-from core.models.opengait_cfg import Keys, Translated
+from core.models.opengait_cfg import stands_for
 from core.models.registry import register_model
 from core.models.temporal import frames_5d, opengait_init, per_frame, pool_by_length
 
@@ -64,14 +64,9 @@ class TemporalAggregator(nn.Module):
 
 
 @register_model("gaitpart")
+@stands_for("GaitPart", opengait_families.gaitpart)
 class GaitPart(nn.Module):
     """``forward((N, T, H, W) in [0, 1], lengths=None)`` -> dict(embeddings (N, embed_dim, parts), None, None)."""
-
-    OPENGAIT_CLASSES = ("GaitPart",)
-
-    @classmethod
-    def from_opengait(cls, m: Keys, data: Keys) -> Translated:
-        return opengait_families.gaitpart(m)
 
     def __init__(self, num_classes: int = 0, layers: Seq[str] = GAITPART_CASIA_B, parts: int = 16,
                  embed_dim: int = 128, in_channels: int = 1):

@@ -18,7 +18,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from core.models import opengait_families
-from core.models.opengait_cfg import Keys, Translated
+from core.models.opengait_cfg import stands_for
 from core.models.registry import register_model
 from core.models.resgcn import SKELETONS
 from core.models.temporal import opengait_init, pool_by_length
@@ -109,13 +109,8 @@ class TRBlock(nn.Module):
 
 
 @register_model("gaittr")
+@stands_for("GaitTR", opengait_families.gaittr)
 class GaitTR(nn.Module):
-    OPENGAIT_CLASSES = ("GaitTR",)
-
-    @classmethod
-    def from_opengait(cls, m: Keys, data: Keys) -> Translated:
-        return opengait_families.gaittr(m)
-
     input_kind = "pose"            # the trainer feeds keypoint sequences, not silhouettes
     fill_empty_joints = False      # OpenGait feeds GaitTR the keypoints as detected
 

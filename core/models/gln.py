@@ -19,7 +19,7 @@ from torch import Tensor, nn
 from core.models.heads import SeparateFCs
 from core.models.pooling import horizontal_pyramid_pool, set_max_pool
 from core.models import opengait_families
-from core.models.opengait_cfg import Keys, Translated
+from core.models.opengait_cfg import stands_for
 from core.models.registry import register_model
 from core.models.temporal import check_lengths, frames_5d, opengait_init, per_frame
 
@@ -31,13 +31,8 @@ def _stage(cin: int, cout: int, first_kernel: int = 3) -> nn.Sequential:
 
 
 @register_model("gln")
+@stands_for("GLN", opengait_families.gln)
 class GLN(nn.Module):
-    OPENGAIT_CLASSES = ("GLN",)
-
-    @classmethod
-    def from_opengait(cls, m: Keys, data: Keys) -> Translated:
-        return opengait_families.gln(m)
-
     def __init__(self, num_classes: int = 0, channels: Seq[int] = (32, 64, 128), lateral_dim: int = 256,
                  embed_dim: int = 256, hidden_dim: int = 256, bins: Seq[int] = (16, 8, 4, 2, 1),
                  dropout: float = 0.9, lateral_pretraining: bool = True, in_channels: int = 1):

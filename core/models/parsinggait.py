@@ -22,7 +22,7 @@ from core.models.blocks import FrameResNet
 from core.models.heads import BNNeck, SeparateFCs
 from core.models.pooling import horizontal_pyramid_pool, set_max_pool
 from core.models import opengait_families
-from core.models.opengait_cfg import Keys, Translated
+from core.models.opengait_cfg import stands_for
 from core.models.registry import register_model
 from core.models.temporal import check_lengths, frames_5d
 
@@ -70,13 +70,8 @@ class PartGCN(nn.Module):
 
 
 @register_model("parsinggait")
+@stands_for("ParsingGait", opengait_families.parsinggait)
 class ParsingGait(nn.Module):
-    OPENGAIT_CLASSES = ("ParsingGait",)
-
-    @classmethod
-    def from_opengait(cls, m: Keys, data: Keys) -> Translated:
-        return opengait_families.parsinggait(m)
-
     def __init__(self, num_classes: int, channels: Seq[int] = (64, 128, 256, 512), strides: Seq[int] = (1, 2, 2, 1),
                  parts: int = 16, embed_dim: int = 256, graph: str = "coarse", in_channels: int = 1):
         super().__init__()

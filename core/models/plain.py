@@ -20,7 +20,7 @@ from torch import Tensor, nn
 from core.models.heads import BNNeck, SeparateFCs
 from core.models.pooling import horizontal_pyramid_pool, set_max_pool
 from core.models import opengait_families
-from core.models.opengait_cfg import Keys, Translated
+from core.models.opengait_cfg import stands_for
 from core.models.registry import register_model
 from core.models.temporal import check_lengths, frames_5d, opengait_init, per_frame
 
@@ -88,15 +88,10 @@ PLAIN_HID = ("BC-64", "BC-64", "M", "BC-128", "BC-128", "M", "BC-256", "BC-256",
 
 
 @register_model("gaitbase-plain")
+@stands_for("Baseline", opengait_families.plain_baseline)
 class GaitBasePlain(nn.Module):
     """``forward((N, T, H, W) in [0, 1], lengths=None)`` -> dict(embeddings (N, embed_dim, sum(bins)),
     bn_embeddings, logits (N, classes, sum(bins)))."""
-
-    OPENGAIT_CLASSES = ("Baseline",)
-
-    @classmethod
-    def from_opengait(cls, m: Keys, data: Keys) -> Translated:
-        return opengait_families.plain_baseline(m)
 
     def __init__(self, num_classes: int, layers: Seq[str] = PLAIN_HID, bins: Seq[int] = (16, 8, 4, 2, 1),
                  embed_dim: int = 256, in_channels: int = 1):

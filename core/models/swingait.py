@@ -21,20 +21,15 @@ from core.models.deepgaitv2 import make_stage
 from core.models.heads import BNNeck, SeparateFCs
 from core.models.pooling import horizontal_pyramid_pool
 from core.models import opengait_families
-from core.models.opengait_cfg import Keys, Translated
+from core.models.opengait_cfg import stands_for
 from core.models.registry import register_model
 from core.models.swin3d import Swin3D
 from core.models.temporal import frames_5d, per_frame, pool_by_length, temporal_max
 
 
 @register_model("swingait")
+@stands_for("SwinGait", opengait_families.swingait)
 class SwinGait(nn.Module):
-    OPENGAIT_CLASSES = ("SwinGait",)
-
-    @classmethod
-    def from_opengait(cls, m: Keys, data: Keys) -> Translated:
-        return opengait_families.swingait(m)
-
     def __init__(self, num_classes: int, channels: Seq[int] = (64, 128), layers: Seq[int] = (1, 1, 2, 2),
                  strips: int = 15, embed_dim: int = 256, swin_dim: int = 256, heads: Seq[int] = (16, 32),
                  window: Seq[int] = (3, 3, 5), grid: Seq[int] = (30, 20), drop_path: float = 0.1,
