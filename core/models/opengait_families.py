@@ -10,14 +10,13 @@ from __future__ import annotations
 
 from core.errors import ConfigError
 from core.models.opengait_cfg import Keys, Translated, bnneck, separate_fcs
+from core.models.plain_layers import parse_layers
 
 _PYRAMID = [16, 8, 4, 2, 1]
 
 
 def _plain(m: Keys, family: str) -> tuple[list[str], int, int]:
     """backbone_cfg of type Plain -> (layer specs, input channels, output channels)."""
-    from core.models.plain import parse_layers
-
     b = m.sub("backbone_cfg")
     kind = b.str("type")
     if kind != "Plain":

@@ -18,6 +18,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from core.models.heads import BNNeck, SeparateFCs
+from core.models.plain_layers import parse_layers
 from core.models.pooling import horizontal_pyramid_pool, set_max_pool
 from core.models import opengait_families
 from core.models.opengait_cfg import stands_for
@@ -44,27 +45,6 @@ class FocalConv(nn.Module):
             raise ValueError(f"focal conv with halving {self.halving} needs at least {2 ** self.halving} rows, "
                              f"got {x.shape[2]}")
         return torch.cat([F.conv2d(z, w, padding=self.padding) for z in x.split(strip, dim=2)], dim=2)
-
-
-def parse_layers(layers: Seq[str], name: str = "layers") -> list[tuple[str, int, int]]:
-    """Spec strings -> (kind, out_channels, halving); ValueError naming the bad entry."""
-    out = []
-    for i, spec in enumerate(layers):
-        parts = str(spec).split("-")
-        try:
-            if parts == ["M"]:
-                out.append(("M", 0, 0))
-            elif parts[0] == "BC" and len(parts) == 2:
-                out.append(("BC", int(parts[1]), 0))
-            elif parts[0] == "FC" and len(parts) == 3:
-                out.append(("FC", int(parts[1]), int(parts[2])))
-            else:
-                raise ValueError
-        except ValueError:
-            raise ValueError(f"{name}[{i}]: {spec!r} is not BC-<channels>, FC-<channels>-<halving> or M") from None
-    if not out or out[0][0] == "M":
-        raise ValueError(f"{name} must start with a conv (BC-... or FC-...)")
-    return out
 
 
 class Plain(nn.Sequential):
