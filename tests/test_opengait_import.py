@@ -268,29 +268,27 @@ def test_imported_network_builds_for_real_and_runs():
         assert model(torch.rand(1, 6, 32, 22))["embeddings"].shape == (1, 8, 64)
 
 
-def test_families_plug_in_through_the_registry_and_share_an_opengait_class():
-    from core.models import registry
-    from core.models.gaitbase import GaitBase
-    from core.models.opengait_cfg import Translated
+def test_two_families_share_an_opengait_class_through_the_registry():
+    from tests.opengait_ref.weights import load
 
-    class PlainBase(GaitBase):
-        """A stand-in for a Plain-backbone Baseline registered by another module."""
+    hid = load("gaitbase__gaitbase_hid")[0]["model_cfg"]
+    res = import_opengait(cfg(model_cfg=hid))
+    assert res.config.model == "gaitbase-plain" and res.num_classes == hid["SeparateBNNecks"]["class_num"]
+    assert import_opengait(GAITBASE).config.model == "gaitbase"           # ResNet9 still goes to GaitBase
+    # Refused by both claimants: the first one's (name order) refusal is the answer.
+    refused(cfg(model_cfg__backbone_cfg={"type": "Plain", "layers_cfg": ["BC-64"]}),
+            r"backbone 'Plain' is not implemented here for Baseline")
 
-        @classmethod
-        def from_opengait(cls, m, data):
-            b = m.sub("backbone_cfg")
-            if b.str("type") != "Plain":
-                raise b.refuse("type", "not a Plain backbone")
-            b.rest("test")
-            m.rest("test")
-            return Translated({"parts": 4}, m.sub("SeparateBNNecks").int("class_num"))
 
-    plain = cfg(model_cfg__backbone_cfg={"type": "Plain", "layers_cfg": ["BC-64"]})
-    refused(plain, r"backbone 'Plain' is not implemented here for Baseline")     # the first claimant's refusal
-    registry.register_model("gaitbase-plain")(PlainBase)
-    try:
-        res = import_opengait(plain)
-        assert res.config.model == "gaitbase-plain" and res.num_classes == 74
-        assert import_opengait(GAITBASE).config.model == "gaitbase"           # ResNet9 still goes to GaitBase
-    finally:
-        del registry._MODELS["gaitbase-plain"]
+def test_a_loss_type_not_implemented_here_is_refused_not_ignored():
+    from tests.opengait_ref.weights import load
+
+    supcon = {"type": "SupConLoss_Lp", "log_prefix": "SupConLoss", "temperature": 0.01, "loss_term_weight": 1}
+    refused(cfg(model_cfg=load("gaitgraph2__gaitgraph2")[0]["model_cfg"], loss_cfg=[supcon]),
+            r"loss_cfg\[0\]\.type: 'SupConLoss_Lp' is not implemented here")
+
+
+def test_keys_no_code_of_opengait_reads_are_ignored_with_that_reason():
+    res = import_opengait(cfg(data_cfg__frame_threshold=0, trainer_cfg__fix_layers=False))
+    assert "no code of OpenGait's reads" in dict(res.ignored)["data_cfg.frame_threshold"]
+    assert "no code of OpenGait's reads" in dict(res.ignored)["trainer_cfg.fix_layers"]

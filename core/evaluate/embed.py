@@ -46,17 +46,22 @@ def extract_embeddings(model: nn.Module, dataset: PackedDataset, indices: Iterab
     if channels:
         dataset.require_heatmaps(channels, type(model).__name__)
     rows = [int(i) for i in indices if dataset.entries[int(i)].length > 0]
+    keypoints = None
+    if getattr(model, "input_kind", "") == "pose":     # skeleton-only models (GaitGraph2, GaitTR)
+        from core.train.keypoints import dataset_keypoints
+
+        keypoints = dataset_keypoints(dataset, rows, type(model).__name__, getattr(model, "fill_empty_joints", True))
     model.eval()
     out: dict[int, np.ndarray] = {}
     # max_frames bounds memory; frames with heatmaps weigh 1 + C silhouettes.
     batches = _length_batches(dataset, rows, max(1, max_frames // (1 + channels)))
     done = 0
     for batch in batches:
-        frames = np.stack([cut_frames(dataset.frames(r)) for r in batch])
-        if channels:
-            maps = np.stack([cut_frames(dataset.heatmap_frames(r)) for r in batch])      # (N, T, C, H, W')
-            frames = np.concatenate([frames[:, :, None], maps], axis=2)
-        x = to_model_input(torch.from_numpy(frames).to(device), resize_to)
+        if keypoints is not None:
+            e = [dataset.entries[r] for r in batch]
+            x = torch.from_numpy(np.stack([keypoints[s.start:s.start + s.length] for s in e])).to(device)
+        else:
+            x = _frames(dataset, batch, channels, device, resize_to)
         with torch.autocast(device.type, dtype=autocast_dtype, enabled=autocast_dtype is not None):
             emb = model(x)["embeddings"]
         emb = emb.float().cpu().numpy()
@@ -65,6 +70,19 @@ def extract_embeddings(model: nn.Module, dataset: PackedDataset, indices: Iterab
         done += len(batch)
         if progress:
             progress(done, len(rows))
+    return _arrays(dataset, rows, out)
+
+
+def _frames(dataset: PackedDataset, batch: list[int], channels: int, device: torch.device,
+            resize_to: tuple[int, int] | None) -> torch.Tensor:
+    frames = np.stack([cut_frames(dataset.frames(r)) for r in batch])
+    if channels:
+        maps = np.stack([cut_frames(dataset.heatmap_frames(r)) for r in batch])      # (N, T, C, H, W')
+        frames = np.concatenate([frames[:, :, None], maps], axis=2)
+    return to_model_input(torch.from_numpy(frames).to(device), resize_to)
+
+
+def _arrays(dataset: PackedDataset, rows: list[int], out: dict[int, np.ndarray]) -> dict[str, Any]:
     seqs = [dataset.entries[r].sequence for r in rows]
     first = next(iter(out.values()), None)
     shape = first.shape if first is not None else (0, 0)

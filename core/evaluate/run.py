@@ -167,8 +167,8 @@ def periodic_evaluator(cfg: TrainConfig, protocol: str | None = None) -> Evaluat
 def _refined_results(model, cfg, dev, prec, emb, dataset, protocol, metric, refine) -> dict[str, Any]:
     from core.evaluate.refine import embed_arrays, read_variant_frames, refine_queries
 
-    if getattr(model, "heatmap_channels", 0):
-        return {"note": "test-time refinement needs silhouette-only models; this one also reads pose heatmaps"}
+    if getattr(model, "heatmap_channels", 0) or getattr(model, "input_kind", "") == "pose":
+        return {"note": "test-time refinement needs silhouette-only models; this one reads pose"}
     keys = [(dataset.entries[int(r)].sequence.sid, dataset.entries[int(r)].sequence.seq) for r in emb["rows"]]
     queries = {k for k, role in zip(keys, emb["roles"]) if role == "probe"}
     variant_emb = {}

@@ -5,13 +5,14 @@ Families plug in through the model registry: a registered model class that can s
 OpenGait class sets ``OPENGAIT_CLASSES = ("GaitPart", ...)`` and a classmethod
 ``from_opengait(m: Keys, data: Keys) -> Translated``. Several classes may claim one OpenGait
 class (Baseline with a ResNet9 or a Plain backbone): the first that accepts the config wins,
-otherwise the first refusal is the answer.
+otherwise the first refusal is the answer. ``stands_for`` sets both for a family whose
+translation reads model_cfg alone.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Callable
 
 from core.errors import ConfigError
 
@@ -214,3 +215,13 @@ def separate_fcs(m: Keys, key: str = "SeparateFCs") -> tuple[int, int, int]:
 def use_emb2(m: Keys) -> bool:
     """OpenGait's ``use_emb2``: test features are the BNNeck's output instead of the FC's."""
     return m.bool("use_emb2", False)
+
+
+def stands_for(opengait_class: str, translate: Callable[[Keys], Translated]):
+    """Class decorator: the model stands for ``opengait_class``, its model_cfg read by
+    ``translate`` (families whose translation needs only model_cfg)."""
+    def mark(cls: type) -> type:
+        cls.OPENGAIT_CLASSES = (opengait_class,)
+        cls.from_opengait = classmethod(lambda _cls, m, data: translate(m))
+        return cls
+    return mark

@@ -11,7 +11,10 @@ their ``layer1``), and ``{*}`` the rest of the key. A key takes the first rule i
 specific rules precede general ones; the same order serves both directions.
 
 OpenGait class -> our registry name: Baseline (GaitBase) -> 'gaitbase', GaitSet -> 'gaitset',
-GaitGL -> 'gaitgl', DeepGaitV2 -> 'deepgaitv2', SkeletonGaitPP -> 'skeletongait++'.
+GaitGL -> 'gaitgl', DeepGaitV2 -> 'deepgaitv2', SkeletonGaitPP -> 'skeletongait++', Baseline with
+the Plain backbone -> 'gaitbase-plain' (recognised from the keys when named Baseline), GaitPart ->
+'gaitpart', GLN -> 'gln', GaitGraph2 -> 'gaitgraph2', GaitTR
+-> 'gaittr' (same names on both sides), SwinGait -> 'swingait', ParsingGait -> 'parsinggait'.
 """
 
 from __future__ import annotations
@@ -29,7 +32,9 @@ from core.errors import InputError
 
 _FIELD = re.compile(r"\{(\*|[a-z]\w*)([+-]\d+)?\}")
 _ALIASES = {"baseline": "gaitbase", "gaitbase": "gaitbase", "gaitset": "gaitset", "gaitgl": "gaitgl",
-            "deepgaitv2": "deepgaitv2", "skeletongait++": "skeletongait++", "skeletongaitpp": "skeletongait++"}
+            "deepgaitv2": "deepgaitv2", "skeletongait++": "skeletongait++", "skeletongaitpp": "skeletongait++",
+            "gaitbase-plain": "gaitbase-plain", "gaitpart": "gaitpart", "gln": "gln", "gaitgraph2": "gaitgraph2", "gaittr": "gaittr",
+            "swingait": "swingait", "parsinggait": "parsinggait"}
 
 
 @dataclass(frozen=True)
@@ -131,6 +136,34 @@ def _skeletongait() -> list[Rule]:
     return _rules(*pairs, *_p3d_stage_pairs(), *_NECK)
 
 
+_PLAIN = ("backbone.{i}.weight", "Backbone.forward_block.feature.{i}.conv.weight")
+
+
+def _gaitbase_plain() -> list[Rule]:
+    return _rules(_PLAIN, *_NECK)
+
+
+def _gaitpart() -> list[Rule]:
+    return _rules(_PLAIN, ("tfa.short.{p}.{i}.weight", "TFA.pooling_func.conv1d3x1.{p}.{i}.conv.weight"),
+                  ("tfa.long.{p}.{i}.weight", "TFA.pooling_func.conv1d3x3.{p}.{i}.conv.weight"),
+                  ("head.weight", "Head.fc_bin"))
+
+
+def _gln() -> list[Rule]:
+    return _rules(("sil_stage_{s}.{i}.weight", "sil_stage_{s}.forward_block.{i}.conv.weight"),
+                  ("set_stage_{s}.{i}.weight", "set_stage_{s}.{i}.conv.weight"),
+                  ("head.weight", "Head.fc_bin"), ("{*}", "{*}"))
+
+
+def _gaitgraph2() -> list[Rule]:
+    return _rules(("branches.{*}", "ResGCN.head.{*}"), ("main.{*}", "ResGCN.backbone.{*}"), ("fc.{*}", "ResGCN.fcn.{*}"))
+
+
+def _swingait() -> list[Rule]:
+    return _rules(("layer0.{*}", "layer0.forward_block.{*}"), ("layer1.{*}", "layer1.forward_block.{*}"),
+                  *_p3d_stage_pairs(), ("transformer.{*}", "transformer.{*}"), *_NECK)
+
+
 def _canonical(model_name: str) -> str:
     key = model_name.strip().lower()
     if key not in _ALIASES:
@@ -154,9 +187,14 @@ def _deepgaitv2_mode(state_dict: Mapping[str, Tensor], ours: bool) -> str:
 
 def key_rules(model_name: str, state_dict: Mapping[str, Tensor], ours: bool) -> list[Rule]:
     name = _canonical(model_name)
+    if name == "gaitbase" and any(k.startswith(("backbone.0.", "Backbone.forward_block.feature.")) for k in state_dict):
+        name = "gaitbase-plain"    # OpenGait names both backbones' models Baseline
     if name == "deepgaitv2":
         return _deepgaitv2(_deepgaitv2_mode(state_dict, ours))
-    return {"gaitbase": _gaitbase, "gaitset": _gaitset, "gaitgl": _gaitgl, "skeletongait++": _skeletongait}[name]()
+    return {"gaitbase": _gaitbase, "gaitset": _gaitset, "gaitgl": _gaitgl, "skeletongait++": _skeletongait,
+            "gaitbase-plain": _gaitbase_plain, "gaitpart": _gaitpart, "gln": _gln, "gaitgraph2": _gaitgraph2,
+            "gaittr": lambda: _rules(("{*}", "{*}")), "swingait": _swingait,
+            "parsinggait": lambda: _gaitbase() + _rules(("{*}", "{*}"))}[name]()
 
 
 def unwrap_state_dict(state_dict: Mapping[str, Any]) -> dict[str, Tensor]:

@@ -141,13 +141,21 @@ class BatchSource:
     silhouette (the dataset must have them: ``PackedDataset.require_heatmaps``)."""
 
     def __init__(self, sampler: PKSampler, device: torch.device, resize_to: tuple[int, int] | None = None,
-                 on_device: str = "auto", rank: int = 0, world: int = 1, heatmaps: bool = False):
+                 on_device: str = "auto", rank: int = 0, world: int = 1, heatmaps: bool = False,
+                 keypoints: np.ndarray | None = None):
         self.sampler, self.device, self.resize_to = sampler, device, resize_to
         self.rank, self.world = rank, world
         self.heatmaps = bool(heatmaps)
         if self.heatmaps and sampler.dataset.heatmaps is None:
             raise InputError(sampler.dataset.root, f"no pose heatmaps: {sampler.dataset.heatmap_note}")
-        self.placement = placement(on_device, sampler, device, self.heatmaps)
+        # ``keypoints`` (N_frames, V, 3), row for row with the frames: batches are keypoint
+        # sequences (B, T, V, 3) instead of frames; a few hundred bytes a frame, so always resident.
+        self.keypoints = None if keypoints is None else torch.from_numpy(np.ascontiguousarray(keypoints)).to(device)
+        self.placement = "device" if keypoints is not None else placement(on_device, sampler, device, self.heatmaps)
+        if keypoints is not None:
+            self.store = self.host_store = self.pool = self.copy_stream = None
+            self._pending, self._state = None, None
+            return
         self.store = DeviceFrames(sampler, device, heatmaps=self.heatmaps) if self.placement == "device" else None
         self.host_store = DeviceFrames(sampler, torch.device("cpu"), heatmaps=self.heatmaps) \
             if self.placement == "host" else None
@@ -158,7 +166,7 @@ class BatchSource:
 
     @property
     def resident(self) -> bool:
-        return self.store is not None
+        return self.store is not None or self.keypoints is not None
 
     def state(self) -> dict[str, Any]:
         """Sampler state to checkpoint: from before the batch that ``next()`` will return."""
@@ -171,6 +179,11 @@ class BatchSource:
     def next(self) -> Batch:
         self.start()
         kind, plan, payload = self._pending
+        if kind == "pose":
+            rows = _to(torch.from_numpy(plan.frame_rows.reshape(-1)), self.device)
+            x = self.keypoints.index_select(0, rows).view(*plan.frame_rows.shape, *self.keypoints.shape[1:])
+            self._draw()
+            return self._batch(x, plan, payload)
         if kind == "resident":
             frames, host = self.store.gather(plan, self.device), payload
         else:   # gathered by the loader thread; on CUDA already queued on the side stream
@@ -194,7 +207,9 @@ class BatchSource:
         full = self.sampler.plan()
         plan = full.shard(self.rank, self.world)
         host = _host_part(full, self.world)
-        if self.store is not None:
+        if self.keypoints is not None:
+            self._pending = ("pose", plan, host)
+        elif self.store is not None:
             self._pending = ("resident", plan, host)
         else:
             self._pending = ("read", plan, self.pool.submit(self._read, plan, host))
@@ -221,7 +236,10 @@ class BatchSource:
         aug = self.sampler.augmenter
         if aug is not None and (aug.pre or aug.post):      # a lone 'cut' already happened while reading
             x = aug.apply(x, params_to(plan.aug, dev), host=plan.aug, erase_channels=1 if self.heatmaps else None)
-        x = resize_frames(x, self.resize_to)
+        return self._batch(resize_frames(x, self.resize_to), plan, host)
+
+    def _batch(self, x: Tensor, plan: BatchPlan, host: dict[str, Any]) -> Batch:
+        dev = self.device
         lengths = None if host["fixed"] else _to(torch.from_numpy(plan.lengths), dev)
         tindex = host["tindex"].pin_memory().to(dev, non_blocking=True) if dev.type == "cuda" else host["tindex"]
         return Batch(x=x, labels=_to(torch.from_numpy(plan.labels), dev), lengths=lengths,

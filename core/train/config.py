@@ -231,6 +231,9 @@ def _demo_cpu(model: str, model_args: dict[str, Any], name: str, **extra: Any) -
     return make
 
 
+_GLN_DEMO = {"channels": [8, 16, 32], "lateral_dim": 32, "embed_dim": 32, "hidden_dim": 32, "bins": [8, 4, 2, 1]}
+
+
 # Presets name their model; building one whose model is not registered raises ConfigError
 # ("model: unknown model ..."), so a preset never silently trains something else.
 PRESETS: dict[str, Callable[[], TrainConfig]] = {
@@ -251,6 +254,44 @@ PRESETS: dict[str, Callable[[], TrainConfig]] = {
     # thread and 3.5-6 s with two on a busy 2-core machine (OpenMP workers spinning on each other).
     "demo-cpu-skeletongait++": _demo_cpu("skeletongait++", {"channels": [8, 16, 32, 64], "layers": [1, 1, 1, 1],
                                                             "parts": 8}, "demo-cpu-skeletongait++", threads=1),
+    # OpenGait's Baseline on its Plain backbone (gaitbase_hid.yaml), narrowed for the CPU.
+    "demo-cpu-gaitbase-plain": _demo_cpu("gaitbase-plain", {"layers": ["BC-16", "M", "BC-32", "M", "BC-64", "BC-64"],
+                                                            "bins": [8, 4, 2, 1], "embed_dim": 64},
+                                         "demo-cpu-gaitbase-plain"),
+    # GaitPart: no classifier (triplet only, as OpenGait) and frames in order for its temporal templates;
+    # its focal convs need the 8 rows left after two pools of the 32-row frames.
+    "demo-cpu-gaitpart": _demo_cpu("gaitpart", {"layers": ["BC-16", "BC-16", "M", "FC-32-2", "FC-32-2", "M",
+                                                           "FC-64-3", "FC-64-3"], "parts": 8, "embed_dim": 64},
+                                   "demo-cpu-gaitpart", sampling=SamplingConfig(type="fixed_ordered", frames=10),
+                                   loss=LossConfig(ce_weight=0.0)),
+    # GLN's two phases: the lateral network on the triplet loss, then (gln_phase2.yaml) the compact
+    # block with its classifier at CE weight 0.1, scale 16, and a fifth of the first phase's rate as
+    # there (at 0.05 its unnormalised logits diverged by step 10 on the demo set).
+    "demo-cpu-gln": _demo_cpu("gln", dict(_GLN_DEMO), "demo-cpu-gln", loss=LossConfig(ce_weight=0.0)),
+    "demo-cpu-gln-phase2": _demo_cpu("gln", {**_GLN_DEMO, "lateral_pretraining": False}, "demo-cpu-gln-phase2",
+                                     optimizer=OptimizerConfig(lr=0.01), loss=LossConfig(ce_weight=0.1)),
+    # GaitGraph2 reads the 2-D keypoints beside the frames (a dataset converted with --pose, as for
+    # SkeletonGait++). OpenGait trains it with a supervised contrastive loss, which this trainer
+    # does not have: the triplet loss stands in. AdamW at OpenGait's rate, cosine decay instead of
+    # its one-cycle; cosine distance, as its evaluator.
+    "demo-cpu-gaitgraph2": _demo_cpu("gaitgraph2", {"branch": [5, 32, 16], "main": [16, 64, 128], "embed_dim": 64,
+                                                    "reduction": 4}, "demo-cpu-gaitgraph2",
+                                     sampling=SamplingConfig(type="fixed_ordered", frames=30),
+                                     optimizer=OptimizerConfig(name="adamw", lr=0.005, weight_decay=1e-5),
+                                     scheduler=SchedulerConfig(name="cosine"), loss=LossConfig(ce_weight=0.0),
+                                     eval_metric="cos"),
+    # GaitTR on the same keypoints, as gaittr_*.yaml: triplet loss (margin 0.3) alone, Adam at 1e-3
+    # (cosine decay instead of its one-cycle), euclidean distance.
+    "demo-cpu-gaittr": _demo_cpu("gaittr", {"channels": [10, 32, 32, 64], "embed_dim": 64}, "demo-cpu-gaittr",
+                                 sampling=SamplingConfig(type="fixed_ordered", frames=30),
+                                 optimizer=OptimizerConfig(name="adam", lr=1e-3, weight_decay=2e-5),
+                                 scheduler=SchedulerConfig(name="cosine"),
+                                 loss=LossConfig(ce_weight=0.0, triplet_margin=0.3)),
+    # SwinGait narrowed for the CPU: 8/16-wide CNN, a 32-wide transformer with 4/8 heads (OpenGait:
+    # 64/128, 256, 16/32), OpenGait's windows, grid and strips; frames in order for the 3-frame windows.
+    "demo-cpu-swingait": _demo_cpu("swingait", {"channels": [8, 16], "layers": [1, 1, 1, 1], "swin_dim": 32,
+                                                "embed_dim": 64, "heads": [4, 8]}, "demo-cpu-swingait",
+                                   sampling=SamplingConfig(type="fixed_ordered", frames=10), threads=1),
     "casia-b-gaitbase": _casia_b_gaitbase,
     "ccvid-gaitbase": _ccvid_gaitbase,
     "grew-gaitbase": _grew_gaitbase,

@@ -40,6 +40,7 @@ UNSUPPORTED_TRANSFORMS = {
     "BaseSilTransform": "it feeds frames uncut; here frames are always cut W//64*10 columns per side",
 }
 SCORING = "scoring: the protocol is chosen when evaluating (python -m core eval --protocol); features are unaffected"
+NEVER_READ = "no code of OpenGait's reads this key: it cannot change what OpenGait trains"
 PATHS = "a path or name of OpenGait's own files: the data is the converted folder given here"
 
 
@@ -104,6 +105,7 @@ class _Importer:
             d.drop(k, PATHS)
         d.drop("num_workers", "loader worker processes: batches are the same")
         d.drop("cache", "in-memory caching of the pickles: batches are the same")
+        d.drop("frame_threshold", NEVER_READ)
         d.drop("remove_no_gallery", SCORING)
         d.rest(None)
 
@@ -128,7 +130,10 @@ class _Importer:
                 self.report.ignored.append((k.where, f"OpenGait never applies it: {self.opengait_model} gives no "
                                                      f"{prefix!r} training features"))
                 continue
-            want = {"triplet": "TripletLoss", "softmax": "CrossEntropyLoss"}[prefix]
+            want = {"triplet": "TripletLoss", "softmax": "CrossEntropyLoss"}.get(prefix)
+            if want is None:
+                raise k.refuse("type", f"{kind!r} is not implemented here (OpenGait's {self.opengait_model} "
+                                       f"trains its {prefix!r} features with it)")
             k.equal("type", kind, want, f"the {prefix!r} features of {self.opengait_model} feed a {want} here")
             k.drop("log_accuracy", "logging only")
             if kind == "TripletLoss":
@@ -202,6 +207,7 @@ class _Importer:
             t.drop(k, why)
         self.sampler(t.sub("sampler"))
         self.transform(t, "transform", training=True)
+        t.drop("fix_layers", NEVER_READ)
         t.rest(None)
 
     def sampler(self, s: Keys) -> None:

@@ -131,6 +131,16 @@ class Trainer:
         self.heatmap_channels = int(getattr(model, "heatmap_channels", 0) or 0)
         if self.heatmap_channels:
             self.dataset.require_heatmaps(self.heatmap_channels, cfg.model)
+        # Skeleton-only models (GaitGraph2, GaitTR) take the frames' 2-D keypoints instead of the silhouettes.
+        keypoints = None
+        if getattr(model, "input_kind", "") == "pose":
+            from core.train.keypoints import dataset_keypoints
+
+            if any(step.type != "cut" for step in cfg.augment):
+                raise ConfigError(f"augment: model {cfg.model!r} reads keypoints; the image augmentations "
+                                  f"{[s.type for s in cfg.augment if s.type != 'cut']} do not apply to them")
+            keypoints = dataset_keypoints(self.dataset, self.sampler.rows, cfg.model,
+                                          getattr(model, "fill_empty_joints", True))
         if self.device.type == "cuda" and cfg.channels_last:
             _channels_last(model)
         if self.dist and self.device.type == "cuda" and cfg.sync_bn:
@@ -151,7 +161,8 @@ class Trainer:
         if compile_wanted(cfg.compile, self.device):
             self._compile()
         self.source = BatchSource(self.sampler, self.device, cfg.model_input_size, cfg.data_on_device,
-                                  rank=self.rank, world=self.world, heatmaps=self.heatmap_channels > 0)
+                                  rank=self.rank, world=self.world, heatmaps=self.heatmap_channels > 0,
+                                  keypoints=keypoints)
 
     def _compile(self) -> None:
         # CUDA graphs replay the whole compiled forward/backward as one launch: worth it when the
