@@ -128,7 +128,8 @@ def test_five_steps_in_browser(app_url):
             # sorting by score shows scores in the captions
             page.locator("#filter-sort input").click()
             page.get_by_role("option", name="score ↓").click()
-            expect(page.locator("#variant-gallery")).to_contain_text("0.", timeout=10_000)
+            # (a heuristic in [0, 1]: on this tiny set every variant may score 1.00)
+            expect(page.locator("#variant-gallery")).to_contain_text(re.compile(r"· [01]\.\d\d"), timeout=10_000)
             page.locator("#accept-shown").click()
             expect(page.locator("#augment-counts")).to_contain_text(f"accepted {n_variants}", timeout=10_000)
             page.locator("#augment-merge").click()
