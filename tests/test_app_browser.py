@@ -130,7 +130,10 @@ def test_five_steps_in_browser(app_url):
             page.get_by_role("option", name="score ↓").click()
             # (a heuristic in [0, 1]: on this tiny set every variant may score 1.00)
             expect(page.locator("#variant-gallery")).to_contain_text(re.compile(r"· [01]\.\d\d"), timeout=10_000)
-            page.locator("#accept-shown").click()
+            page.locator("#accept-shown").click()     # a bulk action says what it will change, then asks once
+            expect(page.locator("#bulk-confirm-text")).to_contain_text(f"Accept {n_variants - 1} variant",
+                                                                       timeout=10_000)
+            page.locator("#bulk-confirm-yes").click()
             expect(page.locator("#augment-counts")).to_contain_text(f"accepted {n_variants}", timeout=10_000)
             page.locator("#augment-merge").click()
             expect(page.locator("#augment-counts")).to_contain_text(f"merged {n_variants}", timeout=60_000)
