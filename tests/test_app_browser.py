@@ -39,7 +39,8 @@ def app_url(tmp_path):
 
 def _shot(page, name: str) -> None:
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
+    # a full-page capture of a long page can take long on two busy cores (a training job beside it)
+    page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True, timeout=90_000)
     # An error toast means some event failed (validation or a handler crash) even if the step worked.
     errors = page.locator(".toast-body.error")
     assert errors.count() == 0, f"{name}: error toast: {errors.first.inner_text()}"
