@@ -199,6 +199,7 @@ def build(studio, timer: gr.Timer) -> dict:
                            info="given = the source's _2d_pose.txt (or demo ground truth) · transformers:MODEL_DIR_OR_HUB_ID",
                            elem_id="convert-pose")
         stride = gr.Number(value=D["stride"], minimum=1, precision=0, label="Frame stride (videos, frame folders)", scale=1)
+    with gr.Row():   # a second row: eight fields in one squeezed every label and help text
         download = gr.Checkbox(value=D["allow_download"], label="Download models not in the cache", scale=1,
                                info=O.field_help("convert", "allow_download"), elem_id="convert-download")
         pkl = gr.Checkbox(value=False, label="Also export an OpenGait pkl tree", scale=1)
