@@ -144,10 +144,10 @@ def test_five_steps_in_browser(app_url):
             _tab(page, "4 · Train")
             expect(page.locator("#train-dataset input")).to_have_value("demo-grew · converted · grew-layout",
                                                                        timeout=15_000)
-            page.locator("#train-iterations input").fill("40")
+            page.locator("#train-iterations input").fill("120")
             page.locator("#train-iterations input").press("Tab")
             expect(page.locator("#train-cli textarea, #train-cli input").first).to_have_value(
-                re.compile(r"--iterations 40"), timeout=10_000)
+                re.compile(r"--iterations 120"), timeout=10_000)
             page.locator("#train-start").click()
             expect(page.locator("#train-progress")).to_contain_text("running", timeout=60_000)
             expect(page.locator("#train-stop")).to_be_enabled(timeout=10_000)
