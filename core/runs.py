@@ -10,6 +10,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from core.evaluate import protocols as P
+from core.evaluate.files import OPENGAIT_EXPORT_FILE, embeddings_path
+from core.train.files import latest_checkpoint
 
 ACTIVE = ("queued", "running")                       # a job that still holds (or waits for) its slot
 RESUMABLE = ("cancelled", "interrupted", "failed")   # a job Resume continues from its last checkpoint
@@ -47,19 +49,14 @@ def status(run: dict, train_job: dict | None, eval_job: dict | None) -> str:
     return run["state"]
 
 
-# core.evaluate.run and core.train.checkpoint import torch: imported where used, so reading a
-# run's status does not load it.
+# The torch-free path modules: reading a run's status or opening its page must not import torch.
 
 def checkpoint_file(run: dict) -> Path | None:
-    from core.train.checkpoint import latest_checkpoint
-
     return latest_checkpoint(run["dir"])
 
 
 def embeddings_file(run: dict) -> Path:
     """Where the run's last evaluation kept its embeddings (recorded in the results, else the default)."""
-    from core.evaluate.run import embeddings_path
-
     recorded = results(run).get("embeddings_file")
     if recorded and Path(recorded).is_file():
         return Path(recorded)
@@ -69,8 +66,6 @@ def embeddings_file(run: dict) -> Path:
 def export_file(run: dict) -> Path | None:
     """The OpenGait export if one exists and is not older than the checkpoint it came from
     (an export of an earlier checkpoint would hand out weights the run no longer has)."""
-    from core.evaluate.run import OPENGAIT_EXPORT_FILE
-
     out = Path(run["dir"]) / OPENGAIT_EXPORT_FILE
     ck = checkpoint_file(run)
     if out.is_file() and (ck is None or out.stat().st_mtime >= ck.stat().st_mtime):

@@ -18,6 +18,7 @@ from core.data.packed import PackedDataset
 from core.errors import InputError, StudioError
 from core.evaluate import protocols
 from core.evaluate.embed import extract_embeddings
+from core.evaluate.files import OPENGAIT_EXPORT_FILE, embeddings_path
 from core.models import build_model
 from core.train.checkpoint import checkpoint_dir, load_checkpoint
 from core.train.config import TrainConfig, load_config
@@ -27,8 +28,6 @@ if TYPE_CHECKING:
     from core.train.trainer import Evaluator
 
 PROTOCOLS = protocols.PROTOCOLS
-EMBEDDINGS_FILE = Path("eval") / "embeddings.npz"
-OPENGAIT_EXPORT_FILE = Path("export") / "opengait.pt"
 # One row per test sequence in each; `embeddings` is n x C x P float32, the rest strings.
 SAVED_ARRAYS = ("labels", "types", "views", "roles", "cameras", "clothes", "seqs", "conditions")
 
@@ -58,10 +57,6 @@ def run_dir_of(checkpoint: str | Path) -> Path | None:
     """The run folder a checkpoint file belongs to (``<run>/checkpoints/x.pt``), else None."""
     p = Path(checkpoint)
     return p.parent.parent if p.parent.name == checkpoint_dir("").name else None
-
-
-def embeddings_path(run_dir: str | Path) -> Path:
-    return Path(run_dir) / EMBEDDINGS_FILE
 
 
 def save_embeddings(path: str | Path, emb: dict[str, Any], **meta: Any) -> Path:

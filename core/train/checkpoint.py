@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import re
 import shutil
 from pathlib import Path
 from typing import Any
@@ -11,17 +10,7 @@ from typing import Any
 import torch
 
 from core.atomic import atomic_path
-
-_NAME = re.compile(r"^ckpt-(\d{7,})\.pt$")
-
-
-def checkpoint_dir(run_dir: str | Path) -> Path:
-    return Path(run_dir) / "checkpoints"
-
-
-def latest_checkpoint(run_dir: str | Path) -> Path | None:
-    p = checkpoint_dir(run_dir) / "latest.pt"
-    return p if p.is_file() else None
+from core.train.files import CHECKPOINT_NAME as _NAME, checkpoint_dir
 
 
 def numbered_checkpoints(run_dir: str | Path) -> list[Path]:

@@ -23,7 +23,8 @@ from core.data.transforms import Augmenter
 from core.errors import ConfigError, StudioError
 from core.models import build_model
 from core.train.batches import Batch, BatchSource
-from core.train.checkpoint import checkpoint_dir, latest_checkpoint, load_checkpoint, save_checkpoint
+from core.train.checkpoint import checkpoint_dir, load_checkpoint, save_checkpoint
+from core.train.files import latest_checkpoint
 from core.train.config import TrainConfig, load_config
 from core.device import Precision, resolve_device, resolve_precision
 from core.train.distributed import Distributed
