@@ -61,7 +61,8 @@ def seed_rows(runs: Iterable[dict]) -> list[dict[str, Any]]:
             x, y = ha[c], hb.get(c)
             row[f"{c} with"] = None if x is None else round(x, 2)
             row[f"{c} without"] = None if y is None else round(y, 2)
-            row[f"{c} Δ"] = None if x is None or y is None else round(x - y, 2)
+            # + 0.0: equal arms print 0.00, not the -0.00 a rounded tiny negative gives
+            row[f"{c} Δ"] = None if x is None or y is None else round(x - y, 2) + 0.0
         rows.append(row)
     return rows
 
