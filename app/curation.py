@@ -201,8 +201,9 @@ def details(studio, variant_id, note: str = "", error: str = "") -> dict[str, An
                                                          if recipe.get("donors") else ""))
     models = recipe.get("models") or {}
     if models:
-        lines.append("models: " + "; ".join(f"{stage} `{(m or {}).get('model_id') or (m or {}).get('label') or m}`"
-                                            for stage, m in models.items()))
+        # one bullet per stage: inline code spans of long labels wrapped mid-phrase and ran the stages together
+        lines.append("models used:\n" + "\n".join(
+            f"- **{stage}**: {(m or {}).get('model_id') or (m or {}).get('label') or m}" for stage, m in models.items()))
     if history:
         lines.append("decisions: " + ", ".join(
             f"{h['decision']} ({h['who']}, {h['at']}{', bulk #%d' % h['batch_id'] if h.get('batch_id') else ''})"
@@ -330,7 +331,7 @@ def log_view(studio, ds_id) -> dict[str, Any]:
             f"<td>{html.escape(b['label'])}</td><td>{'undone by #%d' % b['undone_by'] if b['undone_by'] else ''}</td></tr>"
             for b in batches)
         table = ('<table class="hg-log" id="decision-log-table"><thead><tr><th>#</th><th>when</th><th>who</th>'
-                 f'<th>action</th><th>changed</th><th>filters</th><th></th></tr></thead><tbody>{rows}</tbody></table>')
+                 f'<th>action</th><th>changed</th><th>filters</th><th>undo</th></tr></thead><tbody>{rows}</tbody></table>')
     undoable = [(f"#{b['id']} · {VERB.get(b['decision'], b['decision'])} {b['changed']} · {b['label']}"[:90], b["id"])
                 for b in batches if b["undone_by"] is None and b["undoes"] is None and b["changed"]]
     return {"log": table, "undo_pick": gr.update(choices=undoable, value=undoable[0][1] if undoable else None),

@@ -16,8 +16,7 @@ from core.studio import Studio, options, protocols as P
 HEADLINE = tuple(P.get(P.DEFAULT_PROTOCOL).headline({}))
 ARMS = ("with", "without", "Δ")
 SEED_COLUMNS = ["experiment", "seed", "state"] + [f"{c} {k}" for c in HEADLINE for k in ARMS]
-SUMMARY_COLUMNS = (["experiment", "seeds"] + [f"{c} {k}" for c in HEADLINE for k in ARMS]
-                   + [f"{c} Δ beyond spread" for c in HEADLINE])
+SUMMARY_COLUMNS = ["experiment", "seeds", "condition", "with", "without", "Δ", "|mean Δ| > s.d. of Δ"]
 DEFAULT_SEEDS = options.defaults("experiment")["seeds"]
 
 
@@ -44,14 +43,28 @@ def _frame(rows: list[dict], columns: list[str]) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=list(dict.fromkeys(c for row in rows for c in row)))
 
 
+def _num(col: str, v):
+    # two decimals throughout (a bare 87.5 or 0 beside 96.53 reads as a different precision)
+    if v is None or isinstance(v, str) or col in ("seed",):
+        return v
+    return f"{v:+.2f}" if col.endswith(" Δ") else f"{v:.2f}"
+
+
 def table(studio) -> pd.DataFrame:
     """One row per experiment and seed."""
-    return _frame(studio.experiment_rows(), SEED_COLUMNS)
+    return _frame([{k: _num(k, v) for k, v in r.items()} for r in studio.experiment_rows()], SEED_COLUMNS)
 
 
 def summary(studio) -> pd.DataFrame:
-    """One row per experiment: mean ± spread over its finished seeds."""
-    return _frame(studio.experiment_summary(), SUMMARY_COLUMNS)
+    """One row per experiment and condition: mean ± spread over its finished seeds. Long form, so the
+    with / without / Δ of CL stay on screen instead of past a dozen wide columns."""
+    rows = []
+    for s in studio.experiment_summary():
+        conds = [k[: -len(" Δ beyond spread")] for k in s if k.endswith(" Δ beyond spread")]
+        rows += [{"experiment": s["experiment"], "seeds": s["seeds"], "condition": c, "with": s[f"{c} with"],
+                  "without": s[f"{c} without"], "Δ": s[f"{c} Δ"],
+                  "|mean Δ| > s.d. of Δ": s[f"{c} Δ beyond spread"] or "— (needs 2 finished seeds)"} for c in conds]
+    return pd.DataFrame(rows, columns=SUMMARY_COLUMNS)
 
 
 def refresh(studio, sig):
