@@ -107,7 +107,8 @@ def _scan_failed(exc: Exception) -> dict[str, Any]:
 
 def _decode_arg(sample) -> int | None:
     """The decode-sample box: empty is every frame."""
-    return None if sample in (None, "") else max(0, int(sample))
+    n = C.as_int(str(sample).strip()) if sample is not None else None
+    return None if n is None else max(0, n)
 
 
 def _bar(progress):
@@ -268,8 +269,9 @@ def build(studio, timer: gr.Timer, roots: list[Path] | None = None) -> dict:
         path = gr.Textbox(label="Open a dataset folder", placeholder="/data/CASIA-B/silhouettes", scale=4,
                           elem_id="open-path")
         fmt = gr.Dropdown([AUTO, *O.choices("scan", "format")], value=AUTO, label="Format", scale=2, elem_id="open-format")
-        sample = gr.Number(value=None, minimum=0, precision=0, label="Frames decoded per sequence (empty: all)",
-                           info=O.field_help("scan", "decode_sample"), scale=2, elem_id="open-decode-sample")
+        # a Textbox, not a Number: a Number shows an empty value as 0, which here would mean "decode none"
+        sample = gr.Textbox(value="", placeholder="all frames", label="Frames decoded per sequence (empty: all)",
+                            info=O.field_help("scan", "decode_sample"), scale=2, elem_id="open-decode-sample")
         open_btn = gr.Button("Open", scale=1, elem_id="open-btn")
     with gr.Accordion("Browse folders", open=False, elem_id="browse"):
         root = gr.Dropdown(roots, value=roots[0], label="Browse under", info="start the studio with --data-root DIR "

@@ -78,7 +78,10 @@ def can_evaluate(run: dict | None, train_job: dict | None, eval_job: dict | None
     if run is None:
         return False, "select a run first"
     if checkpoint_file(run) is None:
-        return False, f"run {run['name']} has no checkpoint yet: it is written during training (step 4)"
+        every = (run.get("config") or {}).get("checkpoint_every")
+        # "(step 4)" meant the Train tab, but read as a training step beside "step 12/30"
+        when = f" every {every} iterations" if every else ""
+        return False, f"run {run['name']} has no checkpoint yet: training writes one{when} and when it stops"
     if is_active(train_job):
         return False, f"run {run['name']} is still training; it is evaluated when training finishes"
     if is_active(eval_job):

@@ -541,3 +541,9 @@ def test_converted_text_counts_dropped_frames_as_the_manifest_lists_them():
                                             "failed": 0, "skipped_done": 0, "train_ids": 1, "test_ids": 2}}
     txt = convert_tab.result_md(job)
     assert "4 empty/unreadable frames dropped in 2 sequences: 4 × empty frame" in txt and "manifest.json" in txt
+
+
+def test_decode_sample_box_empty_means_every_frame():
+    # the box is a Textbox: a Number showed its empty value as 0, and 0 means "decode no frame"
+    assert dataset_tab._decode_arg("") is None and dataset_tab._decode_arg(None) is None
+    assert dataset_tab._decode_arg(" 3 ") == 3 and dataset_tab._decode_arg("0") == 0
