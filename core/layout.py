@@ -15,7 +15,9 @@ from core.data.packed import write_packed
 from core.errors import InputError
 from core.records import Sequence
 
-SPLIT_DIRS = {"train": "train", "gallery": "test/gallery", "probe": "test/probe"}
+# unsplit: sequences of a conversion with --split none, beside (never inside) train/ and test/,
+# so no reader of the GREW layout takes them for training or test material
+SPLIT_DIRS = {"train": "train", "gallery": "test/gallery", "probe": "test/probe", "unsplit": "unsplit"}
 POSE_SUFFIX = "_2d_pose.txt"            # core.pose.posefile.SUFFIX, without importing the pose package here
 # SkeletonGait's pretreatment draws with sigma 8 on a 128-pixel canvas for 64-pixel frames; the
 # canvas is always twice the frame height, so sigma scales with it to keep the maps' look.
