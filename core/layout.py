@@ -36,6 +36,20 @@ def read_manifest(root: str | Path) -> dict:
         raise InputError(path, f"not valid JSON ({exc})") from exc
 
 
+def require_split(root: str | Path, purpose: str) -> None:
+    """Refuse an extraction-only dataset (converted with --split none) for ``purpose`` ('train', 'evaluate')."""
+    path = Path(root) / "manifest.json"
+    if not path.is_file():
+        return      # not a converted layout: its own reader says what is wrong
+    try:
+        spec = (json.loads(path.read_text()).get("split") or {}).get("spec")
+    except (json.JSONDecodeError, AttributeError):
+        return
+    if spec == "none":
+        raise InputError(Path(root), "was converted with --split none (extraction only): choose a split "
+                                     f"(official, first:K, random:F or a partition file) and convert it again to {purpose}")
+
+
 def sequences(root: str | Path) -> list[Sequence]:
     return [Sequence.from_dict(r) for r in read_manifest(root)["sequences"]]
 

@@ -41,3 +41,15 @@ def test_single_real_video_converts_unsplit_with_stable_track_names(tmp_path):
     assert manifest["split"]["spec"] == "none"
     assert all((tmp_path / "out" / "unsplit" / s["sid"] / s["seq"]).is_dir() for s in manifest["sequences"])
     assert not (tmp_path / "out" / "train").exists()
+
+
+def test_training_and_evaluation_refuse_an_unsplit_dataset(tmp_path):
+    from core.errors import InputError
+    from core.evaluate.run import evaluate_run
+    from core.layout import require_split
+
+    (tmp_path / "manifest.json").write_text(json.dumps({"split": {"spec": "none"}, "sequences": []}))
+    with pytest.raises(InputError, match="--split none .*to train"):
+        require_split(tmp_path, "train")
+    with pytest.raises(InputError, match="--split none"):
+        evaluate_run(tmp_path / "no-run", tmp_path)
