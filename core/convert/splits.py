@@ -76,7 +76,8 @@ class Split:
 
     def summary(self) -> dict:
         if self.is_none:
-            return {"spec": NONE, "train_ids": 0, "test_ids": 0, "unsplit_ids": len(self.unsplit_ids),
+            return {"spec": NONE, "train_ids": 0, "test_ids": 0, "train_range": "—", "test_range": "—",
+                    "unsplit_ids": len(self.unsplit_ids),
                     "unsplit_range": _range(self.unsplit_ids), "warning": UNSPLIT_WARNING}
         out = {"spec": self.spec, "train_ids": len(self.train_ids), "test_ids": len(self.test_ids),
                "train_range": _range(self.train_ids), "test_range": _range(self.test_ids)}
