@@ -12,7 +12,7 @@ from app import common as C
 from core.studio import options as O, runs
 
 D = O.defaults("convert")
-SPLITS = ["auto", "official", "first:2", "random:0.5"]     # examples: any split spec may be typed
+SPLITS = ["auto", "official", "first:2", "random:0.5", "none"]     # examples: any split spec may be typed; none = extraction only
 ALIGNS = list(O.choices("convert", "align"))
 # backends that need a model are typed as NAME:MODEL, not picked from the list
 SILHOUETTES = [c for c in O.choices("convert", "silhouette") if c != "segmentation"]
@@ -100,7 +100,9 @@ def preview(studio, ds_id, split, align, name, silhouette=D["silhouette"], pose=
     n_drop = sum(len(p.get("dropped") or []) for p in pv["previews"])
     summary = (f"**Split `{s['spec']}`:** {s['train_ids']} training identities ({s['train_range']}), "
                f"{s['test_ids']} test identities ({s['test_range']}); no identity is in both{extra}.\n\n"
-               f"**Protocol:** `{pv['protocol']}`\n\n"
+               + (f"**Warning:** {s['unsplit_ids']} identities ({s['unsplit_range']}) unsplit — {s['warning']}.\n\n"
+                  if s.get("warning") else "")
+               + f"**Protocol:** `{pv['protocol']}`\n\n"
                f"**Output:** `{pv['out']}` · {total} sequences · alignment `{align}` · silhouettes "
                f"`{pv['previews'][0].get('silhouette_from', silhouette) if pv['previews'] else silhouette}` · "
                f"pose `{pose}`\n\n**Validation:** {n_err} errors, {len(pv['validation']) - n_err} warnings "
@@ -187,7 +189,8 @@ def build(studio, timer: gr.Timer) -> dict:
         split = gr.Dropdown(label="Split", choices=SPLITS, value="auto", allow_custom_value=True, scale=2,
                             info="auto · official (CASIA-B ids, CCVID lists, GREW folders, OU-MVLP/CCPG/SUSTech1K "
                                  "presets) · first:K · random:F[,SEED] · the path of an OpenGait partition .json "
-                                 "(TRAIN_SET/TEST_SET[/PROBE_SET], e.g. Gait3D.json)",
+                                 "(TRAIN_SET/TEST_SET[/PROBE_SET], e.g. Gait3D.json) · none (extraction only: "
+                                 "one video or one walker, written unsplit; not trainable)",
                             elem_id="convert-split")
         align = gr.Radio(ALIGNS, value=D["align"], label="Alignment", scale=2)
         name = gr.Textbox(label="Output name", placeholder="<raw name>-grew", scale=2, elem_id="convert-name")

@@ -15,7 +15,9 @@ from core.data.packed import write_packed
 from core.errors import InputError
 from core.records import Sequence
 
-SPLIT_DIRS = {"train": "train", "gallery": "test/gallery", "probe": "test/probe"}
+# unsplit: sequences of a conversion with --split none, beside (never inside) train/ and test/,
+# so no reader of the GREW layout takes them for training or test material
+SPLIT_DIRS = {"train": "train", "gallery": "test/gallery", "probe": "test/probe", "unsplit": "unsplit"}
 POSE_SUFFIX = "_2d_pose.txt"            # core.pose.posefile.SUFFIX, without importing the pose package here
 # SkeletonGait's pretreatment draws with sigma 8 on a 128-pixel canvas for 64-pixel frames; the
 # canvas is always twice the frame height, so sigma scales with it to keep the maps' look.
@@ -32,6 +34,20 @@ def read_manifest(root: str | Path) -> dict:
         return json.loads(path.read_text())
     except json.JSONDecodeError as exc:
         raise InputError(path, f"not valid JSON ({exc})") from exc
+
+
+def require_split(root: str | Path, purpose: str) -> None:
+    """Refuse an extraction-only dataset (converted with --split none) for ``purpose`` ('train', 'evaluate')."""
+    path = Path(root) / "manifest.json"
+    if not path.is_file():
+        return      # not a converted layout: its own reader says what is wrong
+    try:
+        spec = (json.loads(path.read_text()).get("split") or {}).get("spec")
+    except (json.JSONDecodeError, AttributeError):
+        return
+    if spec == "none":
+        raise InputError(Path(root), "was converted with --split none (extraction only): choose a split "
+                                     f"(official, first:K, random:F or a partition file) and convert it again to {purpose}")
 
 
 def sequences(root: str | Path) -> list[Sequence]:

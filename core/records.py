@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-SPLITS = ("train", "gallery", "probe")
+SPLITS = ("train", "gallery", "probe", "unsplit")    # unsplit: converted with --split none (extraction only)
 # CASIA-B's sequence types (docs/contracts.md, "Evaluation protocols"), written down once: conversion
 # gives test sequences their gallery/probe role by them, evaluation picks each condition's probes,
 # the demo generator names what it writes.

@@ -23,7 +23,7 @@ from core import __version__, locks
 from core.atomic import atomic_dir, sweep_temporaries, write_bytes, write_json
 from core.convert.align import align, gait_energy_image
 from core.convert.extract import Extracted, camera_key, extract, fit_camera_backgrounds
-from core.convert.splits import Split, check_leak, default_spec, make_split, split_from_roles
+from core.convert.splits import NONE, UNSPLIT_WARNING, Split, check_leak, default_spec, make_split, split_from_roles
 from core.procpool import worker_pool
 from core.errors import ConfigError, InputError, JobCancelled
 from core.layout import SPLIT_DIRS
@@ -134,6 +134,8 @@ def choose_split(report: ScanReport, spec: str | None, gallery: tuple[str, ...] 
     given none takes CASIA-B's nm-01..04 where it has them, else its first sequence type."""
     preset = presets.get(report.format)
     ids = sorted({s.sid for s in report.sequences})
+    if (spec or "").strip().lower() == NONE:      # extraction only: no protocol, gallery or probe set applies
+        return make_split(NONE, ids)
     official = spec in (None, "official")
     if official and preset is not None:
         train = preset.official_train(ids)
@@ -387,7 +389,9 @@ def finalize(plan: ConversionPlan, records: dict, params: dict, skipped: int,
                 "split": plan.split.summary(), "models": plan.models, "sequences": ok, "failed": failed}
     write_json(out / "manifest.json", manifest)
     train_ids = sorted({r["sid"] for r in ok if r["split"] == "train"})
-    test_ids = sorted({r["sid"] for r in ok if r["split"] != "train"})
+    test_ids = sorted({r["sid"] for r in ok if r["split"] in ("gallery", "probe")})
+    unsplit_ids = sorted({r["sid"] for r in ok if r["split"] == "unsplit"})
+    # split none leaves OpenGait's lists empty: its trainer then refuses too, rather than train on everything
     write_json(out / "partition.json", {"TRAIN_SET": train_ids, "TEST_SET": test_ids})
     # Drawing pose heatmaps takes minutes on a big set: say so rather than sit at 100%.
     build_packed(out, progress=progress)
@@ -398,4 +402,5 @@ def finalize(plan: ConversionPlan, records: dict, params: dict, skipped: int,
             "dropped": [f"{d['file']}: {d['reason']}" for d in dropped[:50]],
             "dropped_sequences": sum(bool(r.get("dropped")) for r in records.values()),
             "dropped_reasons": dict(reasons.most_common(5)),
-            "failures": [r["error"] for r in failed][:20], "train_ids": len(train_ids), "test_ids": len(test_ids)}
+            "failures": [r["error"] for r in failed][:20], "train_ids": len(train_ids), "test_ids": len(test_ids),
+            **({"unsplit_ids": len(unsplit_ids), "warning": UNSPLIT_WARNING} if plan.split.is_none else {})}

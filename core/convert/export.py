@@ -62,7 +62,7 @@ def _export(dataset: Path, out: Path, progress: Callable[[int, int], None] | Non
         if progress:
             progress(i, len(seqs))
     train = sorted({s.sid for s in seqs if s.split == "train"})
-    test = sorted({s.sid for s in seqs if s.split != "train"})
+    test = sorted({s.sid for s in seqs if s.split in ("gallery", "probe")})
     write_json(out / "partition.json", {"TRAIN_SET": train, "TEST_SET": test})
     return {"out": str(out), "sequences": len(seqs), "written": written, "skipped": skipped,
             "train_ids": len(train), "test_ids": len(test)}

@@ -33,7 +33,8 @@ class ConvertOptions(Options):
 
     WHAT = "conversion option"
     split: Optional[str] = option(None, "official | first:K | random:F[,SEED] | an OpenGait partition FILE.json "
-                                        "(TRAIN_SET/TEST_SET[/PROBE_SET]) (default: the source's or preset's "
+                                        "(TRAIN_SET/TEST_SET[/PROBE_SET]) | none (extraction only: everything "
+                                        "unsplit, e.g. one video or one walker; not trainable) (default: the source's or preset's "
                                         "official split, CASIA-B's for its ids, else the first half of the ids train)")
     gallery: Optional[str] = option(None, "test sequence types or conditions that form the gallery, comma-separated "
                                           "(default: the source's or protocol's; a generic tree: nm-01..04 where "

@@ -9,6 +9,10 @@ Spec strings: ``official`` (CASIA-B: 001-074 train, 075-124 test; a preset's own
 Within test ids: the gallery/probe role the source or preset gives; else the sequences named by
 a ``PROBE_SET`` are probes and the rest gallery; else the ``gallery`` sequence types (or
 conditions) chosen; else CASIA-B's nm-01..nm-04. Every other test sequence is a probe.
+
+``none`` is extraction only: every sequence is written unsplit (role ``unsplit``, folder
+``unsplit/``), for a folder of one video or one walker that no protocol can divide; training
+and benchmark evaluation refuse such a dataset until it is converted again with a split.
 """
 
 from __future__ import annotations
@@ -22,6 +26,12 @@ from pathlib import Path
 from core.errors import ConfigError, InputError
 from core.records import CASIA_B_GALLERY
 
+NONE = "none"
+UNSPLIT_WARNING = ("split none: every sequence is written unsplit (extraction only); training and benchmark "
+                   "evaluation need a dataset converted with a split")
+# what a refused split says the user can do instead
+_NONE_HINT = "; --split none converts everything unsplit (extraction only)"
+
 
 @dataclass
 class Split:
@@ -31,11 +41,18 @@ class Split:
     gallery: tuple[str, ...] = ()                 # test sequence types or conditions that form the gallery
     probe_set: frozenset[str] | None = None       # Gait3D: the probe sequences, '<sid>-<type>-<view>'
     left_out: list[str] = field(default_factory=list)   # ids of the source in neither list of a partition file
+    unsplit_ids: list[str] = field(default_factory=list)  # split none: every id, in no set
+
+    @property
+    def is_none(self) -> bool:
+        return self.spec == NONE
 
     def role(self, sid: str, seq_type: str, source_role: str | None = None, *, view: str = "",
              condition: str = "") -> str | None:
         """Where a sequence goes (None: its identity is in neither set). A test sequence keeps
         the gallery/probe role its source gives (CCVID lists, GREW folders, presets)."""
+        if self.is_none:
+            return "unsplit"
         if sid in self._train:
             return "train"
         if sid not in self._test:
@@ -58,6 +75,10 @@ class Split:
         return frozenset(self.test_ids)
 
     def summary(self) -> dict:
+        if self.is_none:
+            return {"spec": NONE, "train_ids": 0, "test_ids": 0, "train_range": "—", "test_range": "—",
+                    "unsplit_ids": len(self.unsplit_ids),
+                    "unsplit_range": _range(self.unsplit_ids), "warning": UNSPLIT_WARNING}
         out = {"spec": self.spec, "train_ids": len(self.train_ids), "test_ids": len(self.test_ids),
                "train_range": _range(self.train_ids), "test_range": _range(self.test_ids)}
         if self.gallery:
@@ -134,6 +155,8 @@ def check_leak(spec: str, train: list[str], test: list[str]) -> None:
 
 def make_split(spec: str, ids: list[str]) -> Split:
     ids = sorted(set(ids))
+    if spec.strip().lower() == NONE:
+        return Split(NONE, [], [], unsplit_ids=ids)
     if spec.lower().endswith(".json"):
         return split_from_file(spec, ids)
     kind, _, arg = spec.partition(":")
@@ -153,16 +176,17 @@ def make_split(spec: str, ids: list[str]) -> Split:
         except (ValueError, IndexError):
             raise ConfigError(f"split {spec!r}: 'random:F[,SEED]' needs a fraction F in (0,1)") from None
         if not 0 < frac < 1:
-            raise ConfigError(f"split {spec!r}: fraction must lie strictly between 0 and 1")
+            raise ConfigError(f"split {spec!r}: fraction must lie strictly between 0 and 1{_NONE_HINT}")
         shuffled = ids[:]
         random.Random(seed).shuffle(shuffled)
         train = sorted(shuffled[:max(1, round(frac * len(ids)))])
     else:
-        raise ConfigError(f"unknown split {spec!r}; use official, first:K, random:F[,SEED] or a partition FILE.json")
+        raise ConfigError(f"unknown split {spec!r}; use official, first:K, random:F[,SEED], a partition FILE.json "
+                          "or none (extraction only)")
     test = [i for i in ids if i not in set(train)]
     if not train:
-        raise ConfigError(f"split {spec!r} leaves no training identity among {len(ids)} ids")
+        raise ConfigError(f"split {spec!r} leaves no training identity among {len(ids)} ids{_NONE_HINT}")
     if not test:
-        raise ConfigError(f"split {spec!r} leaves no test identity among {len(ids)} ids")
+        raise ConfigError(f"split {spec!r} leaves no test identity among {len(ids)} ids{_NONE_HINT}")
     check_leak(spec, train, test)   # cannot trip by construction; the guard the protocol relies on
     return Split(spec, train, test)

@@ -94,6 +94,9 @@ def evaluate_run(run_dir_or_checkpoint: str | Path, dataset_root: str | Path, pr
     then also hold ``refined``, the same protocol on queries averaged with their variants
     (DLCR's test-time refinement). ``opengait_config``: the checkpoint is OpenGait's own, trained
     with that YAML (core.evaluate.opengait_checkpoint); its metric is the default then."""
+    from core.layout import require_split
+
+    require_split(dataset_root, "evaluate on a benchmark protocol")
     proto = protocols.get(protocol)
     protocol = proto.name
     path = resolve_checkpoint(run_dir_or_checkpoint)

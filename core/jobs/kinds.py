@@ -44,6 +44,8 @@ def job_convert(ctx: JobContext, p: dict[str, Any]) -> dict[str, Any]:
     fields = set(ConvertOptions.model_fields)
     opts = ConvertOptions(**{k: v for k, v in p.items() if k in fields})
     plan = plan_conversion(report, p["out"], opts)
+    if plan.split.is_none:
+        ctx.log(f"warning: {plan.split.summary()['warning']}")
     plan.models = fetch_models(opts.models(), allow_download=opts.allow_download, progress=ctx.progress, log=ctx.log)
     ctx.log(f"converting {len(plan.items)} sequences from {plan.source} to {plan.out}")
     result = run_conversion(plan, progress=ctx.progress, should_stop=ctx.should_stop)

@@ -115,6 +115,9 @@ class Trainer:
         if self.device.type == "cuda":
             torch.backends.cudnn.benchmark = True   # training shapes barely change
 
+        from core.layout import require_split
+
+        require_split(cfg.dataset, "train")
         self.dataset = PackedDataset(cfg.dataset)
         self.augmenter = Augmenter(cfg.augment, self.dataset.frame_shape)
         self.sampler = PKSampler(self.dataset, cfg.batch_ids, cfg.batch_seqs, seed=cfg.seed, sampling=cfg.sampling,
