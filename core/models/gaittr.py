@@ -123,7 +123,7 @@ class GaitTR(nn.Module):
             raise ValueError("GaitTR's input has 10 channels (5 streams of x, y)")
         edges = SKELETONS[joint_format][0]
         self.joints = 1 + max(max(e) for e in edges)
-        self.parents = SKELETONS[joint_format][2]
+        self.joint_format, self.parents = joint_format, SKELETONS[joint_format][2]
         self.data_bn = nn.BatchNorm1d(channels[0] * self.joints)
         self.backbone = nn.ModuleList(TRBlock(channels[i], channels[i + 1], self.joints)
                                       for i in range(len(channels) - 1))

@@ -7,10 +7,13 @@ Layout (every section optional; what is given overrides the preset or the defaul
 
     model, model_args, dataset, iterations, batch_ids (P), batch_seqs (K)
     optimizer:  name sgd|adam|adamw, lr, momentum, nesterov, weight_decay, betas, eps
-    scheduler:  name multistep|cosine, milestones, gamma, t_max, eta_min
-    loss:       triplet_weight, triplet_margin, triplet_mining all|hard, ce_weight, ce_scale, label_smoothing
+    scheduler:  name multistep|cosine|onecycle, milestones, gamma, t_max, eta_min, max_lr, total_steps,
+                pct_start, anneal_strategy, div_factor, final_div_factor, three_phase, cycle_momentum, ...
+    loss:       triplet_weight, triplet_margin, triplet_mining all|hard, ce_weight, ce_scale, label_smoothing,
+                supcon_weight, supcon_temperature
     sampling:   type (OpenGait's sample_type), frames, frames_min, frames_max, skip, all_limit
     augment:    ordered list of steps, exactly one 'cut' (OpenGait's BaseSilCuttingTransform)
+    pose_augment: keypoint models' augmentations (core.train.pose_augment)
     amp, device, compile (auto|true|false), cuda_graphs, channels_last, sync_bn, data_on_device,
     seed, logging/checkpoint cadence
 
@@ -33,6 +36,7 @@ from core.data.settings import AugmentStep, SamplingConfig
 from core.errors import ConfigError, unknown_keys as _unknown
 from core.train.config_read import LEGACY_KEYS, migrate_legacy, read_source
 from core.train.config_values import as_bool, as_choice, as_int, as_size
+from core.train.pose_augment import PoseStep, pose_steps
 from core.train.sections import (SECTIONS, LossConfig, OptimizerConfig, SchedulerConfig, augment_steps, loss_section,
                                  optimizer_section, sampling_section, scheduler_section)
 
@@ -52,11 +56,13 @@ class TrainConfig:
     iterations: int = 60000
     batch_ids: int = 8          # P
     batch_seqs: int = 16        # K
+    common_batch: int = 0       # N > 0: batches of N sequences whatever their ids (OpenGait's CommonSampler), not P x K
     optimizer: OptimizerConfig = field(default_factory=OptimizerConfig)
     scheduler: SchedulerConfig = field(default_factory=SchedulerConfig)
     loss: LossConfig = field(default_factory=LossConfig)
     sampling: SamplingConfig = field(default_factory=SamplingConfig)
     augment: tuple[AugmentStep, ...] = (AugmentStep("cut"),)
+    pose_augment: tuple[PoseStep, ...] = ()    # keypoint models only: core.train.pose_augment
     amp: str = "auto"
     device: str = "auto"
     # torch.compile the model: 'auto' on CUDA only (CPU compiles take minutes and gain little),
@@ -159,15 +165,21 @@ def _validate(d: dict[str, Any], given: dict[str, set[str]] | None = None) -> Tr
     out["dataset"] = str(d["dataset"] or "")
     for k, lo in (("iterations", 1), ("batch_ids", 1), ("batch_seqs", 1), ("seed", 0),
                   ("log_every", 1), ("checkpoint_every", 1), ("keep_checkpoints", 1), ("eval_every", 0),
-                  ("threads", 0)):
+                  ("threads", 0), ("common_batch", 0)):
         out[k] = as_int(k, d[k], lo)
     if out["batch_seqs"] < 2:
         raise ConfigError("batch_seqs: the triplet loss needs at least 2 sequences per identity")
     out["optimizer"] = optimizer_section(d["optimizer"], given.get("optimizer", set()))
     out["scheduler"] = scheduler_section(d["scheduler"], given.get("scheduler", set()))
     out["loss"] = loss_section(d["loss"])
+    sched = out["scheduler"]
+    if sched.name == "onecycle" and sched.total_steps and sched.total_steps < out["iterations"]:
+        # torch's OneCycleLR raises once stepped past its total: the run would die at that step.
+        raise ConfigError(f"scheduler.total_steps: {sched.total_steps} is less than iterations "
+                          f"({out['iterations']}); the one-cycle schedule cannot run past its end")
     out["sampling"] = sampling_section(d["sampling"], given.get("sampling", set()))
     out["augment"] = augment_steps(d["augment"])
+    out["pose_augment"] = pose_steps(d["pose_augment"])
     out["amp"] = as_choice("amp", d["amp"], AMP_MODES)
     out["device"] = _device(d["device"])
     for k in ("channels_last", "sync_bn", "use_variants", "cuda_graphs"):
@@ -271,22 +283,32 @@ PRESETS: dict[str, Callable[[], TrainConfig]] = {
     "demo-cpu-gln-phase2": _demo_cpu("gln", {**_GLN_DEMO, "lateral_pretraining": False}, "demo-cpu-gln-phase2",
                                      optimizer=OptimizerConfig(lr=0.01), loss=LossConfig(ce_weight=0.1)),
     # GaitGraph2 reads the 2-D keypoints beside the frames (a dataset converted with --pose, as for
-    # SkeletonGait++). OpenGait trains it with a supervised contrastive loss, which this trainer
-    # does not have: the triplet loss stands in. AdamW at OpenGait's rate, cosine decay instead of
-    # its one-cycle; cosine distance, as its evaluator.
+    # SkeletonGait++), trained as gaitgraph2.yaml: SupConLoss_Lp at temperature 0.01, AdamW under
+    # torch's one-cycle schedule (peak 0.005, three phases), its pose augmentations; cosine distance.
     "demo-cpu-gaitgraph2": _demo_cpu("gaitgraph2", {"branch": [5, 32, 16], "main": [16, 64, 128], "embed_dim": 64,
                                                     "reduction": 4}, "demo-cpu-gaitgraph2",
                                      sampling=SamplingConfig(type="fixed_ordered", frames=30),
                                      optimizer=OptimizerConfig(name="adamw", lr=0.005, weight_decay=1e-5),
-                                     scheduler=SchedulerConfig(name="cosine"), loss=LossConfig(ce_weight=0.0),
+                                     scheduler=SchedulerConfig(name="onecycle", max_lr=0.005, div_factor=25.0,
+                                                               final_div_factor=1e4, pct_start=0.475, three_phase=True),
+                                     loss=LossConfig(triplet_weight=0.0, ce_weight=0.0, supcon_weight=1.0),
+                                     pose_augment=pose_steps([{"type": "flip_sequence", "prob": 0.5},
+                                                              {"type": "inverse_poses", "prob": 0.1},
+                                                              {"type": "joint_noise", "std": 0.25},
+                                                              {"type": "point_noise", "std": 0.05},
+                                                              {"type": "random_move", "range": [4, 1]}]),
                                      eval_metric="cos"),
-    # GaitTR on the same keypoints, as gaittr_*.yaml: triplet loss (margin 0.3) alone, Adam at 1e-3
-    # (cosine decay instead of its one-cycle), euclidean distance.
+    # GaitTR on the same keypoints, as gaittr_*.yaml: triplet loss (margin 0.3) alone, Adam under
+    # torch's one-cycle schedule (peak 1e-3, from 1e-5, three phases), its pose noise; euclidean distance.
     "demo-cpu-gaittr": _demo_cpu("gaittr", {"channels": [10, 32, 32, 64], "embed_dim": 64}, "demo-cpu-gaittr",
                                  sampling=SamplingConfig(type="fixed_ordered", frames=30),
                                  optimizer=OptimizerConfig(name="adam", lr=1e-3, weight_decay=2e-5),
-                                 scheduler=SchedulerConfig(name="cosine"),
-                                 loss=LossConfig(ce_weight=0.0, triplet_margin=0.3)),
+                                 scheduler=SchedulerConfig(name="onecycle", max_lr=1e-3, div_factor=100.0,
+                                                           final_div_factor=1000.0, pct_start=0.475, three_phase=True),
+                                 loss=LossConfig(ce_weight=0.0, triplet_margin=0.3),
+                                 pose_augment=pose_steps([{"type": "point_noise", "std": 0.3},
+                                                          {"type": "inverse_poses", "prob": 0.1},
+                                                          {"type": "joint_noise", "std": 0.3}])),
     # SwinGait narrowed for the CPU: 8/16-wide CNN, a 32-wide transformer with 4/8 heads (OpenGait:
     # 64/128, 256, 16/32), OpenGait's windows, grid and strips; frames in order for the 3-frame windows.
     "demo-cpu-swingait": _demo_cpu("swingait", {"channels": [8, 16], "layers": [1, 1, 1, 1], "swin_dim": 32,

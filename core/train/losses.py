@@ -102,3 +102,23 @@ def scaled_cross_entropy(logits: Tensor, labels: Tensor, scale: float = 16.0,
     loss = F.cross_entropy(scale * logits, target, label_smoothing=label_smoothing)
     acc = (logits.argmax(1) == target).float().mean()
     return loss, {"acc": acc.detach()}
+
+
+def supcon_lp_loss(features: Tensor, labels: Tensor, temperature: float = 0.01) -> Tensor:
+    """OpenGait's SupConLoss_Lp: a supervised contrastive loss whose similarity is the negative L2
+    distance between L2-normalised features (N, C), divided by ``temperature``.
+
+    Each anchor's loss is minus the mean log-softmax (over all other samples) of its positives
+    (same label, itself excluded); anchors whose loss is not above 0 are left out of the mean, as
+    there. Its temperature ratio is 1, so no further scale applies.
+    """
+    f = F.normalize(features.float().flatten(1), p=2, dim=1)
+    sim = -torch.cdist(f, f, p=2) / temperature
+    # Subtracting each row's (detached) maximum changes no log-softmax, only its round-off.
+    sim = sim - sim.max(dim=1, keepdim=True).values.detach()
+    n = f.shape[0]
+    others = ~torch.eye(n, dtype=torch.bool, device=f.device)
+    pos = (labels[:, None] == labels[None, :]) & others
+    log_prob = sim - torch.log((torch.exp(sim) * others).sum(1, keepdim=True))
+    per_anchor = -(log_prob * pos).sum(1) / (pos.sum(1) + torch.finfo(sim.dtype).tiny)
+    return per_anchor[per_anchor > 0].mean()

@@ -21,8 +21,10 @@ from typing import Any
 
 from core.errors import ConfigError
 from core.models.opengait_cfg import Keys, Report, Translated, translate_model
+from core.models.registry import model_class
 from core.train.config import TrainConfig, load_config
 from core.train.opengait_defaults import with_defaults
+from core.train.pose_augment import POSE_STEPS
 
 # OpenGait's augmentations -> ours, with the arguments they take (OpenGait's defaults are ours).
 AUGMENTS = {"RandomRotate": ("rotate", {"prob", "degree"}),
@@ -39,6 +41,12 @@ UNSUPPORTED_TRANSFORMS = {
                                    "data path here; the silhouette cut would train on different input",
     "BaseSilTransform": "it feeds frames uncut; here frames are always cut W//64*10 columns per side",
 }
+# Skeleton models: OpenGait's multi-stream input transform (computed inside our model) and the
+# layout transforms after it, by our model class.
+POSE_INPUTS = {"GaitGraph2": ("GaitGraphMultiInput", []), "GaitTR": ("GaitTRMultiInput", ["SkeletonInput"])}
+# OpenGait's pose augmentations -> ours (core.train.pose_augment), with their argument and its default.
+POSE_AUGMENTS = {"FlipSequence": ("flip_sequence", "probability", 0.5), "JointNoise": ("joint_noise", "std", 0.25),
+                 "PointNoise": ("point_noise", "std", 0.01), "RandomMove": ("random_move", "random_r", [4, 1])}
 SCORING = "scoring: the protocol is chosen when evaluating (python -m core eval --protocol); features are unaffected"
 NEVER_READ = "no code of OpenGait's reads this key: it cannot change what OpenGait trains"
 PATHS = "a path or name of OpenGait's own files: the data is the converted folder given here"
@@ -56,7 +64,8 @@ class ImportResult:
 
     def summary(self) -> str:
         lines = [f"imported OpenGait {self.opengait_model} as model {self.config.model!r} exactly: "
-                 f"{self.config.iterations} iterations, batch {self.config.batch_ids}x{self.config.batch_seqs}, "
+                 f"{self.config.iterations} iterations, batch "
+                 f"{self.config.common_batch or f'{self.config.batch_ids}x{self.config.batch_seqs}'}, "
                  f"{len(self.honoured)} keys honoured, {len(self.ignored)} ignored"]
         lines += [f"  note: {n}" for n in self.notes]
         lines += [f"  ignored {k}: {why}" for k, why in self.ignored]
@@ -130,13 +139,15 @@ class _Importer:
                 self.report.ignored.append((k.where, f"OpenGait never applies it: {self.opengait_model} gives no "
                                                      f"{prefix!r} training features"))
                 continue
-            want = {"triplet": "TripletLoss", "softmax": "CrossEntropyLoss"}.get(prefix)
+            want = {"triplet": "TripletLoss", "softmax": "CrossEntropyLoss", "SupConLoss": "SupConLoss_Lp"}.get(prefix)
             if want is None:
                 raise k.refuse("type", f"{kind!r} is not implemented here (OpenGait's {self.opengait_model} "
                                        f"trains its {prefix!r} features with it)")
             k.equal("type", kind, want, f"the {prefix!r} features of {self.opengait_model} feed a {want} here")
             k.drop("log_accuracy", "logging only")
-            if kind == "TripletLoss":
+            if kind == "SupConLoss_Lp":
+                loss.update(supcon_weight=k.num("loss_term_weight", 1.0), supcon_temperature=k.num("temperature", 0.01))
+            elif kind == "TripletLoss":
                 loss.update(triplet_margin=k.num("margin"), triplet_weight=k.num("loss_term_weight", 1.0),
                             triplet_mining="all")
             else:
@@ -177,9 +188,40 @@ class _Importer:
             out.update(name="multistep", milestones=s.ints("milestones", lo=0), gamma=s.num("gamma", 0.1))
         elif kind == "CosineAnnealingLR":
             out.update(name="cosine", t_max=s.int("T_max", lo=1), eta_min=s.num("eta_min", 0.0))
+        elif kind == "OneCycleLR":
+            out.update(self.one_cycle(s))
         else:
-            raise s.refuse("scheduler", f"{kind!r} is not supported (MultiStepLR and CosineAnnealingLR are)")
+            raise s.refuse("scheduler", f"{kind!r} is not supported (MultiStepLR, CosineAnnealingLR and "
+                                        "OneCycleLR are)")
         s.rest(f"not an argument of torch's {kind}: OpenGait drops it")
+
+    def one_cycle(self, s: Keys) -> dict[str, Any]:
+        """torch's OneCycleLR with the arguments OpenGait passes it; its own defaults otherwise."""
+        out: dict[str, Any] = {"name": "onecycle", "max_lr": s.num("max_lr")}
+        if s.has("total_steps") and s.d["total_steps"] is not None:
+            out["total_steps"] = s.int("total_steps", lo=1)
+            s.drop("epochs", "torch's OneCycleLR uses total_steps when it is given")
+            s.drop("steps_per_epoch", "torch's OneCycleLR uses total_steps when it is given")
+        elif s.has("epochs") and s.has("steps_per_epoch"):
+            out["total_steps"] = s.int("epochs", lo=1) * s.int("steps_per_epoch", lo=1)
+        else:
+            raise s.refuse("total_steps", "missing (and no epochs with steps_per_epoch): torch's OneCycleLR, "
+                                          "as OpenGait builds it, would fail")
+        s.read.add("total_steps")   # a null total_steps: torch falls back to epochs x steps_per_epoch
+        for k, default in (("pct_start", 0.3), ("div_factor", 25.0), ("final_div_factor", 1e4),
+                           ("base_momentum", 0.85), ("max_momentum", 0.95)):
+            out[k] = s.num(k, default)
+        for k, default in (("three_phase", False), ("cycle_momentum", True)):
+            out[k] = s.bool(k, default)
+        out["anneal_strategy"] = s.str("anneal_strategy", "cos")
+        if out["anneal_strategy"] not in ("cos", "linear"):
+            raise s.refuse("anneal_strategy", f"{out['anneal_strategy']!r}: torch's OneCycleLR takes cos or linear")
+        s.equal("last_epoch", s.int("last_epoch", -1, lo=-1), -1, "a schedule started part-way is not implemented here")
+        self.report.notes.append(f"scheduler_cfg OneCycleLR: the rate starts at max_lr/div_factor = "
+                                 f"{out['max_lr'] / out['div_factor']:g} whatever optimizer_cfg.lr says (torch's "
+                                 "OneCycleLR overrides it, as in OpenGait)" +
+                                 ("; it also cycles the momentum (Adam's beta1)" if out["cycle_momentum"] else ""))
+        return out
 
     # -- training ---------------------------------------------------------------------------------
     def trainer(self) -> None:
@@ -211,9 +253,14 @@ class _Importer:
         t.rest(None)
 
     def sampler(self, s: Keys) -> None:
-        s.equal("type", s.str("type"), "TripletSampler", "only the TripletSampler (P ids x K sequences) is implemented")
-        bs = s.ints("batch_size", 2)
-        self.out["batch_ids"], self.out["batch_seqs"] = bs
+        kind = s.str("type")
+        if kind == "CommonSampler":
+            self.out["common_batch"] = s.int("batch_size", lo=1)
+            s.drop("batch_shuffle", "OpenGait's CommonSampler takes it but never reads it")
+        else:
+            s.equal("type", kind, "TripletSampler", "only the TripletSampler (P ids x K sequences) and the "
+                                                   "CommonSampler are implemented")
+            self.out["batch_ids"], self.out["batch_seqs"] = s.ints("batch_size", 2)
         kind = s.str("sample_type")
         kinds = ("fixed_unordered", "fixed_ordered", "unfixed_unordered", "unfixed_ordered", "all_ordered",
                  "all_unordered")
@@ -239,6 +286,8 @@ class _Importer:
         """One transform per input; the silhouette cut and its scaling must be OpenGait's."""
         raw = section.raw(key, None)
         where = section.key(key)
+        if getattr(model_class(self.out["model"]), "input_kind", "") == "pose":
+            return self.pose_transform(raw, where, training)
         if raw is None:
             raise section.refuse(key, "null: OpenGait would feed raw 0-255 frames, uncut; here frames are "
                                       "always cut and scaled like BaseSilCuttingTransform")
@@ -289,6 +338,63 @@ class _Importer:
         if training:
             self.out["augment"] = steps
 
+    def pose_transform(self, raw: Any, where: str, training: bool) -> None:
+        """A skeleton model's transforms: fill undetected joints (iff the model reads them filled),
+        then (training) OpenGait's pose augmentations, then the model's own multi-stream input."""
+        cls = model_class(self.out["model"])
+        fmt = self.translated.args.get("joint_format", "coco")
+        items = raw if isinstance(raw, list) else [raw]
+        if len(items) != 1:
+            raise ConfigError(f"{where}: {len(items)} transforms; a skeleton model reads one input")
+        first = Keys(items[0], f"{where}[0]", self.report)
+        if first.str("type") == "Compose":
+            steps_raw = first.raw("trf_cfg")
+            if not isinstance(steps_raw, list):
+                raise first.refuse("trf_cfg", f"expected a list of transforms, got {steps_raw!r}")
+            first.rest("not a Compose argument: OpenGait drops it")
+            flat = [Keys(x, f"{where}[0].trf_cfg[{i}]", self.report) for i, x in enumerate(steps_raw)]
+        else:
+            flat = [first]
+        multi, layout = POSE_INPUTS[cls.__name__]
+        kinds = [k.str("type") for k in flat]
+        fill = getattr(cls, "fill_empty_joints", True)
+        if ("NormalizeEmpty" in kinds) != fill or (fill and kinds[0] != "NormalizeEmpty"):
+            raise ConfigError(f"{where}: OpenGait's {self.opengait_model} here reads keypoints "
+                              + ("with undetected joints filled first (NormalizeEmpty as the first step)" if fill
+                                 else "as detected (no NormalizeEmpty)") + f"; this config has {kinds}")
+        if kinds.count(multi) != 1 or kinds[-1 - len(layout):] != [multi, *layout]:
+            raise ConfigError(f"{where}: {self.opengait_model} takes its input through one {multi}"
+                              + (f" then {', '.join(layout)}" if layout else "") + f" at the end; this config has {kinds}")
+        steps: list[dict[str, Any]] = []
+        for k, kind in zip(flat, kinds):
+            if kind in ("NormalizeEmpty", *layout):
+                k.rest(f"{kind} takes no arguments: OpenGait drops it")
+            elif kind in (multi, "InversePosesPre"):
+                k.equal("joint_format", k.str("joint_format", "coco"), fmt,
+                        f"the model's skeleton is {fmt!r} (OpenGait would mix up the joints)")
+                if kind == "GaitGraphMultiInput":
+                    center = k.int("center", 0, lo=0)
+                    if self.out["model_args"].setdefault("input_center", center) != center:
+                        raise k.refuse("center", f"{center}: the training and test transforms centre the "
+                                                 "sequence on different joints; one centre is implemented here")
+                if kind == "InversePosesPre":
+                    if not training:
+                        raise k.refuse("type", "a random augmentation in the test transform is not implemented here")
+                    steps.append({"type": "inverse_poses", "prob": k.num("probability", 0.5)})
+                k.rest(f"not a {kind} argument: OpenGait drops it")
+            elif kind in POSE_AUGMENTS and training:
+                ours, arg, default = POSE_AUGMENTS[kind]
+                value = k.ints(arg, 2, default, lo=0) if arg == "random_r" else k.num(arg, default)
+                steps.append({"type": ours, POSE_STEPS[ours][0]: value})
+                k.rest(f"not a {kind} argument: OpenGait drops it")
+            else:
+                raise k.refuse("type", f"{kind!r} is not implemented here for {self.opengait_model} (supported: "
+                                       f"NormalizeEmpty, {multi}, {', '.join(layout) + ', ' if layout else ''}"
+                                       + ("InversePosesPre, " + ", ".join(POSE_AUGMENTS) if training else "no "
+                                          "random augmentation at test time") + ")")
+        if training:
+            self.out["pose_augment"] = steps
+
     def evaluator(self) -> None:
         e = self.keys("evaluator_cfg")
         self.out["eval_metric"] = e.str("metric", "euc")
@@ -302,8 +408,10 @@ class _Importer:
         s = e.sub("sampler")
         kind = s.str("sample_type")
         if kind not in ("all_ordered", "all_unordered"):
-            raise s.refuse("sample_type", f"{kind!r}: test features here come from every frame of a sequence "
-                                          "(OpenGait's all_ordered)")
+            what = (f"OpenGait embeds a random window of {s.d.get('frames_num_fixed')} frames of each test sequence"
+                    if kind == "fixed_ordered" else f"OpenGait samples the test sequences' frames ({kind})")
+            raise s.refuse("sample_type", f"{kind!r}: {what}; test features here come from every frame of a "
+                                          "sequence (OpenGait's all_ordered)")
         limit = s.int("frames_all_limit", 0, lo=0)
         if limit:
             self.report.notes.append(f"evaluator_cfg.sampler.frames_all_limit {limit}: OpenGait keeps the first "

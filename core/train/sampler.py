@@ -51,7 +51,7 @@ class PKSampler:
 
     def __init__(self, dataset: PackedDataset, batch_ids: int, batch_seqs: int, frames: int = 30,
                  seed: int = 0, split: str = "train", sampling: SamplingConfig | None = None,
-                 augmenter: Augmenter | None = None, use_variants: bool = True):
+                 augmenter: Augmenter | None = None, use_variants: bool = True, common_batch: int = 0):
         rows = [i for i in dataset.indices(split) if dataset.entries[i].length > 0
                 and (use_variants or not dataset.entries[i].sequence.origin)]
         if not rows:
@@ -70,6 +70,9 @@ class PKSampler:
         self.starts = np.array([e.start for e in dataset.entries], np.int64)
         self.lengths = np.array([e.length for e in dataset.entries], np.int64)
         self.rng = np.random.Generator(np.random.PCG64(seed))
+        # OpenGait's CommonSampler: batches of this many sequences drawn from all of them, without
+        # replacement (with it when there are fewer), whatever their identities.
+        self.common_batch = int(common_batch)
 
     @property
     def num_classes(self) -> int:
@@ -77,7 +80,7 @@ class PKSampler:
 
     @property
     def batch_size(self) -> int:
-        return self.batch_ids * self.batch_seqs
+        return self.common_batch or self.batch_ids * self.batch_seqs
 
     @property
     def read_cut(self) -> int:
@@ -92,13 +95,18 @@ class PKSampler:
 
     def plan(self) -> BatchPlan:
         rng = self.rng
-        ids = rng.choice(self.num_classes, self.batch_ids, replace=False)
-        seq_rows, labels = [], []
-        for k in ids:
-            pool = self.rows_by_class[k]
-            seq_rows.append(rng.choice(pool, self.batch_seqs, replace=len(pool) < self.batch_seqs))
-            labels.append(np.full(self.batch_seqs, k, np.int64))
-        seq_rows_a = np.concatenate(seq_rows)
+        if self.common_batch:
+            seq_rows_a = rng.choice(self.rows, self.common_batch, replace=len(self.rows) < self.common_batch)
+            class_of = {sid: k for k, sid in enumerate(self.classes)}
+            labels = [np.array([class_of[self.dataset.entries[i].sequence.sid] for i in seq_rows_a], np.int64)]
+        else:
+            ids = rng.choice(self.num_classes, self.batch_ids, replace=False)
+            seq_rows, labels = [], []
+            for k in ids:
+                pool = self.rows_by_class[k]
+                seq_rows.append(rng.choice(pool, self.batch_seqs, replace=len(pool) < self.batch_seqs))
+                labels.append(np.full(self.batch_seqs, k, np.int64))
+            seq_rows_a = np.concatenate(seq_rows)
         rel, counts = sample_batch(rng, self.sampling, self.lengths[seq_rows_a])
         aug = self.augmenter.draw(rng, len(seq_rows_a), rel.shape[1]) if self.augmenter else {}
         return BatchPlan(seq_rows_a, np.concatenate(labels), self.starts[seq_rows_a, None] + rel, counts, aug)

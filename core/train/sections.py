@@ -16,7 +16,7 @@ from core.train.config_values import as_bool, as_choice, as_float, as_int
 
 
 OPTIMIZERS = ("sgd", "adam", "adamw")
-SCHEDULERS = ("multistep", "cosine")
+SCHEDULERS = ("multistep", "cosine", "onecycle")
 MINING = ("all", "hard")
 
 
@@ -38,6 +38,19 @@ class SchedulerConfig:
     gamma: float = 0.1                                   # multistep only
     t_max: int = 0             # cosine only: steps of the half cosine, 0 = the run's iterations
     eta_min: float = 0.0       # cosine only: the final learning rate
+    # onecycle only: torch's OneCycleLR over ``total_steps`` (0 = the run's iterations); it sets the
+    # rate itself (max_lr / div_factor up to max_lr, down to that / final_div_factor), and with
+    # cycle_momentum it cycles SGD's momentum or Adam's beta1 between base and max momentum.
+    max_lr: float = 0.0
+    total_steps: int = 0
+    pct_start: float = 0.3
+    anneal_strategy: str = "cos"
+    div_factor: float = 25.0
+    final_div_factor: float = 1e4
+    three_phase: bool = False
+    cycle_momentum: bool = True
+    base_momentum: float = 0.85
+    max_momentum: float = 0.95
 
 
 @dataclass
@@ -48,6 +61,10 @@ class LossConfig:
     ce_weight: float = 1.0
     ce_scale: float = 16.0
     label_smoothing: float = 0.1
+    # OpenGait's SupConLoss_Lp on the embeddings (GaitGraph2): supervised contrastive loss over
+    # negative L2 distances of L2-normalised features, see core.train.losses.supcon_lp_loss.
+    supcon_weight: float = 0.0
+    supcon_temperature: float = 0.01
 
 
 SECTIONS: dict[str, type] = {"optimizer": OptimizerConfig, "scheduler": SchedulerConfig, "loss": LossConfig,
@@ -92,18 +109,36 @@ def optimizer_section(d: dict[str, Any], given: set[str]) -> OptimizerConfig:
                            eps=as_float("optimizer.eps", d["eps"], 0.0))
 
 
+_ONECYCLE = ("max_lr", "total_steps", "pct_start", "anneal_strategy", "div_factor", "final_div_factor",
+             "three_phase", "cycle_momentum", "base_momentum", "max_momentum")
+
+
 def scheduler_section(d: dict[str, Any], given: set[str]) -> SchedulerConfig:
     name = as_choice("scheduler.name", d["name"], SCHEDULERS)
     d = _only_for("scheduler", name, given, {"milestones": ("multistep",), "gamma": ("multistep",),
-                                         "t_max": ("cosine",), "eta_min": ("cosine",)}, d)
+                                         "t_max": ("cosine",), "eta_min": ("cosine",),
+                                         **{k: ("onecycle",) for k in _ONECYCLE}}, d)
     ms = d["milestones"]
     if not isinstance(ms, (list, tuple)):
         raise ConfigError(f"scheduler.milestones: expected a list of steps, got {ms!r}")
-    return SchedulerConfig(name=name,
-                           milestones=tuple(sorted(as_int(f"scheduler.milestones[{i}]", m, 1) for i, m in enumerate(ms))),
-                           gamma=as_float("scheduler.gamma", d["gamma"], 0.0, 1.0),
-                           t_max=as_int("scheduler.t_max", d["t_max"], 0),
-                           eta_min=as_float("scheduler.eta_min", d["eta_min"], 0.0))
+    out = SchedulerConfig(name=name,
+                          milestones=tuple(sorted(as_int(f"scheduler.milestones[{i}]", m, 1) for i, m in enumerate(ms))),
+                          gamma=as_float("scheduler.gamma", d["gamma"], 0.0, 1.0),
+                          t_max=as_int("scheduler.t_max", d["t_max"], 0),
+                          eta_min=as_float("scheduler.eta_min", d["eta_min"], 0.0),
+                          max_lr=as_float("scheduler.max_lr", d["max_lr"], 0.0),
+                          total_steps=as_int("scheduler.total_steps", d["total_steps"], 0),
+                          pct_start=as_float("scheduler.pct_start", d["pct_start"], 0.0, 1.0),
+                          anneal_strategy=as_choice("scheduler.anneal_strategy", d["anneal_strategy"], ("cos", "linear")),
+                          div_factor=as_float("scheduler.div_factor", d["div_factor"], 0.0),
+                          final_div_factor=as_float("scheduler.final_div_factor", d["final_div_factor"], 0.0),
+                          three_phase=as_bool("scheduler.three_phase", d["three_phase"]),
+                          cycle_momentum=as_bool("scheduler.cycle_momentum", d["cycle_momentum"]),
+                          base_momentum=as_float("scheduler.base_momentum", d["base_momentum"], 0.0, 1.0),
+                          max_momentum=as_float("scheduler.max_momentum", d["max_momentum"], 0.0, 1.0))
+    if name == "onecycle" and out.max_lr <= 0:
+        raise ConfigError("scheduler.max_lr: the one-cycle schedule needs a peak rate above 0")
+    return out
 
 
 def loss_section(d: dict[str, Any]) -> LossConfig:
@@ -112,9 +147,11 @@ def loss_section(d: dict[str, Any]) -> LossConfig:
                      triplet_mining=as_choice("loss.triplet_mining", d["triplet_mining"], MINING),
                      ce_weight=as_float("loss.ce_weight", d["ce_weight"], 0.0),
                      ce_scale=as_float("loss.ce_scale", d["ce_scale"], 0.0),
-                     label_smoothing=as_float("loss.label_smoothing", d["label_smoothing"], 0.0, 1.0))
-    if out.triplet_weight == 0 and out.ce_weight == 0:
-        raise ConfigError("loss: triplet_weight and ce_weight are both 0; nothing would be trained")
+                     label_smoothing=as_float("loss.label_smoothing", d["label_smoothing"], 0.0, 1.0),
+                     supcon_weight=as_float("loss.supcon_weight", d["supcon_weight"], 0.0),
+                     supcon_temperature=as_float("loss.supcon_temperature", d["supcon_temperature"], 1e-9))
+    if out.triplet_weight == 0 and out.ce_weight == 0 and out.supcon_weight == 0:
+        raise ConfigError("loss: triplet_weight, ce_weight and supcon_weight are all 0; nothing would be trained")
     return out
 
 

@@ -28,7 +28,8 @@ from core.train.files import latest_checkpoint
 from core.train.config import TrainConfig, load_config
 from core.device import Precision, resolve_device, resolve_precision
 from core.train.distributed import Distributed
-from core.train.losses import scaled_cross_entropy, triplet_loss
+from core.train.losses import scaled_cross_entropy, supcon_lp_loss, triplet_loss
+from core.train.pose_augment import augment_poses
 from core.train.optim import build_optimizer, build_scheduler
 from core.train.sampler import PKSampler
 
@@ -121,7 +122,8 @@ class Trainer:
         self.dataset = PackedDataset(cfg.dataset)
         self.augmenter = Augmenter(cfg.augment, self.dataset.frame_shape)
         self.sampler = PKSampler(self.dataset, cfg.batch_ids, cfg.batch_seqs, seed=cfg.seed, sampling=cfg.sampling,
-                                 augmenter=self.augmenter, use_variants=cfg.use_variants)
+                                 augmenter=self.augmenter, use_variants=cfg.use_variants,
+                                 common_batch=cfg.common_batch)
         if self.sampler.num_classes < 2:
             raise StudioError(f"{cfg.dataset}: training needs at least 2 identities in the train split, "
                               f"found {self.sampler.num_classes}")
@@ -145,6 +147,11 @@ class Trainer:
                                   f"{[s.type for s in cfg.augment if s.type != 'cut']} do not apply to them")
             keypoints = dataset_keypoints(self.dataset, self.sampler.rows, cfg.model,
                                           getattr(model, "fill_empty_joints", True))
+            from core.models.resgcn import SKELETONS
+
+            self.pose_flip = SKELETONS[model.joint_format][3]
+        elif cfg.pose_augment:
+            raise ConfigError(f"pose_augment: model {cfg.model!r} reads silhouettes, not keypoints")
         if self.device.type == "cuda" and cfg.channels_last:
             _channels_last(model)
         if self.dist and self.device.type == "cuda" and cfg.sync_bn:
@@ -231,7 +238,10 @@ class Trainer:
     def _losses(self, batch: Batch) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         cfg = self.cfg.loss
         with torch.autocast(self.device.type, dtype=self.prec.dtype, enabled=self.prec.dtype is not None):
-            out = self.net(batch.x, batch.lengths)
+            x = batch.x
+            if self.cfg.pose_augment:
+                x = augment_poses(x, batch.lengths, self.cfg.pose_augment, self.pose_flip)
+            out = self.net(x, batch.lengths)
         stats: dict[str, torch.Tensor] = {}
         loss = torch.zeros((), device=self.device)
         # Losses in fp32: distances and softmax are where half precision loses accuracy.
@@ -244,6 +254,13 @@ class Trainer:
             # scaling by the world size makes the update that of the whole batch (as OpenGait).
             loss = loss + cfg.triplet_weight * tri * self.world
             stats.update(triplet=tri.detach(), **tinfo)
+        if cfg.supcon_weight:
+            feats = out["embeddings"].float().flatten(1)
+            if self.dist:
+                feats = self.dist.all_gather_with_grad(feats)
+            sc = supcon_lp_loss(feats, batch.loss_labels, cfg.supcon_temperature)
+            loss = loss + cfg.supcon_weight * sc * self.world   # as the triplet loss: the whole batch's update
+            stats.update(supcon=sc.detach())
         if cfg.ce_weight:
             if out.get("logits") is None:
                 raise ConfigError(f"model {self.cfg.model!r} produced no logits with these model_args; "
