@@ -128,10 +128,10 @@ def test_defaults_are_opengaits_not_ours():
     (dict(loss_cfg=[GAITBASE["loss_cfg"][0]]), r"no loss with log_prefix \['softmax'\]"),
     (dict(optimizer_cfg__solver="RMSprop"), r"optimizer_cfg\.solver: 'RMSprop'"),
     (dict(optimizer_cfg__dampening=0.1), r"dampening: 0\.1"),
-    (dict(scheduler_cfg__scheduler="OneCycleLR"), r"scheduler_cfg\.scheduler: 'OneCycleLR'"),
+    (dict(scheduler_cfg__scheduler="CyclicLR"), r"scheduler_cfg\.scheduler: 'CyclicLR'"),
     (dict(trainer_cfg__fix_BN=True), r"fix_BN: True: frozen BatchNorm"),
     (dict(trainer_cfg__restore_hint="output/x.pt"), r"restore_hint: 'output/x\.pt': training starts from other"),
-    (dict(trainer_cfg__sampler__type="CommonSampler"), r"sampler\.type: 'CommonSampler'"),
+    (dict(trainer_cfg__sampler__type="BilateralSampler"), r"sampler\.type: 'BilateralSampler'"),
     (dict(trainer_cfg__sampler__batch_size=[8]), r"batch_size: expected 2 entries"),
     (dict(trainer_cfg__transform=[{"type": "BaseParsingCuttingTransform"}]), r"human-parsing map"),
     (dict(trainer_cfg__transform=[{"type": "BaseSilTransform"}]), r"BaseSilTransform: it feeds frames uncut"),
@@ -283,9 +283,10 @@ def test_two_families_share_an_opengait_class_through_the_registry():
 def test_a_loss_type_not_implemented_here_is_refused_not_ignored():
     from tests.opengait_ref.weights import load
 
-    supcon = {"type": "SupConLoss_Lp", "log_prefix": "SupConLoss", "temperature": 0.01, "loss_term_weight": 1}
-    refused(cfg(model_cfg=load("gaitgraph2__gaitgraph2")[0]["model_cfg"], loss_cfg=[supcon]),
-            r"loss_cfg\[0\]\.type: 'SupConLoss_Lp' is not implemented here")
+    # SupConLoss_Lp is implemented now (test_opengait_supcon.py); OpenGait's CenterLoss is not.
+    center = {"type": "CenterLoss", "log_prefix": "SupConLoss", "loss_term_weight": 1}
+    refused(cfg(model_cfg=load("gaitgraph2__gaitgraph2")[0]["model_cfg"], loss_cfg=[center]),
+            r"loss_cfg\[0\]\.type: 'CenterLoss' is not implemented here")
 
 
 def test_keys_no_code_of_opengait_reads_are_ignored_with_that_reason():

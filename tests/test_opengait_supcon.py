@@ -1,4 +1,4 @@
-"""Our SupConLoss_Lp against the values OpenGait's own class computed (tests/opengait_ref/loss__supcon_lp.*,
+"""Our SupConLoss_Lp against the values OpenGait's own class computed (tests/opengait_ref/losses/supcon_lp.*,
 written by a script run outside the repo on OpenGait's code)."""
 
 import json
@@ -10,7 +10,7 @@ import torch
 
 from core.train.losses import supcon_lp_loss
 
-REF = Path(__file__).parent / "opengait_ref" / "loss__supcon_lp"
+REF = Path(__file__).parent / "opengait_ref" / "losses" / "supcon_lp"
 META = json.loads(REF.with_suffix(".json").read_text())
 ARR = np.load(REF.with_suffix(".npz"))
 
